@@ -1,0 +1,104 @@
+"""PokerPay: a peer-to-peer exchange of poker-room dollars for rubles.
+
+:func:`create_app` is the application factory.  Extensions live unbound in
+:mod:`app.extensions`; blueprints are imported inside the factory.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from config import DEFAULT_SECRET_KEY, Config, config_from_env
+
+
+class ConfigurationError(RuntimeError):
+    """The configuration is unsafe or incomplete for this environment."""
+
+
+def _check_production_config(app: Flask, config_class: type) -> None:
+    if config_class.__name__ != "ProductionConfig":
+        return
+    if app.config["SECRET_KEY"] in (None, "", DEFAULT_SECRET_KEY):
+        raise ConfigurationError("SECRET_KEY must be set to a long random value in production")
+    if not app.config.get("ENCRYPTION_KEYS"):
+        raise ConfigurationError("ENCRYPTION_KEYS must be set in production (see `flask keys generate`)")
+    if not os.environ.get("DATABASE_URL") and not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        raise ConfigurationError("DATABASE_URL must be set in production")
+
+
+def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
+    config_class = config_class or config_from_env()
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_object(config_class)
+    app.config.update(overrides)
+    _check_production_config(app, config_class)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'pokerpay.db'}"
+
+    from app import database  # noqa: F401  (engine events must be registered before use)
+    from app.logs import configure_logging
+
+    configure_logging(app)
+    _init_extensions(app)
+    _register_blueprints(app)
+
+    from app.web import errors, hooks
+
+    errors.register(app)
+    hooks.register(app)
+
+    from app import cli
+
+    cli.register(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    from flask_talisman import Talisman
+
+    from app import models  # noqa: F401  (register every table with the metadata)
+    from app.extensions import babel, csrf, db, limiter, login_manager, migrate
+    from app.i18n import select_locale
+    from app.redis_client import init_redis, limiter_storage_uri
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    init_redis(app)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", limiter_storage_uri(app.config["REDIS_URL"]))
+    limiter.init_app(app)
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "basic"
+
+    Talisman(
+        app,
+        force_https=app.config["FORCE_HTTPS"],
+        session_cookie_secure=app.config["SESSION_COOKIE_SECURE"],
+        content_security_policy={
+            "default-src": "'self'",
+            "img-src": "'self' data:",
+            "style-src": "'self'",
+            "script-src": "'self'",
+            "form-action": "'self' http: https:",  # forms post to providers' pay pages
+            "frame-ancestors": "'none'",
+            "base-uri": "'self'",
+            "object-src": "'none'",
+        },
+        frame_options="DENY",
+        referrer_policy="same-origin",
+        strict_transport_security=app.config["FORCE_HTTPS"],
+    )
+
+
+def _register_blueprints(app: Flask) -> None:
+    from app.auth import bp as auth_bp
+    from app.main import bp as main_bp
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(auth_bp)

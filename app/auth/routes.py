@@ -1,0 +1,206 @@
+"""Views of the auth blueprint: parse, call app.services.accounts, commit, render."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import segno
+from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+
+from app.access import MFA_SESSION_KEY, public
+from app.auth import bp
+from app.auth.forms import ChangePasswordForm, DisableTotpForm, LanguageForm, LoginForm, RegisterForm, TotpForm
+from app.errors import ValidationFailed
+from app.extensions import db, limiter
+from app.i18n import SESSION_KEY as LANG_KEY
+from app.models import User
+from app.services import accounts, audit
+
+PENDING_2FA_KEY = "pending_2fa_user"
+
+
+def _login_limit():
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _register_limit():
+    return current_app.config["REGISTER_RATE_LIMIT"]
+
+
+def _safe_next(default: str) -> str:
+    """Only same-site relative paths, never an open redirect."""
+    target = request.args.get("next") or ""
+    parts = urlsplit(target)
+    if target.startswith("/") and not target.startswith("//") and not parts.netloc and not parts.scheme:
+        return target
+    return default
+
+
+def _start_session(user: User, *, remember: bool, second_factor: bool) -> None:
+    # A fresh session at login: nothing an attacker planted before survives (fixation).
+    lang = session.get(LANG_KEY)
+    session.clear()
+    if lang:
+        session[LANG_KEY] = lang
+    login_user(user, remember=remember)
+    session[MFA_SESSION_KEY] = second_factor
+    accounts.record_login(user, second_factor=second_factor)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+@public
+def login():
+    """Sign in with e-mail and password; continues to the 2FA step when enabled."""
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = accounts.authenticate(form.email.data, form.password.data)
+        if user is None:
+            db.session.commit()  # keep the audit entry of the failure
+            form.password.errors.append(_("Wrong e-mail or password."))
+        elif user.totp_enabled:
+            session[PENDING_2FA_KEY] = {"id": user.id, "remember": bool(form.remember.data)}
+            db.session.commit()
+            return redirect(url_for("auth.login_2fa", next=request.args.get("next")))
+        else:
+            _start_session(user, remember=bool(form.remember.data), second_factor=False)
+            db.session.commit()
+            if user.is_staff:
+                flash(_("Staff accounts must enable two-factor authentication."), "warning")
+                return redirect(url_for("auth.two_factor"))
+            return redirect(_safe_next(url_for("main.index")))
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/login/2fa", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+@public
+def login_2fa():
+    """Second step of sign-in: the TOTP code."""
+    pending = session.get(PENDING_2FA_KEY)
+    user = db.session.get(User, pending["id"]) if pending else None
+    if user is None or not user.totp_enabled:
+        return redirect(url_for("auth.login"))
+    form = TotpForm()
+    if form.validate_on_submit():
+        if accounts.verify_totp(user, form.code.data):
+            _start_session(user, remember=pending["remember"], second_factor=True)
+            db.session.commit()
+            return redirect(_safe_next(url_for("main.index")))
+        audit.record("auth.2fa_failed", actor=user, target=user)
+        db.session.commit()
+        form.code.errors.append(_("The code is wrong or has already been used."))
+    return render_template("auth/login_2fa.html", form=form)
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(_register_limit, methods=["POST"])
+@public
+def register():
+    """Create an account (buyer and seller alike)."""
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    form = RegisterForm()
+    if request.method == "GET":
+        form.locale.data = session.get(LANG_KEY, "ru")
+    if form.validate_on_submit():
+        try:
+            user = accounts.register(form.email.data, form.password.data, locale=form.locale.data)
+        except ValidationFailed as exc:
+            db.session.rollback()
+            target = form.email if isinstance(exc, accounts.EmailTaken) else form.password
+            target.errors.append(exc.message)
+        else:
+            _start_session(user, remember=False, second_factor=False)
+            db.session.commit()
+            flash(_("Welcome to PokerPay!"), "success")
+            return redirect(url_for("main.index"))
+    return render_template("auth/register.html", form=form)
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    """Sign out everywhere this session was used."""
+    accounts.end_all_sessions(current_user)
+    audit.record("auth.logout", actor=current_user, target=current_user)
+    db.session.commit()
+    logout_user()
+    lang = session.get(LANG_KEY)
+    session.clear()
+    if lang:
+        session[LANG_KEY] = lang
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def account():
+    """Account settings: language and password."""
+    language_form = LanguageForm(prefix="lang", locale=current_user.locale)
+    password_form = ChangePasswordForm(prefix="pw")
+    if language_form.submit.data and language_form.validate_on_submit():
+        current_user.locale = language_form.locale.data
+        db.session.commit()
+        flash(_("Saved."), "success")
+        return redirect(url_for("auth.account"))
+    if password_form.submit.data and password_form.validate_on_submit():
+        try:
+            accounts.change_password(current_user, password_form.current.data, password_form.password.data)
+        except ValidationFailed as exc:
+            db.session.rollback()
+            password_form.password.errors.append(exc.message)
+        else:
+            db.session.commit()
+            logout_user()
+            session.clear()
+            flash(_("Password changed. Sign in with the new password."), "success")
+            return redirect(url_for("auth.login"))
+    return render_template("auth/account.html", language_form=language_form, password_form=password_form)
+
+
+@bp.route("/account/2fa", methods=["GET", "POST"])
+@login_required
+def two_factor():
+    """Enrol in TOTP two-factor authentication (QR code), or see that it is on."""
+    form = TotpForm()
+    disable_form = DisableTotpForm(prefix="off")
+    if current_user.totp_enabled:
+        return render_template("auth/two_factor.html", enabled=True, disable_form=disable_form)
+    if request.method == "GET" or not current_user.totp_secret_encrypted:
+        uri = accounts.start_totp_enrolment(current_user)
+        db.session.commit()
+    else:
+        uri = accounts.totp_uri(current_user)
+        if form.validate_on_submit():
+            if accounts.confirm_totp_enrolment(current_user, form.code.data):
+                session[MFA_SESSION_KEY] = True
+                db.session.commit()
+                flash(_("Two-factor authentication is on."), "success")
+                return redirect(url_for("auth.two_factor"))
+            form.code.errors.append(_("The code is wrong. Check the time on your phone and try again."))
+    qr_svg = segno.make(uri, error="m").svg_inline(scale=4, dark="#111", light="#fff")
+    secret = uri.split("secret=")[1].split("&")[0]
+    return render_template("auth/two_factor.html", enabled=False, form=form, qr_svg=qr_svg, secret=secret)
+
+
+@bp.post("/account/2fa/disable")
+@login_required
+def disable_two_factor():
+    """Turn two-factor off (not allowed for staff)."""
+    form = DisableTotpForm(prefix="off")
+    if current_user.is_staff:
+        flash(_("Staff accounts cannot turn two-factor authentication off."), "danger")
+        return redirect(url_for("auth.two_factor"))
+    if form.validate_on_submit() and accounts.check_password(current_user, form.password.data):
+        accounts.disable_totp(current_user, actor=current_user)
+        db.session.commit()
+        logout_user()
+        session.clear()
+        flash(_("Two-factor authentication is off. Sign in again."), "success")
+        return redirect(url_for("auth.login"))
+    flash(_("Wrong password."), "danger")
+    return redirect(url_for("auth.two_factor"))

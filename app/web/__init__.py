@@ -1,0 +1,1 @@
+"""Cross-cutting web concerns: request hooks, error pages, HTMX helpers."""

@@ -1,0 +1,66 @@
+"""Request hooks: loading the user, the access guard, headers."""
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from flask import Flask, g, redirect, request, url_for
+from flask_babel import get_locale
+from flask_login import current_user
+
+from app.access import require_login_unless_public
+from app.extensions import db, login_manager
+from app.models import User
+from app.web.htmx import is_htmx
+from app.web.navigation import nav_items
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    # The id is "<pk>:<session token>": a token changed by logout or a password change
+    # makes every older cookie worthless.
+    pk, _sep, token = user_id.partition(":")
+    if not pk.isdigit() or not token:
+        return None
+    return db.session.scalar(sa.select(User).where(User.id == int(pk), User.session_token == token))
+
+
+@login_manager.unauthorized_handler
+def unauthorized():
+    login_url = url_for("auth.login", next=request.full_path if request.method == "GET" else None)
+    if is_htmx():
+        # Never swap a login page into a fragment: tell htmx to navigate.
+        return "", 401, {"HX-Redirect": login_url}
+    if request.accept_mimetypes.best == "application/json":
+        return {"error": "login_required"}, 401
+    return redirect(login_url)
+
+
+def register(app: Flask) -> None:
+    login_manager.login_message = None  # the login page explains itself
+
+    @app.before_request
+    def _request_id():
+        g.request_id = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
+
+    app.before_request(require_login_unless_public)
+
+    @app.after_request
+    def _headers(response):
+        response.vary.add("HX-Request")
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        response.headers.setdefault("Cache-Control", "no-store" if current_user.is_authenticated else "no-cache")
+        return response
+
+    @app.context_processor
+    def _globals():
+        return {"is_htmx": is_htmx(), "nav_items": nav_items, "get_locale": get_locale}
+
+    @app.route("/favicon.ico")
+    def favicon():
+        """The icon, from the static folder."""
+        return redirect(url_for("static", filename="favicon.svg"), code=301)
+
+    from app.access import public
+
+    public(favicon)

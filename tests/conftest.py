@@ -1,0 +1,183 @@
+"""Shared fixtures.
+
+Every test that touches the database runs twice: on SQLite and on PostgreSQL
+(the ``database`` fixture is parametrised; ids ``[sqlite]`` / ``[postgresql]``).
+The PostgreSQL half runs when ``TEST_DATABASE_URL`` is set or a local server
+answers on 127.0.0.1:5432; otherwise it is skipped with a plain reason.
+
+Isolation: each test gets a clean database with real transactions: on SQLite a
+fresh copy of a migrated template file, on PostgreSQL the same migrated schema
+emptied with one TRUNCATE after the test.  Real commits (rather than one outer
+transaction rolled back at the end) keep ``BEGIN IMMEDIATE``, ``FOR UPDATE``,
+triggers and multi-threaded tests (live sandbox servers calling our webhooks)
+behaving exactly as in production, and the end state is the same: nothing a
+test wrote survives it.
+
+The schema is made by the migrations, as in production.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from app import create_app
+from app.extensions import db
+from config import TestingConfig, normalise_database_url
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+TEST_REDIS_DB = 9
+
+
+def _postgres_url() -> tuple[str | None, str]:
+    explicit = os.environ.get("TEST_DATABASE_URL")
+    url = normalise_database_url(explicit or DEFAULT_PG_URL)
+    engine = sa.create_engine(url, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any failure: the half is skipped (or fails if asked for)
+        if explicit:
+            raise RuntimeError(f"TEST_DATABASE_URL is set but PostgreSQL does not answer: {exc}") from exc
+        return None, f"PostgreSQL half skipped: no TEST_DATABASE_URL and nothing answers at {DEFAULT_PG_URL}"
+    finally:
+        engine.dispose()
+    return url, ""
+
+
+@dataclass
+class Database:
+    kind: str  # "sqlite" | "postgresql"
+    template_url: str
+    workdir: Path
+    counter: int = 0
+
+    def fresh_url(self) -> str:
+        if self.kind == "postgresql":
+            return self.template_url
+        self.counter += 1
+        target = self.workdir / f"test-{self.counter}.db"
+        shutil.copyfile(self.workdir / "template.db", target)
+        return f"sqlite:///{target}"
+
+    def clean(self, app) -> None:
+        if self.kind == "postgresql":
+            with app.app_context():
+                tables = [t.name for t in db.metadata.sorted_tables]
+                if tables:
+                    quoted = ", ".join(f'"{t}"' for t in tables)
+                    with db.engine.begin() as conn:
+                        conn.execute(sa.text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+        else:
+            url = app.config["SQLALCHEMY_DATABASE_URI"]
+            with app.app_context():
+                db.engine.dispose()
+            path = Path(url.removeprefix("sqlite:///"))
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+def _migrate(url: str, redis_url: str) -> None:
+    from flask_migrate import upgrade
+
+    app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url, REDIS_URL=redis_url)
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> str:
+    """A real Redis: TEST_REDIS_URL, else the local server, else an embedded one."""
+    import redis
+
+    explicit = os.environ.get("TEST_REDIS_URL")
+    if explicit:
+        return explicit
+    local = f"redis://127.0.0.1:6379/{TEST_REDIS_DB}"
+    try:
+        redis.Redis.from_url(local, socket_connect_timeout=1).ping()
+        return local
+    except redis.RedisError:
+        from app.redis_client import start_embedded_redis
+
+        url = start_embedded_redis(str(tmp_path_factory.mktemp("redis")))
+        return f"{url}?db={TEST_REDIS_DB}"
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database(request, tmp_path_factory, redis_url) -> Database:
+    """A migrated database of one engine, shared by the tests of that engine."""
+    workdir = tmp_path_factory.mktemp(f"db-{request.param}")
+    if request.param == "sqlite":
+        url = f"sqlite:///{workdir / 'template.db'}"
+    else:
+        url, why = _postgres_url()
+        if url is None:
+            pytest.skip(why)
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+        engine.dispose()
+    _migrate(url, redis_url)
+    return Database(kind=request.param, template_url=url, workdir=workdir)
+
+
+@pytest.fixture
+def app_factory(database, redis_url):
+    """Build apps on this test's clean database; everything is cleaned afterwards."""
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+    url = database.fresh_url()
+    made = []
+
+    def make(**overrides):
+        config = {"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis_url}
+        config.update(overrides)
+        app = create_app(TestingConfig, **config)
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    if made:
+        database.clean(made[0])
+
+
+@pytest.fixture
+def app(app_factory):
+    return app_factory()
+
+
+@pytest.fixture
+def app_ctx(app):
+    """An application context, for calling services directly."""
+    with app.app_context():
+        yield app
+        db.session.rollback()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def auth(client, app):
+    from tests.helpers import AuthActions
+
+    return AuthActions(client, app)
