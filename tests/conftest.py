@@ -181,3 +181,10 @@ def auth(client, app):
     from tests.helpers import AuthActions
 
     return AuthActions(client, app)
+
+
+def pytest_report_header(config):
+    url, why = _postgres_url()
+    if url is None:
+        return [f"databases: sqlite only — {why}"]
+    return [f"databases: sqlite and postgresql ({url.split('@')[-1]})"]

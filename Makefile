@@ -1,0 +1,50 @@
+# PokerPay: `make run` runs the whole system, `make test` runs the whole suite.
+# Both set everything up first on a fresh machine (venv, packages, assets, catalogs).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export FLASK_APP := wsgi
+
+.PHONY: setup run test migrate seed chaos bench assets translations extract-messages clean
+
+setup: $(VENV)/.requirements-installed app/static/vendor/.installed translations
+
+$(VENV)/.requirements-installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+# htmx and Pico come from pinned npm packages (package-lock.json); no CDN, so the CSP stays self-only.
+app/static/vendor/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p app/static/vendor
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/@picocss/pico/css/pico.min.css app/static/vendor/
+	touch $@
+
+assets: app/static/vendor/.installed
+
+translations: $(VENV)/.requirements-installed
+	$(BIN)/pybabel -q compile -d app/translations
+
+extract-messages: $(VENV)/.requirements-installed
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext -o app/translations/messages.pot .
+	$(BIN)/pybabel -q update -i app/translations/messages.pot -d app/translations --no-fuzzy-matching
+
+migrate: setup
+	$(BIN)/flask db upgrade
+
+seed: migrate
+	$(BIN)/flask users seed-demo
+
+run: seed
+	$(BIN)/python bin/run_dev.py
+
+test: setup
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) node_modules app/static/vendor .pytest_cache

@@ -1,0 +1,47 @@
+"""`make run`: the whole system on one machine under one supervisor (honcho).
+
+Starts an embedded Redis (when REDIS_URL is unset), the web app under gunicorn,
+an RQ worker, the RQ cron scheduler and the sandbox room and providers.  Ctrl-C
+stops them all.  Configuration comes from the environment / `.env`.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from honcho.manager import Manager
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+EMBEDDED_REDIS_PORT = int(os.environ.get("EMBEDDED_REDIS_PORT", "6390"))
+
+
+def main() -> int:
+    port = os.environ.get("PORT", "5000")
+    env = dict(os.environ)
+    env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
+    env["PYTHONUNBUFFERED"] = "1"
+    manager = Manager()
+    if not env.get("REDIS_URL"):
+        env["REDIS_URL"] = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
+        manager.add_process(
+            "redis", f"{VENV_BIN}/python -m app.embedded_redis --port {EMBEDDED_REDIS_PORT}", env=env, cwd=ROOT
+        )
+    manager.add_process(
+        "web",
+        f"{VENV_BIN}/gunicorn --workers 2 --threads 4 --bind 127.0.0.1:{port} "
+        "--access-logfile - --graceful-timeout 10 wsgi:app",
+        env=env,
+        cwd=ROOT,
+    )
+    manager.add_process("worker", f"{VENV_BIN}/python worker.py", env=env, cwd=ROOT)
+    manager.add_process("scheduler", f"{VENV_BIN}/python worker.py cron", env=env, cwd=ROOT)
+    manager.add_process("sandbox", f"{VENV_BIN}/python -m sandbox", env=env, cwd=ROOT)
+    print(f"\n  PokerPay is starting at http://127.0.0.1:{port}/  (Ctrl-C stops everything)\n", flush=True)
+    manager.loop()
+    return manager.returncode or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
