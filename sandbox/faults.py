@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 
 from flask import Blueprint, abort, current_app, jsonify, request
 
@@ -65,7 +65,8 @@ class Faults:
             self._rng.shuffle(items)
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        # Not dataclasses.asdict: it would try to deep-copy the lock and the RNG.
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
 
     def apply_to_request(self) -> None:
         """Latency, hangs and 5xx for the request being served (call in before_request)."""

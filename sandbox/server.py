@@ -22,12 +22,14 @@ class RunningServer:
 
     def stop(self) -> None:
         self.server.shutdown()
+        self.server.server_close()
         self.thread.join(timeout=5)
 
 
 def serve(app, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
     """Start ``app`` on ``host:port`` (threaded) and return once it accepts connections."""
     server = make_server(host, port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name=f"sandbox-{port}", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name=f"sandbox-{port}", daemon=True)
     thread.start()
     return RunningServer(server, thread)
