@@ -10,7 +10,7 @@ nothing special here; the ledger takes row locks with ``SELECT … FOR UPDATE``.
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -21,7 +21,7 @@ BigIntPK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class UTCDateTime(sa.types.TypeDecorator):
@@ -35,7 +35,7 @@ class UTCDateTime(sa.types.TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given; use app.database.utcnow()")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         if dialect.name == "sqlite":
             return value.replace(tzinfo=None)
         return value
@@ -44,8 +44,8 @@ class UTCDateTime(sa.types.TypeDecorator):
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 def is_sqlite(bind) -> bool:
@@ -70,3 +70,21 @@ def _sqlite_on_connect(dbapi_connection, _record):
 def _sqlite_begin_immediate(conn):
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def insert_ignoring_duplicates(table: sa.Table, rows: list[dict], *, conflict_on: list[str]) -> None:
+    """INSERT rows, silently skipping those whose ``conflict_on`` key already exists.
+
+    ``INSERT … ON CONFLICT DO NOTHING`` on both engines: a repeated or
+    overlapping feed page stores nothing twice, and two pollers racing on the
+    same rows cannot fail each other's transaction.
+    """
+    if not rows:
+        return
+    from app.extensions import db
+
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    db.session.execute(insert(table).values(rows).on_conflict_do_nothing(index_elements=conflict_on))

@@ -34,10 +34,9 @@ import threading
 import time
 from bisect import bisect_right
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from flask import (Blueprint, Flask, abort, jsonify, make_response, redirect, render_template_string,
-                   request, url_for)
+from flask import Blueprint, Flask, abort, jsonify, make_response, redirect, render_template_string, request, url_for
 
 from sandbox.faults import Faults, install
 from sandbox.server import serve
@@ -115,7 +114,7 @@ class Room:
         self._by_key: dict[tuple[str, str], Transfer] = {}
         #: money that entered the room from outside (the sum of all balances equals it)
         self._funded = 0
-        self._clock = datetime.fromtimestamp(0, timezone.utc)
+        self._clock = datetime.fromtimestamp(0, UTC)
 
     def open_or_fund(self, account: str, amount: int = 0) -> tuple[int, bool]:
         """Create ``account`` or add ``amount`` to it; (new balance, created)."""
@@ -149,7 +148,7 @@ class Room:
             if self._balances[sender] < amount:
                 raise Refused("insufficient_funds")
             # Times never go backwards in the log, even if the system clock does.
-            self._clock = max(self._clock, datetime.now(timezone.utc))
+            self._clock = max(self._clock, datetime.now(UTC))
             made = Transfer(len(self._log) + 1, sender, receiver, amount, self._clock, note, key)
             self._log.append(made)
             self._balances[sender] -= amount

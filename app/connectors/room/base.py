@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 Direction = Literal["in", "out"]
@@ -67,7 +67,7 @@ class RoomTransfer:
         if self.note is not None and not isinstance(self.note, str):
             raise ValueError("note must be a string or None")
         # Frozen: normalise through object.__setattr__ so equal instants compare equal.
-        object.__setattr__(self, "occurred_at", self.occurred_at.astimezone(timezone.utc))
+        object.__setattr__(self, "occurred_at", self.occurred_at.astimezone(UTC))
 
 
 @dataclass(frozen=True)

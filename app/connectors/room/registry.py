@@ -28,6 +28,7 @@ def room_connector_from_config(config: Mapping) -> RoomConnector | None:
             config["ROOM_API_URL"],
             config["ROOM_API_TOKEN"],
             platform_account=config.get("ROOM_PLATFORM_ACCOUNT"),
+            timeout=(float(config.get("ROOM_CONNECT_TIMEOUT", 3.05)), float(config.get("ROOM_READ_TIMEOUT", 10))),
         )
     if kind in FED_BY_OPS:
         return None

@@ -15,7 +15,7 @@ import csv
 import io
 import re
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .base import MAX_TRANSFER_CENTS, RoomTransfer
 
@@ -107,8 +107,8 @@ def parse_timestamp(text: str) -> datetime:
     except ValueError:
         raise ValueError(f"occurred_at {value!r} is not a valid date and time") from None
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def _decode(data: bytes | str) -> str:

@@ -1,7 +1,7 @@
 """Choosing the room connector from config, and the invariants of the connector's values."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -35,9 +35,9 @@ def test_bad_config_is_refused(config):
 def test_room_transfer_normalises_to_utc():
     """Are equal instants in different offsets equal RoomTransfers, stored in UTC?"""
     moscow = datetime(2024, 5, 1, 13, tzinfo=timezone(timedelta(hours=3)))
-    utc = datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
+    utc = datetime(2024, 5, 1, 10, tzinfo=UTC)
     assert RoomTransfer("a", "in", "x", 1, moscow) == RoomTransfer("a", "in", "x", 1, utc)
-    assert RoomTransfer("a", "in", "x", 1, moscow).occurred_at.tzinfo == timezone.utc
+    assert RoomTransfer("a", "in", "x", 1, moscow).occurred_at.tzinfo == UTC
 
 
 @pytest.mark.parametrize("changes", [
@@ -47,7 +47,7 @@ def test_room_transfer_normalises_to_utc():
 def test_room_transfer_rejects_garbage(changes):
     """Does a RoomTransfer refuse values the ledger must never see?"""
     values = {"room_transfer_id": "a", "direction": "in", "counterparty": "x", "amount": 1,
-              "occurred_at": datetime(2024, 5, 1, tzinfo=timezone.utc), **changes}
+              "occurred_at": datetime(2024, 5, 1, tzinfo=UTC), **changes}
     with pytest.raises(ValueError):
         RoomTransfer(**values)
 

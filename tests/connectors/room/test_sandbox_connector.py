@@ -1,7 +1,7 @@
 """SandboxRoomConnector against a live sandbox room."""
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import UTC
 
 import pytest
 import requests
@@ -293,4 +293,4 @@ def test_occurred_at_is_normalised_to_utc():
     body = {"transfers": [row], "next_cursor": "c", "has_more": False}
     client = SandboxRoomConnector("http://room", TOKEN, session=_FakeSession(_FakeResponse(200, body)))
     (transfer,) = client.fetch_transfers(None).transfers
-    assert transfer.occurred_at.tzinfo == timezone.utc and transfer.occurred_at.hour == 10
+    assert transfer.occurred_at.tzinfo == UTC and transfer.occurred_at.hour == 10

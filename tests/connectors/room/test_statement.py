@@ -1,7 +1,7 @@
 """Parsing the room's exported transfer history (CSV)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
@@ -25,16 +25,16 @@ def test_good_file():
                            + "rt-2,outgoing,buyer,\"1 000,05\",2024-05-01 13:30:00+03:00,\n")
     assert rows == [
         RoomTransfer("rt-1", "in", "seller@example.com", 1250,
-                     datetime(2024, 5, 1, 10, tzinfo=timezone.utc), "first"),
+                     datetime(2024, 5, 1, 10, tzinfo=UTC), "first"),
         RoomTransfer("rt-2", "out", "buyer", 100_005,
-                     datetime(2024, 5, 1, 10, 30, tzinfo=timezone.utc), None),
+                     datetime(2024, 5, 1, 10, 30, tzinfo=UTC), None),
     ]
 
 
 def test_naive_time_is_utc_and_bytes_are_accepted():
     """Is a time without an offset read as UTC, and are bytes accepted as well as text?"""
     (row,) = parse_statement((HEADER + "a,incoming,x,1,2024-05-01T10:00:00,\n").encode())
-    assert row.occurred_at == datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
+    assert row.occurred_at == datetime(2024, 5, 1, 10, tzinfo=UTC)
     assert row.direction == "in"
 
 
