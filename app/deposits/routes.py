@@ -1,0 +1,101 @@
+"""Views of the deposits blueprint: parse, call one service, commit, render."""
+from __future__ import annotations
+
+from flask import redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from app.deposits import bp
+from app.deposits.forms import DepositForm, DisputeForm
+from app.errors import DomainError
+from app.extensions import db, limiter
+from app.jobs.invoices import queue_matching
+from app.models.settings import PROVIDER_KINDS
+from app.services import invoices, matching, quotes
+from app.services.payment_forms import KIND_LABELS
+from app.services.settings import current_settings
+from app.web.htmx import is_htmx
+
+
+def _form(settings) -> tuple[DepositForm, list]:
+    rates = {kind: settings.rate_for(kind) for kind in PROVIDER_KINDS}
+    methods = matching.availability(current_user.id, rates)
+    form = DepositForm(prefix="dep")
+    form.kind.choices = [(m.kind, KIND_LABELS[m.kind]) for m in methods]
+    if request.method == "GET":
+        form.kind.data = request.args.get("kind") or (methods[0].kind if methods else None)
+        form.amount.data = request.args.get("amount") or form.amount.data
+    return form, methods
+
+
+@bp.route("/", methods=["GET", "POST"])
+@limiter.limit("30 per minute", methods=["POST"])
+def new():
+    """Choose a method with liquidity, enter rubles, see the quote, confirm."""
+    settings = current_settings()
+    form, methods = _form(settings)
+    quote = None
+    if form.validate_on_submit():
+        try:
+            quote = quotes.quote(form.kind.data, form.amount.minor, settings)
+            deposit = matching.create_deposit(current_user, quote, form.request_key.data)
+        except DomainError as exc:
+            db.session.rollback()
+            form.amount.errors.append(exc.message)
+        else:
+            if deposit.status == "matching":
+                queue_matching(deposit.id)
+            db.session.commit()
+            return redirect(url_for("deposits.show", deposit_id=deposit.id))
+    status = 422 if form.errors else 200
+    return render_template("deposits/new.html", form=form, methods=methods, settings=settings,
+                           rate_of=settings.rate_for, labels=KIND_LABELS), status
+
+
+@bp.get("/quote")
+def quote_preview():
+    """The quote for what is typed so far (HTMX), without creating anything."""
+    settings = current_settings()
+    kind, raw = request.args.get("dep-kind", ""), request.args.get("dep-amount", "")
+    try:
+        from app.money import parse_amount
+
+        q = quotes.quote(kind, parse_amount(raw), settings)
+        error = None
+    except (DomainError, ValueError) as exc:
+        q, error = None, getattr(exc, "message", None) or str(exc)
+    return render_template("deposits/_quote.html", quote=q, error=error if raw else None)
+
+
+@bp.get("/<int:deposit_id>")
+def show(deposit_id: int):
+    """The deposit: "finding a seller…", then the invoice, then the outcome; polls while it can change."""
+    deposit = matching.get_own(current_user, deposit_id)
+    template = "deposits/_status.html" if is_htmx() else "deposits/show.html"
+    return render_template(template, deposit=deposit, dispute_form=DisputeForm(prefix="dsp"),
+                           can_dispute=invoices.can_open_dispute(deposit), labels=KIND_LABELS)
+
+
+@bp.post("/<int:deposit_id>/paid")
+def claim_paid(deposit_id: int):
+    """The buyer says they have paid: we look harder, and a dispute becomes possible later."""
+    invoices.claim_paid(current_user, deposit_id)
+    db.session.commit()
+    return redirect(url_for("deposits.show", deposit_id=deposit_id))
+
+
+@bp.post("/<int:deposit_id>/dispute")
+def dispute(deposit_id: int):
+    """Open a dispute for ops when a payment stays unconfirmed."""
+    form = DisputeForm(prefix="dsp")
+    if form.validate_on_submit():
+        invoices.open_dispute(current_user, deposit_id, form.note.data or "")
+        db.session.commit()
+    return redirect(url_for("deposits.show", deposit_id=deposit_id))
+
+
+@bp.get("/history")
+def history():
+    """The buyer's deposits, newest first."""
+    return render_template("deposits/history.html", deposits=matching.deposits_of(current_user), labels=KIND_LABELS,
+                           title=_("Purchases"))

@@ -1,0 +1,143 @@
+"""Invoice jobs: matching, provider events, status polling, expiry, and their sweepers.
+
+Every job takes ids and is safe to run twice or concurrently; the periodic
+sweepers find unfinished work in the database, so a lost job only delays it.
+"""
+from __future__ import annotations
+
+import logging
+
+from app.database import utcnow
+from app.extensions import db
+from app.jobs import enqueue_after_commit, job
+from app.models.market import Deposit
+from app.models.provider_event import ProviderEvent
+from app.services import invoices, matching
+
+log = logging.getLogger(__name__)
+
+
+def queue_matching(deposit_id: int) -> None:
+    enqueue_after_commit(match_deposit, deposit_id)
+
+
+@job
+def match_deposit(deposit_id: int) -> str:
+    return matching.match(deposit_id)
+
+
+def _adapter_for_deposit(deposit: Deposit):
+    from app.services.payment_forms import adapter_of
+
+    return adapter_of(deposit.payment_form)
+
+
+def process_event_now(event_id: int) -> str:
+    """Apply one verified provider notification to its invoice (exactly once)."""
+    from app.connectors.payments.base import PaymentConnectorError
+
+    event = db.session.get(ProviderEvent, event_id)
+    if event is None or event.processed_at is not None:
+        return "done"
+    deposit = db.session.scalar(
+        db.select(Deposit).where(
+            Deposit.payment_form_id == event.payment_form_id,
+            db.or_(Deposit.provider_payment_id == event.provider_payment_id,
+                   Deposit.order_id == (event.order_id or "\x00")),
+        )
+    )
+    outcome = "no such invoice"
+    if deposit is not None:
+        status, amount = event.status, event.amount
+        if event.needs_refetch:
+            # Unsigned notification (YooKassa): believe only what the provider says with the seller's credentials.
+            adapter = _adapter_for_deposit(deposit)
+            payment_id = deposit.provider_payment_id
+            db.session.commit()
+            try:
+                fresh = adapter.get_status(provider_payment_id=payment_id)
+            except PaymentConnectorError:
+                return "retry later"
+            status, amount = fresh.status, fresh.amount_paid
+        if status == "paid":
+            outcome = invoices.settle_paid(deposit.id, amount, source=f"event:{event.kind}")
+            if outcome == "matching":
+                db.session.commit()
+                return "too early"  # not yet published: the sweeper comes back to this event
+        else:
+            outcome = f"status {status}"
+    event = db.session.get(ProviderEvent, event_id)
+    event.processed_at = utcnow()
+    event.outcome = outcome[:64]
+    db.session.commit()
+    return outcome
+
+
+@job
+def process_provider_event(event_id: int) -> str:
+    return process_event_now(event_id)
+
+
+def poll_one(deposit_id: int) -> str:
+    """Ask the provider for an invoice's status; settle if paid."""
+    from app.connectors.payments.base import PaymentConnectorError
+
+    deposit = db.session.get(Deposit, deposit_id)
+    if deposit is None or deposit.status not in ("awaiting_payment", "expired"):
+        return "done"
+    adapter = _adapter_for_deposit(deposit)
+    payment_id, order_id = deposit.provider_payment_id, deposit.order_id
+    invoices.schedule_next_poll(deposit_id)
+    db.session.commit()
+    try:
+        status = adapter.get_status(provider_payment_id=payment_id, order_id=order_id)
+    except PaymentConnectorError:
+        return "unavailable"
+    if status.status == "paid":
+        outcome = invoices.settle_paid(deposit_id, status.amount_paid, source="poll")
+        db.session.commit()
+        return outcome
+    return status.status
+
+
+def expire_one(deposit_id: int) -> str:
+    """Cancel at the provider first; a payment that slipped in settles instead of expiring."""
+    from app.connectors.payments.base import PaymentConnectorError
+
+    deposit = db.session.get(Deposit, deposit_id)
+    if deposit is None or deposit.status != "awaiting_payment" or deposit.expires_at > utcnow():
+        return "not due"
+    adapter = _adapter_for_deposit(deposit)
+    payment_id = deposit.provider_payment_id
+    db.session.commit()
+    try:
+        status = adapter.cancel(payment_id)
+    except PaymentConnectorError:
+        return "retry later"  # the next sweep tries again; the hold stays until we know
+    if status.status == "paid":
+        outcome = invoices.settle_paid(deposit_id, status.amount_paid, source="cancel-found-paid")
+    else:
+        outcome = invoices.expire(deposit_id)
+    db.session.commit()
+    return outcome
+
+
+@job
+def sweep_invoices() -> dict[str, int]:
+    """Periodic: expire due invoices, poll open ones, re-drive stuck matching and unprocessed events."""
+    counts = {"expired": 0, "polled": 0, "rematched": 0, "events": 0}
+    for deposit_id in invoices.due_for_expiry():
+        expire_one(deposit_id)
+        counts["expired"] += 1
+    for deposit_id in invoices.due_for_poll():
+        poll_one(deposit_id)
+        counts["polled"] += 1
+    for deposit_id in matching.stuck_matching():
+        matching.match(deposit_id)
+        counts["rematched"] += 1
+    for event_id in db.session.scalars(
+        db.select(ProviderEvent.id).where(ProviderEvent.processed_at.is_(None)).order_by(ProviderEvent.id).limit(200)
+    ).all():
+        process_event_now(event_id)
+        counts["events"] += 1
+    return counts

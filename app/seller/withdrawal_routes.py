@@ -1,0 +1,75 @@
+"""Withdrawal requests: put dollars up for sale, pause, resume, cancel, watch them fill."""
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import IntegerField, SelectField, SubmitField
+from wtforms.validators import DataRequired, NumberRange
+
+from app.errors import DomainError
+from app.extensions import db
+from app.forms import AmountField, RequestKeyField
+from app.seller import bp
+from app.services import payment_forms, wallet_view, withdrawals
+from app.web.htmx import is_htmx
+
+
+class WithdrawalForm(FlaskForm):
+    payment_form = SelectField(_l("API form"), coerce=int, validate_choice=True)
+    amount = AmountField(_l("Dollars to sell, $"))
+    min_invoice = AmountField(_l("Smallest invoice, ₽"))
+    max_invoice = AmountField(_l("Largest invoice, ₽"))
+    max_open_invoices = IntegerField(_l("Invoices open at once"), default=3,
+                                     validators=[DataRequired(), NumberRange(min=1, max=50)])
+    request_key = RequestKeyField()
+    submit = SubmitField(_l("Put up for sale"))
+
+
+class ActionForm(FlaskForm):
+    """Just the CSRF token for the pause / resume / cancel buttons."""
+
+
+def _form() -> WithdrawalForm:
+    form = WithdrawalForm(prefix="wr")
+    form.payment_form.choices = [(f.id, f"{f.name} ({f.display})") for f in payment_forms.own_forms(current_user)
+                                 if f.healthy]
+    return form
+
+
+@bp.route("/withdrawals", methods=["GET", "POST"])
+def withdrawals_index():
+    """The seller's requests with live progress, and the form to put up a new one."""
+    form = _form()
+    if form.validate_on_submit():
+        try:
+            withdrawals.create(
+                current_user, payment_form_id=form.payment_form.data, amount=form.amount.minor,
+                min_invoice_kopecks=form.min_invoice.minor, max_invoice_kopecks=form.max_invoice.minor,
+                max_open_invoices=form.max_open_invoices.data, request_key=form.request_key.data,
+            )
+        except DomainError as exc:
+            db.session.rollback()
+            form.amount.errors.append(exc.message)
+        else:
+            db.session.commit()
+            flash(_("Your dollars are in the queue."), "success")
+            return redirect(url_for("seller.withdrawals_index"))
+    requests = withdrawals.own_requests(current_user)
+    rows = [(r, withdrawals.progress(r)) for r in requests]
+    template = "seller/_withdrawals.html" if is_htmx() else "seller/withdrawals.html"
+    return render_template(template, form=form, rows=rows, action_form=ActionForm(),
+                           wallet=wallet_view.summary(current_user)), 422 if form.errors else 200
+
+
+@bp.post("/withdrawals/<int:request_id>/<action>")
+def withdrawal_action(request_id: int, action: str):
+    """Pause, resume or cancel one of the seller's requests."""
+    handlers = {"pause": withdrawals.pause, "resume": withdrawals.resume, "cancel": withdrawals.cancel}
+    if action not in handlers or not ActionForm().validate_on_submit():
+        return redirect(url_for("seller.withdrawals_index"))
+    handlers[action](current_user, request_id)
+    db.session.commit()
+    return redirect(url_for("seller.withdrawals_index"))

@@ -1,0 +1,211 @@
+"""The invoice lifecycle after publication: paid → settled, expiry, late payments, disputes.
+
+Whatever reports a payment — a verified notification, a status poll, ops —
+ends in :func:`settle_paid`, which is exactly-once by construction: the deposit
+row is locked, the status moves by compare-and-set, and the ledger postings
+carry keys derived from the deposit id.  A second report finds the deposit
+already settled and changes nothing.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from app import ledger
+from app.database import utcnow
+from app.errors import ValidationFailed
+from app.extensions import db
+from app.ledger.models import TransferKind
+from app.models.market import Deposit, WithdrawalRequest
+from app.services import audit, withdrawals
+from app.states import DEPOSIT
+
+log = logging.getLogger(__name__)
+
+#: after the buyer says "I have paid", how long to keep waiting before a dispute can be opened
+CLAIM_GRACE = timedelta(minutes=10)
+#: status polling backoff: 10 s, 20 s, 40 s … at most this
+MAX_POLL_INTERVAL = timedelta(minutes=2)
+
+
+def _lock(deposit_id: int) -> Deposit | None:
+    return db.session.scalar(sa.select(Deposit).where(Deposit.id == deposit_id).with_for_update())
+
+
+def amount_matches(deposit: Deposit, paid_kopecks: int | None) -> bool:
+    if paid_kopecks is None:
+        return False
+    if deposit.kind == "yoomoney":
+        # YooMoney reports what the payer was charged (withdraw_amount); it may include their fee.
+        return paid_kopecks >= deposit.amount_kopecks
+    return paid_kopecks == deposit.amount_kopecks
+
+
+def _credit_buyer(deposit: Deposit) -> None:
+    """Buyer fee out of the dollars just received (the hold or the late transfer is already posted)."""
+    if deposit.buyer_fee_cents:
+        ledger.transfer(
+            key=f"deposit:{deposit.id}:buyer-fee", debit=ledger.wallet_of(deposit.buyer_id),
+            credit=ledger.platform_account(ledger.AccountKind.FEE_REVENUE), amount=deposit.buyer_fee_cents,
+            kind=TransferKind.BUYER_FEE, memo=f"deposit {deposit.id}", event=f"deposit:{deposit.id}",
+        )
+
+
+def dispute(deposit: Deposit, reason: str, *, actor=None) -> bool:
+    if DEPOSIT.transition(Deposit, deposit.id, "disputed", reason=reason[:255]):
+        audit.record("deposit.disputed", actor=actor, target=deposit, reason=reason[:255])
+        return True
+    return False
+
+
+def settle_paid(deposit_id: int, paid_kopecks: int | None, *, source: str) -> str:
+    """The provider confirmed a payment: move the dollars to the buyer, once."""
+    deposit = _lock(deposit_id)
+    if deposit is None:
+        return "missing"
+    if deposit.status in ("paid", "settled", "disputed", "rejected", "failed", "matching"):
+        return deposit.status
+    if not amount_matches(deposit, paid_kopecks):
+        dispute(deposit, f"paid amount {paid_kopecks} differs from the invoice {deposit.amount_kopecks}")
+        return "disputed"
+    now = utcnow()
+    if deposit.status == "awaiting_payment":
+        DEPOSIT.transition(Deposit, deposit.id, "paid", expect="awaiting_payment",
+                           paid_kopecks=paid_kopecks, paid_at=now)
+        ledger.post_pending(key=f"deposit:{deposit.id}:settle", pending_id=deposit.hold_transfer_id)
+        withdrawals_slot_freed = True
+    elif deposit.status == "expired":
+        # Late payment: the hold was voided at expiry; take the dollars again if the escrow still has them.
+        request = db.session.get(WithdrawalRequest, deposit.withdrawal_id)
+        ledger.lock(request.escrow_account_id)
+        if ledger.balance(request.escrow_account_id).available < deposit.usd_cents:
+            dispute(deposit, "paid after expiry; the seller's escrow no longer covers it")
+            return "disputed"
+        DEPOSIT.transition(Deposit, deposit.id, "paid", expect="expired", paid_kopecks=paid_kopecks, paid_at=now)
+        ledger.transfer(
+            key=f"deposit:{deposit.id}:late-settle", debit=request.escrow_account_id,
+            credit=ledger.wallet_of(deposit.buyer_id), amount=deposit.usd_cents, kind=TransferKind.PURCHASE,
+            memo=f"deposit {deposit.id} (paid late)", event=f"deposit:{deposit.id}",
+        )
+        withdrawals_slot_freed = False
+    else:
+        return deposit.status
+    _credit_buyer(deposit)
+    DEPOSIT.transition(Deposit, deposit.id, "settled", expect="paid", settled_at=now)
+    if withdrawals_slot_freed:
+        withdrawals.after_invoice_ended(deposit.withdrawal_id)
+    else:
+        withdrawals.check_finished(deposit.withdrawal_id)
+    audit.record("deposit.settled", target=deposit, source=source, paid_kopecks=paid_kopecks)
+    return "settled"
+
+
+def expire(deposit_id: int, *, reason: str = "expired") -> str:
+    """Void the hold and free the seller's slot (the provider side was cancelled by the caller)."""
+    deposit = _lock(deposit_id)
+    if deposit is None or deposit.status != "awaiting_payment":
+        return deposit.status if deposit else "missing"
+    DEPOSIT.transition(Deposit, deposit.id, "expired", expect="awaiting_payment", reason=reason[:255])
+    ledger.void_pending(key=f"deposit:{deposit.id}:expire", pending_id=deposit.hold_transfer_id)
+    withdrawals.after_invoice_ended(deposit.withdrawal_id)
+    audit.record("deposit.expired", target=deposit, reason=reason[:255])
+    return "expired"
+
+
+def due_for_expiry(limit: int = 200) -> list[int]:
+    return list(db.session.scalars(
+        sa.select(Deposit.id).where(Deposit.status == "awaiting_payment", Deposit.expires_at < utcnow())
+        .order_by(Deposit.expires_at).limit(limit)
+    ))
+
+
+def due_for_poll(limit: int = 200) -> list[int]:
+    return list(db.session.scalars(
+        sa.select(Deposit.id).where(Deposit.status.in_(["awaiting_payment", "expired"]),
+                                    Deposit.next_poll_at.is_not(None), Deposit.next_poll_at <= utcnow())
+        .order_by(Deposit.next_poll_at).limit(limit)
+    ))
+
+
+def schedule_next_poll(deposit_id: int) -> None:
+    """Back off: each poll waits twice as long as the last, up to MAX_POLL_INTERVAL.
+
+    An expired invoice is watched for a late payment only until its hold's backstop passes.
+    """
+    deposit = db.session.get(Deposit, deposit_id)
+    interval = min(timedelta(seconds=10 * 2 ** min(deposit.polls, 10)), MAX_POLL_INTERVAL)
+    stop_after = (deposit.expires_at or utcnow()) + timedelta(hours=1)
+    next_at = utcnow() + interval
+    db.session.execute(sa.update(Deposit).where(Deposit.id == deposit_id).values(
+        polls=Deposit.polls + 1, next_poll_at=None if next_at > stop_after else next_at))
+
+
+# --- the buyer's buttons ---------------------------------------------------------------------
+
+def claim_paid(buyer, deposit_id: int) -> None:
+    from app.services.matching import get_own
+
+    deposit = get_own(buyer, deposit_id)
+    if deposit.status not in ("awaiting_payment", "expired"):
+        raise ValidationFailed(str(_l("This invoice is no longer waiting for payment.")))
+    if deposit.buyer_claimed_paid_at is None:
+        deposit.buyer_claimed_paid_at = utcnow()
+        deposit.next_poll_at = utcnow()
+        deposit.polls = 0
+        audit.record("deposit.claimed_paid", actor=buyer, target=deposit)
+
+
+def can_open_dispute(deposit: Deposit) -> bool:
+    return (deposit.status in ("awaiting_payment", "expired") and deposit.buyer_claimed_paid_at is not None
+            and utcnow() - deposit.buyer_claimed_paid_at >= CLAIM_GRACE)
+
+
+def open_dispute(buyer, deposit_id: int, note: str) -> None:
+    from app.services.matching import get_own
+
+    deposit = get_own(buyer, deposit_id)
+    if not can_open_dispute(deposit):
+        raise ValidationFailed(str(_l("A dispute can be opened %(minutes)d minutes after you said you paid, if the payment is still not confirmed.", minutes=int(CLAIM_GRACE.total_seconds() // 60))))
+    # From awaiting_payment the hold stays in place while ops look; from expired there is none.
+    dispute(deposit, ("buyer: " + (note or "").strip())[:255], actor=buyer)
+
+
+def resolve_dispute(deposit_id: int, *, confirm: bool, actor, reason: str) -> str:
+    """Ops decide: the buyer paid (settle, re-reserving if the hold is gone) or not (release)."""
+    if not reason or not reason.strip():
+        raise ValidationFailed(str(_l("A reason is required.")))
+    deposit = _lock(deposit_id)
+    if deposit is None or deposit.status != "disputed":
+        raise ValidationFailed(str(_l("This deposit is not in dispute.")))
+    hold = db.session.get(ledger.LedgerTransfer, deposit.hold_transfer_id) if deposit.hold_transfer_id else None
+    hold_open = hold is not None and hold.is_open
+    request = db.session.get(WithdrawalRequest, deposit.withdrawal_id)
+    event = f"deposit:{deposit.id}"
+    if confirm:
+        if hold_open:
+            ledger.post_pending(key=f"{event}:dispute-settle", pending_id=hold.id)
+        else:
+            ledger.lock(request.escrow_account_id)
+            if ledger.balance(request.escrow_account_id).available < deposit.usd_cents:
+                raise ValidationFailed(str(_l(
+                    "The seller's escrow no longer covers this deposit; settle it with a manual adjustment.")))
+            ledger.transfer(
+                key=f"{event}:dispute-settle", debit=request.escrow_account_id,
+                credit=ledger.wallet_of(deposit.buyer_id), amount=deposit.usd_cents, kind=TransferKind.PURCHASE,
+                memo=f"deposit {deposit.id} (dispute)", event=event,
+            )
+        _credit_buyer(deposit)
+        DEPOSIT.transition(Deposit, deposit.id, "settled", expect="disputed", settled_at=utcnow())
+    else:
+        if hold_open:
+            ledger.void_pending(key=f"{event}:dispute-reject", pending_id=hold.id)
+        DEPOSIT.transition(Deposit, deposit.id, "rejected", expect="disputed")
+    if hold_open:
+        withdrawals.after_invoice_ended(request.id)
+    else:
+        withdrawals.check_finished(request.id)
+    audit.record("deposit.dispute_resolved", actor=actor, target=deposit, reason=reason, confirmed=confirm)
+    return "settled" if confirm else "rejected"

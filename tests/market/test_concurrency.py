@@ -1,0 +1,76 @@
+"""Many buyers at once against a few sellers: nothing over-allocated, every hold settled or voided."""
+import threading
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from app import ledger
+from app.extensions import db
+from app.models.market import Deposit, WithdrawalRequest
+from app.services import invoices, matching, quotes
+from app.services.settings import current_settings
+from tests.helpers import gen_user
+
+BUYERS = 32
+
+
+def test_thirty_two_buyers_never_over_allocate(market_app, market, database):
+    """Do 32 concurrent matchings keep every request within its escrow and the ledger consistent?"""
+    if database.kind != "postgresql":
+        pytest.skip("concurrency is a PostgreSQL property; SQLite serialises writers by design")
+    sellers = [market.seller(f"s{i}@example.com", "tbank", dollars=40_00, max_open=50) for i in range(3)]
+    buyer_ids = [gen_user(f"b{i}@example.com").id for i in range(BUYERS)]
+    settings_id = current_settings().id
+    db.session.commit()
+    deposit_ids, errors = [], []
+    barrier = threading.Barrier(BUYERS)
+
+    def buy(buyer_id):
+        with market_app.app_context(), market_app.test_request_context():
+            try:
+                from app.models import User
+
+                buyer = db.session.get(User, buyer_id)
+                q = quotes.quote("tbank", 1_000_00, current_settings())
+                deposit = matching.create_deposit(buyer, q, uuid.uuid4().hex)
+                db.session.commit()
+                barrier.wait(timeout=30)
+                matching.match(deposit.id)
+                deposit_ids.append(deposit.id)
+            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(repr(exc))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=buy, args=(b,)) for b in buyer_ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    assert settings_id
+    db.session.expire_all()
+    deposits = db.session.scalars(sa.select(Deposit)).all()
+    published = [d for d in deposits if d.status == "awaiting_payment"]
+    assert {d.status for d in deposits} <= {"awaiting_payment", "failed"}
+    usd_each = deposits[0].usd_cents
+    # $40 per seller buys floor(40 / usd_each) invoices each; no more may be held.
+    assert len(published) == 3 * (40_00 // usd_each)
+    for _, _, request in sellers:
+        request = db.session.get(WithdrawalRequest, request.id)
+        balance = ledger.balance(request.escrow_account_id)
+        assert balance.available >= 0
+        assert balance.pending_debits == request.open_invoices * usd_each
+    # Settle half, expire the rest: every hold ends exactly once.
+    for n, d in enumerate(published):
+        if n % 2:
+            invoices.settle_paid(d.id, d.amount_kopecks, source="test")
+        else:
+            invoices.expire(d.id)
+        db.session.commit()
+    report = ledger.verify_ledger()
+    assert report.ok, report.violations
+    open_holds = db.session.scalar(sa.select(sa.func.count()).select_from(ledger.LedgerTransfer).where(
+        ledger.LedgerTransfer.phase == "pending", ledger.LedgerTransfer.status == "pending"))
+    assert open_holds == 0
