@@ -60,8 +60,16 @@ class Config:
 
     RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
     RATELIMIT_HEADERS_ENABLED = True
+    #: a moving window: no burst of twice the limit across a minute boundary
+    RATELIMIT_STRATEGY = "moving-window"
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
     REGISTER_RATE_LIMIT = os.environ.get("REGISTER_RATE_LIMIT", "5 per minute;30 per hour")
+
+    #: with Redis down, rate limits fall back to per-process memory instead of failing sign-in
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    #: /metrics: a bearer token that opens it from anywhere, or client networks allowed without it
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+    METRICS_ALLOW_NETWORKS = _env_list("METRICS_ALLOW_NETWORKS", "127.0.0.1/32,::1/128")
 
     FORCE_HTTPS = _env_bool("FORCE_HTTPS", False)
     #: the platform's account in the poker room, shown to sellers
@@ -70,6 +78,8 @@ class Config:
     ROOM_CONNECTOR = os.environ.get("ROOM_CONNECTOR", "sandbox")
     ROOM_API_URL = os.environ.get("ROOM_API_URL", "http://127.0.0.1:5101")
     ROOM_API_TOKEN = os.environ.get("ROOM_API_TOKEN", "sandbox-room-token")
+    ROOM_CONNECT_TIMEOUT = float(os.environ.get("ROOM_CONNECT_TIMEOUT", "3.05"))
+    ROOM_READ_TIMEOUT = float(os.environ.get("ROOM_READ_TIMEOUT", "10"))
 
     YOOMONEY_BASE_URL = os.environ.get("YOOMONEY_BASE_URL", "http://127.0.0.1:5102/yoomoney")
     YOOMONEY_QUICKPAY_URL = os.environ.get(
@@ -85,6 +95,12 @@ class Config:
     )
     PROVIDER_CONNECT_TIMEOUT = float(os.environ.get("PROVIDER_CONNECT_TIMEOUT", "3.05"))
     PROVIDER_READ_TIMEOUT = float(os.environ.get("PROVIDER_READ_TIMEOUT", "10"))
+    PROVIDER_RETRIES = int(os.environ.get("PROVIDER_RETRIES", "2"))
+    PROVIDER_RETRY_BACKOFF = float(os.environ.get("PROVIDER_RETRY_BACKOFF", "0.25"))
+    #: consecutive provider failures that open an API form's circuit, and how often it is probed then
+    FORM_FAILURE_THRESHOLD = int(os.environ.get("FORM_FAILURE_THRESHOLD", "3"))
+    FORM_PROBE_INTERVAL = int(os.environ.get("FORM_PROBE_INTERVAL", "60"))
+    HOOK_RATE_LIMIT = os.environ.get("HOOK_RATE_LIMIT", "1200 per minute")
     #: where providers send notifications; the public base URL of this app
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
 

@@ -16,6 +16,7 @@ from rq import Worker
 
 from app.jobs import app_for_jobs
 from app.jobs.schedule import PERIODIC_JOBS
+from app.logs import configure_process_logging
 
 log = logging.getLogger("worker")
 
@@ -42,8 +43,11 @@ def run_worker(connection: redis.Redis, queues: list[str], burst: bool = False) 
 
 
 def run_cron(connection: redis.Redis) -> None:
+    from rq import cron_scheduler_registry
     from rq.cron import CronScheduler
 
+    # A scheduler killed with SIGKILL leaves its registration behind; clear stale ones first.
+    cron_scheduler_registry.cleanup(connection)
     scheduler = CronScheduler(connection=connection, name="pokerpay-cron")
     for dotted, interval in PERIODIC_JOBS:
         scheduler.register(_resolve(dotted), queue_name="default", interval=interval)
@@ -56,9 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queues", default="default")
     parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
     app = app_for_jobs()
+    configure_process_logging(app.config["LOG_FORMAT"])
     connection = app.extensions["redis"]
     wait_for_redis(connection)
     if args.mode == "cron":

@@ -50,9 +50,18 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     errors.register(app)
     hooks.register(app)
 
-    from app import cli
+    from app import cli, money
+    from app.ledger import register_cli as register_ledger_cli
+    from app.web import filters
 
+    money.init_app(app)
+    filters.register(app)
     cli.register(app)
+    register_ledger_cli(app)
+
+    from app.ops import init_app as init_ops
+
+    init_ops(app)
     return app
 
 
@@ -98,7 +107,15 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from app.auth import bp as auth_bp
+    from app.deposits import bp as deposits_bp
+    from app.hooks import bp as hooks_bp
     from app.main import bp as main_bp
+    from app.seller import bp as seller_bp
+    from app.wallet import bp as wallet_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(wallet_bp)
+    app.register_blueprint(seller_bp)
+    app.register_blueprint(hooks_bp)
+    app.register_blueprint(deposits_bp)

@@ -8,8 +8,8 @@ blueprint-wide guard (:func:`guard_blueprint`) such as the admin area's.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
-from typing import Callable
 
 from flask import Blueprint, abort, current_app, request, session
 from flask_login import current_user

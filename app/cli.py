@@ -13,12 +13,14 @@ from app.models import Role, User
 from app.services import accounts
 
 users_cli = AppGroup("users", help="Manage user accounts.")
+demo_cli = AppGroup("demo", help="Demo data for `make run`.")
 keys_cli = AppGroup("keys", help="Encryption keys for secrets at rest.")
 
 DEMO_USERS = (
     ("buyer@demo.pokerpay", Role.USER),
     ("seller@demo.pokerpay", Role.USER),
-    ("ops@demo.pokerpay", Role.ADMIN),
+    ("ops@demo.pokerpay", Role.OPS),
+    ("admin@demo.pokerpay", Role.ADMIN),
 )
 
 
@@ -38,20 +40,22 @@ def create_admin(email: str, password: str) -> None:
 
 @users_cli.command("seed-demo")
 def seed_demo() -> None:
-    """Create the demo buyer, seller and ops users when the database has no users."""
-    if db.session.scalar(sa.select(sa.func.count()).select_from(User)):
-        click.echo("database already has users; demo data not added")
-        return
+    """Create the demo users and their data when the database has no users; print how to sign in."""
     password = current_app.config["DEMO_PASSWORD"]
-    for email, role in DEMO_USERS:
-        accounts.register(email, password, role=role)
-    from app import demo
+    if not db.session.scalar(sa.select(sa.func.count()).select_from(User)):
+        for email, role in DEMO_USERS:
+            accounts.register(email, password, role=role)
+        from app import demo
 
-    demo.seed()
-    db.session.commit()
-    click.echo("Demo users (password for all: %s):" % password)
+        demo.seed()
+        db.session.commit()
+    elif accounts.find_by_email(DEMO_USERS[0][0]) is None:
+        click.echo("database already has users; no demo data")
+        return
+    click.echo(f"Demo users (password for all: {password}):")
     for email, role in DEMO_USERS:
-        click.echo(f"  {role.value:6} {email}")
+        note = "  (enable two-factor authentication at first sign-in)" if role.is_staff else ""
+        click.echo(f"  {role.value:6} {email}{note}")
 
 
 @keys_cli.command("generate")
@@ -60,6 +64,36 @@ def generate_key() -> None:
     click.echo(Fernet.generate_key().decode())
 
 
+@keys_cli.command("rotate")
+def rotate_keys() -> None:
+    """Re-encrypt every stored secret with the first key of ENCRYPTION_KEYS."""
+    from app.crypto import SecretUnreadable
+    from app.services.payment_forms import rotate_all_keys
+
+    try:
+        count = rotate_all_keys()
+    except SecretUnreadable as exc:
+        db.session.rollback()
+        raise click.ClickException(
+            "a stored secret cannot be decrypted with the configured keys; nothing was changed "
+            "(keep every old key in ENCRYPTION_KEYS, after the new one, until rotation has run)") from exc
+    db.session.commit()
+    click.echo(f"re-encrypted {count} secret(s) with the newest key; the older keys can now be removed")
+
+
+@demo_cli.command("sandbox-accounts")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+def sandbox_accounts(path: str) -> None:
+    """Write the demo accounts the sandbox servers load at start (`python -m sandbox --accounts PATH`)."""
+    import json
+
+    from app import demo
+
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(demo.sandbox_accounts(), f, indent=2)
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(users_cli)
+    app.cli.add_command(demo_cli)
     app.cli.add_command(keys_cli)

@@ -7,6 +7,7 @@ stops them all.  Configuration comes from the environment / `.env`.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -37,7 +38,9 @@ def main() -> int:
     )
     manager.add_process("worker", f"{VENV_BIN}/python worker.py", env=env, cwd=ROOT)
     manager.add_process("scheduler", f"{VENV_BIN}/python worker.py cron", env=env, cwd=ROOT)
-    manager.add_process("sandbox", f"{VENV_BIN}/python -m sandbox", env=env, cwd=ROOT)
+    accounts = ROOT / "instance" / "sandbox-accounts.json"
+    subprocess.run([f"{VENV_BIN}/flask", "demo", "sandbox-accounts", str(accounts)], env=env, cwd=ROOT, check=True)
+    manager.add_process("sandbox", f"{VENV_BIN}/python -m sandbox --accounts {accounts}", env=env, cwd=ROOT)
     print(f"\n  PokerPay is starting at http://127.0.0.1:{port}/  (Ctrl-C stops everything)\n", flush=True)
     manager.loop()
     return manager.returncode or 0

@@ -11,8 +11,15 @@ config = context.config
 
 # Interpret the config file for Python logging.
 # This line sets up loggers basically.
-fileConfig(config.config_file_name)
+fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
+
+
+def _render_item(type_, obj, autogen_context):
+    """Write the app's UTCDateTime as a plain timezone-aware DateTime in migrations."""
+    if type_ == "type" and type(obj).__name__ == "UTCDateTime":
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def get_engine():
@@ -95,6 +102,7 @@ def run_migrations_online():
         # Batch mode lets ALTER TABLE work on SQLite; the same migrations run on PostgreSQL.
         conf_args.setdefault("render_as_batch", True)
         conf_args.setdefault("compare_type", True)
+        conf_args.setdefault("render_item", _render_item)
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import threading
@@ -9,17 +10,39 @@ import threading
 from sandbox.server import serve
 
 
+def load_accounts(path: str, room_app, providers_app) -> None:
+    """Open the listed accounts through the sandboxes' own control endpoints."""
+    with open(path, encoding="utf-8") as f:
+        accounts = json.load(f)
+    room = room_app.test_client()
+    for entry in accounts.get("room", []):
+        response = room.post("/_sandbox/room/accounts", json=entry)
+        if response.status_code >= 300:
+            raise SystemExit(f"sandbox room refused {entry['account']}: {response.get_data(as_text=True)}")
+    cabinet = providers_app.test_client()
+    for kind, entries in accounts.get("providers", {}).items():
+        for entry in entries:
+            response = cabinet.post(f"/_sandbox/providers/{kind}/accounts", json=entry)
+            if response.status_code >= 300:
+                raise SystemExit(f"sandbox {kind} refused an account: {response.get_data(as_text=True)}")
+
+
 def main() -> None:
     from sandbox.providers import create_providers_app
     from sandbox.room import create_room_app
 
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 inside a container")
     parser.add_argument("--room-port", type=int, default=5101)
     parser.add_argument("--providers-port", type=int, default=5102)
+    parser.add_argument("--accounts", help="JSON file of accounts to open at start (flask demo sandbox-accounts)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s sandbox %(message)s")
-    room = serve(create_room_app(), port=args.room_port)
-    providers = serve(create_providers_app(), port=args.providers_port)
+    room_app, providers_app = create_room_app(), create_providers_app()
+    if args.accounts:
+        load_accounts(args.accounts, room_app, providers_app)
+    room = serve(room_app, host=args.host, port=args.room_port)
+    providers = serve(providers_app, host=args.host, port=args.providers_port)
     print(f"sandbox room:      {room.url}/  (play a seller here)", flush=True)
     print(f"sandbox providers: {providers.url}/_sandbox/providers/", flush=True)
     stop = threading.Event()

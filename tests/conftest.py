@@ -29,6 +29,8 @@ from app import create_app
 from app.extensions import db
 from config import TestingConfig, normalise_database_url
 
+pytest_plugins = ["tests.sandboxes"]
+
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TEST_REDIS_DB = 9
 
@@ -98,7 +100,8 @@ def redis_url(tmp_path_factory) -> str:
     explicit = os.environ.get("TEST_REDIS_URL")
     if explicit:
         return explicit
-    local = f"redis://127.0.0.1:6379/{TEST_REDIS_DB}"
+    # A database number of this run's own (9…15), so parallel local runs do not reset each other's counters.
+    local = f"redis://127.0.0.1:6379/{TEST_REDIS_DB + os.getpid() % 7}"
     try:
         redis.Redis.from_url(local, socket_connect_timeout=1).ping()
         return local
@@ -119,6 +122,7 @@ def database(request, tmp_path_factory, redis_url) -> Database:
         url, why = _postgres_url()
         if url is None:
             pytest.skip(why)
+        url = _private_database(url, request)
         engine = sa.create_engine(url)
         with engine.begin() as conn:
             conn.execute(sa.text("DROP SCHEMA public CASCADE"))
@@ -128,11 +132,40 @@ def database(request, tmp_path_factory, redis_url) -> Database:
     return Database(kind=request.param, template_url=url, workdir=workdir)
 
 
+def _private_database(url: str, request) -> str:
+    """A database of this test run's own (``<db>_run<pid>``), dropped at the end.
+
+    Two runs on one server (two developers, CI and a developer) never see each
+    other's tables.  Where the role may not create databases, the given one is used.
+    """
+    base = sa.engine.make_url(url)
+    private = base.set(database=f"{base.database}_run{os.getpid()}")
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{private.database}"'))
+            conn.execute(sa.text(f'CREATE DATABASE "{private.database}"'))
+    except sa.exc.DBAPIError:
+        admin.dispose()
+        return url
+    admin.dispose()
+
+    def drop():
+        engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{private.database}" WITH (FORCE)'))
+        engine.dispose()
+
+    request.addfinalizer(drop)
+    return private.render_as_string(hide_password=False)
+
+
 @pytest.fixture
 def app_factory(database, redis_url):
     """Build apps on this test's clean database; everything is cleaned afterwards."""
     import redis
 
+    # This run's own Redis database (see redis_url): queues, counters and rate limits start empty.
     redis.Redis.from_url(redis_url).flushdb()
     url = database.fresh_url()
     made = []

@@ -7,7 +7,7 @@ from tests.helpers import gen_user
 #: the only endpoints an anonymous visitor may reach; a new public view must be added here on purpose
 PUBLIC_ENDPOINTS = {
     "static", "favicon", "main.index", "main.healthz", "main.readyz", "main.set_language",
-    "auth.login", "auth.login_2fa", "auth.register",
+    "auth.login", "auth.login_2fa", "auth.register", "metrics.metrics", "hooks.notify",
 }
 
 
@@ -60,6 +60,7 @@ def test_login_is_rate_limited(app_factory):
     """After too many attempts, does login answer 429 with an explanation?"""
     app = app_factory(LOGIN_RATE_LIMIT="3 per minute")
     client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = "198.51.100.7"  # counters of this client only
     from tests.helpers import csrf_from
 
     token = csrf_from(client.get("/login").get_data(as_text=True))

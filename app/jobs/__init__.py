@@ -10,7 +10,8 @@ the unfinished work in the database and re-drive it.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flask import current_app
 from rq import Queue
@@ -30,9 +31,10 @@ def get_queue(name: str = "default") -> Queue:
 def enqueue_after_commit(func: Callable, *args: Any, job_id: str | None = None, queue: str = "default") -> None:
     """Queue ``func(*args)`` once the current transaction commits (dropped on rollback)."""
     from app.extensions import db
+    from app.ops.request_context import job_meta
 
     session = db.session()
-    session.info.setdefault(_PENDING_KEY, []).append((func, args, job_id, queue))
+    session.info.setdefault(_PENDING_KEY, []).append((func, args, job_id, queue, job_meta()))
 
 
 def _dotted(func: Callable) -> str:
@@ -42,9 +44,9 @@ def _dotted(func: Callable) -> str:
 @event.listens_for(Session, "after_commit")
 def _enqueue_pending(session: Session) -> None:
     pending = session.info.pop(_PENDING_KEY, [])
-    for func, args, job_id, queue in pending:
+    for func, args, job_id, queue, meta in pending:
         try:
-            get_queue(queue).enqueue(_dotted(func), *args, job_id=job_id, failure_ttl=7 * 24 * 3600)
+            get_queue(queue).enqueue(_dotted(func), *args, job_id=job_id, meta=meta, failure_ttl=7 * 24 * 3600)
         except Exception:  # noqa: BLE001 - Redis down: the sweeper re-drives from the database
             log.warning("could not enqueue %s (will be re-driven by a sweeper)", _dotted(func), exc_info=True)
 
@@ -78,9 +80,11 @@ def job(func: Callable) -> Callable:
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         from app.extensions import db
+        from app.ops.request_context import restore_request_id
 
         app = app_for_jobs()
         with app.app_context():
+            restore_request_id()
             try:
                 return func(*args, **kwargs)
             except Exception:

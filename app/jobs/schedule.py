@@ -1,8 +1,15 @@
 """Periodic jobs: pollers and the sweepers that re-drive unfinished work.
 
-Each entry is (dotted function path, interval in seconds).  Features add their
-entries here; `python worker.py cron` registers them with RQ's cron scheduler.
+Each entry is (dotted function path, interval in seconds).  `python worker.py
+cron` registers them with RQ's cron scheduler.
 """
 from __future__ import annotations
 
-PERIODIC_JOBS: list[tuple[str, int]] = []
+PERIODIC_JOBS: list[tuple[str, int]] = [
+    ("app.jobs.room.poll_room_feed", 5),
+    ("app.jobs.room.sweep_cash_outs", 30),
+    ("app.jobs.room.reconcile_room", 600),
+    ("app.jobs.ledger.void_expired_holds", 60),
+    ("app.jobs.form_health.probe_open_circuits", 60),
+]
+PERIODIC_JOBS.append(("app.jobs.invoices.sweep_invoices", 10))

@@ -1,3 +1,9 @@
 """Database models.  Import every model module here so Alembic and the app see them all."""
+from app.ledger.models import LedgerAccount, LedgerTransfer  # noqa: F401
 from app.models.audit import AuditEvent  # noqa: F401
+from app.models.market import Deposit, WithdrawalRequest  # noqa: F401
+from app.models.payment_form import PaymentForm  # noqa: F401
+from app.models.provider_event import ProviderEvent  # noqa: F401
+from app.models.room import CashOut, ReconciliationRun, RoomAccount, RoomCursor, RoomTransfer  # noqa: F401
+from app.models.settings import PlatformSettings  # noqa: F401
 from app.models.user import Role, User  # noqa: F401

@@ -1,6 +1,7 @@
 """Request hooks: loading the user, the access guard, headers."""
 from __future__ import annotations
 
+import re
 import uuid
 
 import sqlalchemy as sa
@@ -13,6 +14,8 @@ from app.extensions import db, login_manager
 from app.models import User
 from app.web.htmx import is_htmx
 from app.web.navigation import nav_items
+
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 @login_manager.user_loader
@@ -41,7 +44,9 @@ def register(app: Flask) -> None:
 
     @app.before_request
     def _request_id():
-        g.request_id = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
+        given = request.headers.get("X-Request-ID", "")
+        # Accept a proxy's id only if it is plain (it ends up in logs and job metadata).
+        g.request_id = given if _REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
 
     app.before_request(require_login_unless_public)
 

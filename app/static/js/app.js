@@ -9,3 +9,15 @@ document.addEventListener("click", function (event) {
     setTimeout(function () { button.textContent = previous; }, 1500);
   });
 });
+
+// Invoice countdown: the server renders the seconds left; this only ticks them down between polls.
+setInterval(function () {
+  document.querySelectorAll("[data-expires-in]").forEach(function (el) {
+    var left = parseInt(el.getAttribute("data-expires-in"), 10) - 1;
+    if (isNaN(left) || left < 0) return;
+    el.setAttribute("data-expires-in", String(left));
+    var m = Math.floor(left / 60), s = left % 60;
+    el.textContent = el.textContent.replace(/\d+(\D+)\d{2}(\D*)$/, m + "$1" + (s < 10 ? "0" + s : s) + "$2");
+    if (left < 180) el.classList.add("urgent");
+  });
+}, 1000);
