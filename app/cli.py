@@ -93,7 +93,33 @@ def sandbox_accounts(path: str) -> None:
         json.dump(demo.sandbox_accounts(), f, indent=2)
 
 
+room_cli = AppGroup("room", help="The poker room feed and reconciliation.")
+
+
+@room_cli.command("poll")
+def room_poll() -> None:
+    """Read the room feed once now (the scheduler does this every few seconds)."""
+    from app.jobs.room import poll_room_feed_once
+
+    click.echo(f"room poll: {poll_room_feed_once()}")
+
+
+@room_cli.command("reconcile")
+def room_reconcile() -> None:
+    """Compare the ledger's room omnibus with the room's balance; exit 1 on a difference."""
+    from app.jobs.room import connector
+    from app.services import reconciliation
+
+    run = reconciliation.reconcile(connector())
+    db.session.commit()
+    click.echo(f"ledger {run.ledger_balance} · room {run.room_balance} · in flight {run.in_flight} · "
+               f"unmatched {run.unmatched} · difference {run.difference}" + (f" ({run.note})" if run.note else ""))
+    if run.difference:
+        raise SystemExit(1)
+
+
 def register(app: Flask) -> None:
+    app.cli.add_command(room_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(keys_cli)

@@ -77,7 +77,8 @@ INCOMING_ROOM_TRANSFER = _machine(
 CASH_OUT = _machine(
     "cash-out",
     {
-        "requested": {"sending", "failed"},
+        # requested → sent / failed directly: ops confirm a transfer they made by hand (manual connector)
+        "requested": {"sending", "sent", "failed"},
         "sending": {"sent", "failed", "unknown"},
         "unknown": {"sent", "failed", "sending"},
     },

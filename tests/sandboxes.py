@@ -26,6 +26,9 @@ class RoomControl:
         self.app = app
         self.http = requests.Session()
 
+    def post(self, path: str, payload: dict) -> dict:
+        return self._post(path, payload)
+
     def _post(self, path: str, payload: dict) -> dict:
         response = self.http.post(self.url + path, json=payload, timeout=5)
         assert response.status_code < 300, response.text

@@ -96,9 +96,9 @@ def record_result(cash_out_id: int, result: SendResult) -> str:
     return "unknown"
 
 
-def _finish_sent(cash_out_id: int, room_transfer_id: str | None) -> str:
-    if not CASH_OUT.transition(CashOut, cash_out_id, "sent", expect=["sending", "unknown"],
-                               room_transfer_id=room_transfer_id):
+def _finish_sent(cash_out_id: int, room_transfer_id: str | None, *, by_hand: bool = False) -> str:
+    expect = ["requested", "sending", "unknown"] if by_hand else ["sending", "unknown"]
+    if not CASH_OUT.transition(CashOut, cash_out_id, "sent", expect=expect, room_transfer_id=room_transfer_id):
         return db.session.get(CashOut, cash_out_id).status
     cash_out = db.session.get(CashOut, cash_out_id)
     event = f"cashout:{cash_out.id}"
@@ -158,3 +158,37 @@ def retry_after_reconcile(cash_out_id: int) -> CashOut | None:
     cash_out.attempts += 1
     return cash_out
 
+
+
+# --- the manual connector: ops send through the poker client and confirm here ---------------
+
+def pending_for_ops() -> list[CashOut]:
+    return list(db.session.scalars(
+        sa.select(CashOut).where(CashOut.status.in_(["requested", "unknown"])).order_by(CashOut.id)
+    ))
+
+
+def confirm_by_hand(cash_out_id: int, room_transfer_id: str, *, actor, reason: str) -> str:
+    """Ops sent the dollars themselves and give the room's transfer id; posts the hold once."""
+    room_transfer_id = (room_transfer_id or "").strip()
+    if not room_transfer_id or not (reason or "").strip():
+        raise ValidationFailed(str(_l("Give the room's transfer id and a reason.")))
+    cash_out = db.session.get(CashOut, cash_out_id)
+    if cash_out is None or cash_out.status not in ("requested", "unknown"):
+        raise ValidationFailed(str(_l("This cash-out is no longer waiting to be sent.")))
+    status = _finish_sent(cash_out_id, room_transfer_id[:128], by_hand=True)
+    audit.record("cash_out.confirmed_by_hand", actor=actor, target_type="cash_out", target_id=cash_out_id,
+                 reason=reason, room_transfer_id=room_transfer_id[:128])
+    return status
+
+
+def fail_by_hand(cash_out_id: int, *, actor, reason: str) -> str:
+    """Ops could not send it: the dollars go back to the wallet."""
+    if not (reason or "").strip():
+        raise ValidationFailed(str(_l("A reason is required.")))
+    cash_out = db.session.get(CashOut, cash_out_id)
+    if cash_out is None or cash_out.status not in ("requested", "unknown"):
+        raise ValidationFailed(str(_l("This cash-out is no longer waiting to be sent.")))
+    status = _finish_failed(cash_out_id, reason)
+    audit.record("cash_out.failed_by_hand", actor=actor, target_type="cash_out", target_id=cash_out_id, reason=reason)
+    return status

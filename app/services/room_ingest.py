@@ -175,3 +175,22 @@ def mark_returned(transfer_id: int, *, actor, reason: str) -> None:
 
 def expected_verifications(user_id: int) -> list[RoomAccount]:
     return [a for a in room_accounts.accounts_of(user_id) if not a.is_verified]
+
+
+def record_by_hand(*, room_transfer_id: str, counterparty: str, amount: int, occurred_at, note: str | None,
+                   actor, reason: str) -> str:
+    """Ops enter an incoming transfer they see in the room (manual connector); credited like any other, once."""
+    if not (reason or "").strip():
+        raise ValidationFailed("a reason is required")
+    try:
+        transfer = FeedTransfer(room_transfer_id=room_transfer_id.strip(), direction="in",
+                                counterparty=counterparty.strip(), amount=amount, occurred_at=occurred_at, note=note)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc)) from None
+    existing = db.session.scalar(sa.select(RoomTransfer).where(RoomTransfer.room_transfer_id == transfer.room_transfer_id))
+    if existing is not None:
+        raise ValidationFailed("this room transfer id is already recorded")
+    outcome = ingest([transfer], source="manual")
+    audit.record("room_transfer.entered_by_hand", actor=actor, target_type="room_transfer",
+                 target_id=transfer.room_transfer_id, reason=reason, amount=amount)
+    return "credited" if outcome["credited"] else "unmatched"

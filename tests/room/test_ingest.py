@@ -144,7 +144,7 @@ def test_one_room_account_belongs_to_one_user(room_ctx):
     first, second = gen_user("a@example.com"), gen_user("b@example.com")
     room_accounts.add_room_account(first, "Fish42")
     db.session.commit()
-    with pytest.raises(ValidationFailed, match="другим пользователем|another user"):
+    with pytest.raises(ValidationFailed, match="другому пользователю|another user"):
         room_accounts.add_room_account(second, "fish42")
     assert room_accounts.add_room_account(first, "FISH42").user_id == first.id
 
