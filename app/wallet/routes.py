@@ -1,7 +1,9 @@
 """Views of the wallet blueprint."""
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, url_for
+import time
+
+from flask import current_app, flash, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -23,11 +25,20 @@ def _cash_out_form() -> CashOutForm:
     return form
 
 
+#: session key: until when the wallet polls for a room deposit the user says they sent
+EXPECT_KEY = "expect_room_deposit_until"
+
+
+def _waiting_for_deposit() -> bool:
+    return session.get(EXPECT_KEY, 0) > time.time()
+
+
 def _render(account_form=None, cash_out_form=None, status=200):
     summary = wallet_view.summary(current_user)
     return render_template(
         "wallet/index.html",
         summary=summary,
+        waiting_for_deposit=_waiting_for_deposit(),
         platform_account=current_app.config["ROOM_PLATFORM_ACCOUNT"],
         account_form=account_form or RoomAccountForm(prefix="ra"),
         cash_out_form=cash_out_form or _cash_out_form(),
@@ -45,8 +56,16 @@ def live():
     """The live part of the wallet (balances and what is in progress), polled while something is expected."""
     summary = wallet_view.summary(current_user)
     return render_page_or_fragment("wallet/index.html", "wallet/_live.html", summary=summary,
+                                   waiting_for_deposit=_waiting_for_deposit(),
                                    platform_account=current_app.config["ROOM_PLATFORM_ACCOUNT"],
                                    account_form=RoomAccountForm(prefix="ra"), cash_out_form=_cash_out_form())
+
+
+@bp.post("/expect-deposit")
+def expect_deposit():
+    """The user has sent dollars from the room: watch for the credit live for the next ten minutes."""
+    session[EXPECT_KEY] = time.time() + 600
+    return redirect(url_for("wallet.index"))
 
 
 @bp.post("/room-accounts")

@@ -54,3 +54,29 @@ def test_cash_out_form_requires_a_verified_account(room_app):
     client = _signed_in(room_app)
     page = client.get("/wallet/").get_data(as_text=True)
     assert not re.search(r'name="co-amount"', page)
+
+
+def test_credit_arrives_live_after_i_have_sent(room, room_app):
+    """After "I have sent dollars", does the wallet poll, and does the live fragment show the credit?"""
+    from app.jobs.room import poll_room_feed_once
+    from app.services import room_accounts
+    from tests.sandboxes import PLATFORM
+
+    client = _signed_in(room_app)
+    with room_app.app_context():
+        user = db.session.scalar(sa.select(RoomAccount.user_id).limit(1)) or 1
+        from app.models import User
+
+        room_accounts.mark_verified(room_accounts.add_room_account(db.session.get(User, user), "fish42"), by="ops")
+        db.session.commit()
+    page = client.get("/wallet/").get_data(as_text=True)
+    assert 'hx-trigger="every 3s"' not in page
+    client.post("/wallet/expect-deposit", data={"csrf_token": csrf_from(page)})
+    assert 'hx-trigger="every 3s"' in client.get("/wallet/").get_data(as_text=True)
+    room.open("fish42", 100_00)
+    room.player_transfer("fish42", PLATFORM, 40_00)
+    with room_app.app_context():
+        poll_room_feed_once()
+    fragment = client.get("/wallet/live", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<html" not in fragment
+    assert "39,00" in fragment  # $40 minus 2.5 %
