@@ -1,4 +1,6 @@
 """Access guard, CSRF, rate limits, headers and error pages."""
+import uuid
+
 import redis
 
 from app.access import is_public_endpoint
@@ -60,7 +62,8 @@ def test_login_is_rate_limited(app_factory):
     """After too many attempts, does login answer 429 with an explanation?"""
     app = app_factory(LOGIN_RATE_LIMIT="3 per minute")
     client = app.test_client()
-    client.environ_base["REMOTE_ADDR"] = "198.51.100.7"  # counters of this client only
+    # Counters of this client only, whichever storage the limiter uses (Redis, or its memory fallback).
+    client.environ_base["REMOTE_ADDR"] = f"198.51.100.{uuid.uuid4().int % 250 + 1}"
     from tests.helpers import csrf_from
 
     token = csrf_from(client.get("/login").get_data(as_text=True))
