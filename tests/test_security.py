@@ -63,7 +63,7 @@ def test_login_is_rate_limited(app_factory):
     app = app_factory(LOGIN_RATE_LIMIT="3 per minute")
     client = app.test_client()
     # Counters of this client only, whichever storage the limiter uses (Redis, or its memory fallback).
-    client.environ_base["REMOTE_ADDR"] = f"198.51.100.{uuid.uuid4().int % 250 + 1}"
+    client.environ_base["REMOTE_ADDR"] = f"2001:db8::{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}"
     from tests.helpers import csrf_from
 
     token = csrf_from(client.get("/login").get_data(as_text=True))
