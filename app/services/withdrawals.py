@@ -178,6 +178,10 @@ def check_finished(request_id: int) -> None:
         WITHDRAWAL.transition(WithdrawalRequest, request.id, "completed", expect=request.status)
 
 
-def open_deposits_of(request_id: int) -> list[Deposit]:
-    return list(db.session.scalars(sa.select(Deposit).where(
-        Deposit.withdrawal_id == request_id, Deposit.status == "awaiting_payment").order_by(Deposit.id)))
+def open_invoices_of_seller(user) -> list[Deposit]:
+    """The seller's invoices awaiting payment (the buyer is never named)."""
+    return list(db.session.scalars(
+        sa.select(Deposit).join(WithdrawalRequest, WithdrawalRequest.id == Deposit.withdrawal_id)
+        .where(WithdrawalRequest.seller_id == user.id, Deposit.status == "awaiting_payment")
+        .order_by(Deposit.expires_at)
+    ))

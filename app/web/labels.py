@@ -17,7 +17,7 @@ MOVEMENT_KIND = {
     "commission": _l("Commission"),
     "cashout_hold": _l("Cash-out to the room"),
     "cashout": _l("Cash-out to the room"),
-    "escrow_fund": _l("Put up for sale"),
+    "escrow_fund": _l("Moved to sale"),
     "escrow_release": _l("Returned from sale"),
     "purchase_hold": _l("Purchase"),
     "purchase": _l("Purchase"),
