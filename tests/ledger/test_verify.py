@@ -61,7 +61,7 @@ def test_verify_fails_on_a_corrupted_cached_sum(busy_ledger, cli):
     _raw("UPDATE ledger_account SET credits_posted = credits_posted + 5 WHERE id = :id", id=busy_ledger["b"])
     result = cli("verify")
     assert result.exit_code == 1
-    assert "[cached_sums] account %d (test:b)" % busy_ledger["b"] in result.output
+    assert f"[cached_sums] account {busy_ledger['b']} (test:b)" in result.output
     assert "credits_posted cached 2505 ≠ 2500 from transfers" in result.output
     assert "[asset_totals] USD: debits posted" in result.output
     assert "2 violations" in result.output
