@@ -18,7 +18,11 @@ For plain transfers and holds (the hot path) step 2 is folded into the insert:
 the existing row is compared with the request.  Only when the limit check
 fails is the key looked up first, so that a retry of a transfer that emptied
 the account still returns the first result instead of ``InsufficientFunds``.
-The hot path is three statements: lock, insert, update.
+On PostgreSQL the insert and the update of the sums are one statement (a
+data-modifying WITH), so a transfer costs BEGIN, the lock, that statement and
+the caller's COMMIT: four round trips, against pgbench's seven.  On SQLite the
+update is a statement of its own.  The returned object is built from the
+values sent (no SELECT) and registered in the session like a flushed insert.
 """
 from __future__ import annotations
 
@@ -173,8 +177,10 @@ def _insert_statement(dialect: str) -> sa.Executable:
     PostgreSQL: ``WITH ins AS (INSERT … RETURNING id), upd AS (UPDATE
     ledger_account … WHERE id IN (:debit, :credit) AND EXISTS (SELECT 1 FROM
     ins)) SELECT id FROM ins`` — one round trip; when the key exists nothing
-    is inserted, so nothing is updated.  SQLite has no DML in WITH: the update
-    is a second statement there.
+    is inserted, so nothing is updated.  The rows it updates are already
+    locked by this transaction (and this statement's snapshot is taken after
+    the lock), so it sees and changes their latest version.  SQLite has no
+    DML in WITH: the update is a second statement there.
     """
     stmt = _STATEMENTS.get(dialect)
     if stmt is None:
@@ -197,7 +203,7 @@ def _insert_statement(dialect: str) -> sa.Executable:
 
 
 def _insert_and_apply(conn: sa.Connection, values: dict, *, posted: int = 0, pending: int = 0) -> LedgerTransfer | None:
-    """Insert a transfer and add it to both accounts' sums; None (and no change) if its key exists."""
+    """Insert a transfer and add it to both (locked) accounts' sums; None, and no change, if its key exists."""
     values["created_at"] = utcnow()
     debit_id, credit_id = values["debit_account_id"], values["credit_account_id"]
     params = {f"v_{name}": value for name, value in values.items()}
@@ -280,13 +286,14 @@ def _write(key: str, phase: Phase, debit, credit, amount: int, kind: str, *,
     try:
         _check_limits(d, c, amount)
     except InsufficientFunds:
+        # A retry of the transfer that used the room up is still answered with that transfer.
         existing = _replay(key, content)
         if existing is not None:
             return existing
         raise
-    status = Status.POSTED if phase is Phase.SINGLE else Status.PENDING
-    values = {**content, "key": key, "asset": d.asset, "status": status.value, "pending_id": None,
-              "timeout_at": timeout_at, "memo": memo, "event": event}
+    values = {**content, "key": key, "asset": d.asset, "pending_id": None, "timeout_at": timeout_at,
+              "memo": memo, "event": event,
+              "status": Status.POSTED.value if phase is Phase.SINGLE else Status.PENDING.value}
     if phase is Phase.SINGLE:
         row = _insert_and_apply(conn, values, posted=amount)
     else:
