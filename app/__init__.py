@@ -106,6 +106,7 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from app.admin import bp as admin_bp
     from app.auth import bp as auth_bp
     from app.deposits import bp as deposits_bp
     from app.hooks import bp as hooks_bp
@@ -119,3 +120,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(seller_bp)
     app.register_blueprint(hooks_bp)
     app.register_blueprint(deposits_bp)
+    app.register_blueprint(admin_bp)

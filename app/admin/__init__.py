@@ -1,0 +1,52 @@
+"""The ops area.  One guard for the whole blueprint: ops or admin role with the second factor.
+
+Each part of the area lives in its own ``*_routes`` module and adds itself to
+the area's sub-navigation with :func:`section`.  Settings and approvals also
+need the admin role (``roles_required(Role.ADMIN, mfa=True)`` on those views).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint, current_app, request, url_for
+from flask_login import current_user
+
+from app.access import guard_blueprint
+from app.models import Role
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+guard_blueprint(bp, Role.OPS, Role.ADMIN, mfa=True)
+
+
+@dataclass(frozen=True)
+class Section:
+    endpoint: str
+    label: object
+    admin_only: bool = False
+
+
+SECTIONS: list[Section] = []
+
+
+def section(endpoint: str, label, *, admin_only: bool = False) -> None:
+    """Add an entry to the ops area's sub-navigation (in import order)."""
+    SECTIONS.append(Section(f"admin.{endpoint}", label, admin_only))
+
+
+@bp.app_context_processor
+def _admin_sections():
+    def admin_sections() -> list[dict]:
+        items = []
+        for entry in SECTIONS:
+            if entry.endpoint not in current_app.view_functions:
+                continue
+            if entry.admin_only and not current_user.is_admin:
+                continue
+            url = url_for(entry.endpoint)
+            items.append({"url": url, "label": entry.label, "active": request.path.startswith(url)})
+        return items
+
+    return {"admin_sections": admin_sections}
+
+
+# Route modules register themselves below, one import per part of the area.
