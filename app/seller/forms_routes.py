@@ -6,10 +6,15 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.errors import ValidationFailed
-from app.extensions import db
+from app.extensions import db, limiter
 from app.seller import bp
 from app.seller.forms import api_form_class
 from app.services import form_health, payment_forms
+from app.web.rate_limits import credential_check_limit, user_or_address
+
+# Saving a form checks the credentials with the provider: both views share one per-user budget.
+_credential_check_limit = limiter.shared_limit(credential_check_limit, scope="credential-check", methods=["POST"],
+                                               key_func=user_or_address)
 
 
 def _page(template: str, **context):
@@ -24,6 +29,7 @@ def api_forms():
 
 
 @bp.route("/api-forms/new", methods=["GET", "POST"])
+@_credential_check_limit
 def new_api_form():
     """Add an API form of ``?kind=``; the credentials are checked with the provider before saving."""
     kind = request.args.get("kind", "")
@@ -45,6 +51,7 @@ def new_api_form():
 
 
 @bp.route("/api-forms/<int:form_id>", methods=["GET", "POST"])
+@_credential_check_limit
 def api_form(form_id: int):
     """One API form: its notification address, health and settings (new credentials are checked live)."""
     pf = payment_forms.get_own(current_user, form_id)

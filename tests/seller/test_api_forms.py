@@ -320,3 +320,23 @@ def test_dashboard_shows_why_a_form_is_paused(seller, providers):
         db.session.commit()
     page = seller.get("/seller/").get_data(as_text=True)
     assert "приостановлена" in page and "Провайдер отклоняет данные этой формы" in page
+
+
+def test_credential_checks_are_rate_limited_per_user_across_both_views(app_factory, sandbox_config, providers):
+    """Past the per-user budget, do saves (new and edit alike) answer 429 without calling the provider or writing?"""
+    app = app_factory(CREDENTIAL_CHECK_RATE_LIMIT="3 per minute", **sandbox_config)
+    seller = Web(app, "prober@example.com")
+    good = providers.credentials("yookassa")
+    created = seller.post("/seller/api-forms/new?kind=yookassa", {"name": "Main", **good})
+    assert created.status_code == 302
+    form_id = _form_id(created)
+    codes = [seller.post(f"/seller/api-forms/{form_id}", {"name": "Renamed", "shop_id": good["shop_id"]}).status_code,
+             seller.post("/seller/api-forms/new?kind=yookassa", {"name": "Second", **good}).status_code]
+    assert codes == [302, 302]
+    refused = seller.post("/seller/api-forms/new?kind=yookassa", {"name": "Third", **good})
+    assert refused.status_code == 429
+    assert seller.get(f"/seller/api-forms/{form_id}").status_code == 200, "reading is not limited"
+    other = Web(app, "honest@example.com")
+    assert other.post("/seller/api-forms/new?kind=yookassa", {"name": "Own", **good}).status_code == 302
+    with app.app_context():
+        assert sorted(f.name for f in _forms()) == ["Own", "Renamed", "Second"]
