@@ -74,3 +74,62 @@ def test_thirty_two_buyers_never_over_allocate(market_app, market, database):
     open_holds = db.session.scalar(sa.select(sa.func.count()).select_from(ledger.LedgerTransfer).where(
         ledger.LedgerTransfer.phase == "pending", ledger.LedgerTransfer.status == "pending"))
     assert open_holds == 0
+
+
+RACERS = 4
+
+
+def test_poll_and_duplicate_notifications_racing_settle_each_invoice_once(market_app, market, database):
+    """With the poll and two copies of the notification applied at the same instant, is each buyer credited once?"""
+    if database.kind != "postgresql":
+        pytest.skip("concurrency is a PostgreSQL property; SQLite serialises writers by design")
+    from app.jobs import invoices as invoice_jobs
+    from app.models.provider_event import ProviderEvent
+
+    _, form, _ = market.seller("seller@example.com", "tbank", dollars=100_00, max_open=10)
+    buyers = [market.buyer(f"racer{i}@example.com") for i in range(RACERS)]
+    deposits = []
+    for n, buyer in enumerate(buyers):
+        deposit = market.deposit(buyer, "tbank", 500_00)
+        matching.match(deposit.id)
+        deposit = db.session.get(Deposit, deposit.id)
+        market.providers.pay_invoice(deposit)
+        events = [ProviderEvent(kind="tbank", payment_form_id=form.id, event_key=f"race-{n}-{copy}",
+                                provider_payment_id=deposit.provider_payment_id, order_id=deposit.order_id,
+                                status="paid", amount=deposit.amount_kopecks) for copy in range(2)]
+        db.session.add_all(events)
+        db.session.commit()
+        deposits.append((deposit.id, [e.id for e in events]))
+    calls = []
+    for deposit_id, event_ids in deposits:
+        calls.append((invoice_jobs.poll_one, deposit_id))
+        calls += [(invoice_jobs.process_event_now, event_id) for event_id in event_ids]
+    barrier = threading.Barrier(len(calls))
+    errors = []
+
+    def run(job, arg):
+        with market_app.app_context(), market_app.test_request_context():
+            try:
+                barrier.wait(timeout=30)
+                job(arg)
+            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(repr(exc))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=call) for call in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    db.session.expire_all()
+    for (deposit_id, _), buyer in zip(deposits, buyers, strict=True):
+        deposit = db.session.get(Deposit, deposit_id)
+        assert deposit.status == "settled"
+        assert ledger.balance(ledger.wallet_of(buyer.id)).available == deposit.usd_cents
+    purchases = db.session.scalar(sa.select(sa.func.count()).select_from(ledger.LedgerTransfer).where(
+        ledger.LedgerTransfer.phase == "post_pending"))
+    assert purchases == RACERS
+    report = ledger.verify_ledger()
+    assert report.ok, report.violations
