@@ -145,3 +145,17 @@ def test_no_channel_chosen_means_no_delivery(ctx):
     user = quick_user("quiet@example.com")
     _event(user)
     assert _deliveries() == {}
+
+
+def test_an_rq_worker_runs_the_queued_delivery_jobs(ctx, smtp, telegram):
+    """Do the jobs queued after the commit, run by a real RQ worker, deliver each message once?"""
+    from rq import SimpleWorker
+
+    user = _user()
+    _event(user)
+    queue = get_queue()
+    queue.enqueue("app.jobs.notifications.send_delivery", _deliveries()["email"].id)  # a duplicate job
+    db.session.commit()  # end this session's transaction: on SQLite even a read holds the write lock
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    assert {c: d.status for c, d in _deliveries().items()} == {"email": "sent", "telegram": "sent"}
+    assert len(smtp.messages) == 1 and len(telegram.messages) == 1

@@ -1,6 +1,8 @@
 """The notification centre in the browser: the bell, the list, marking read, channels — with access checks."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
@@ -157,3 +159,23 @@ def test_channels_not_configured_cannot_be_chosen(web, notify_app):
     assert "E-mail notifications are not set up" in page and "Telegram notifications are not set up" in page
     client.post("/notifications/settings", data={"csrf_token": csrf_from(page), "email": "y"})
     assert setup(lambda: notifications.chosen_channels(alice.id)) == []
+
+
+def test_older_notifications_come_a_page_at_a_time(web):
+    """Does the list show the newest page and fetch older ones with "show older" (a fragment under htmx)?"""
+    client, setup = web
+
+    def make():
+        user = quick_user("many@example.com", locale="en")
+        for n in range(notifications.PAGE_SIZE + 2):
+            notifications.notify(user.id, "cash_out_failed", f"cash-out-failed:{n}", cash_out_id=n, amount=1_00 + n)
+        return Person(user)
+
+    person = setup(make)
+    sign_in(client, person)
+    page = client.get("/notifications/").get_data(as_text=True)
+    assert page.count("Cash-out failed") == notifications.PAGE_SIZE and "Show older" in page
+    oldest_shown = min(int(i) for i in re.findall(r'id="notification-(\d+)"', page))
+    more = client.get(f"/notifications/?before={oldest_shown}", headers={"HX-Request": "true"})
+    fragment = more.get_data(as_text=True)
+    assert "<html" not in fragment and fragment.count("Cash-out failed") == 2 and "Show older" not in fragment
