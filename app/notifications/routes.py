@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.errors import ValidationFailed
-from app.extensions import db
+from app.extensions import db, limiter
 from app.notifications import bp
 from app.notifications.forms import ChannelsForm, MarkAllReadForm, MarkReadForm
 from app.notify import texts
@@ -64,6 +64,7 @@ def mark_all_read():
 
 
 @bp.route("/settings", methods=["GET", "POST"])
+@limiter.limit("20 per minute", methods=["POST"])
 def settings():
     """Where notifications go besides this page: e-mail, Telegram."""
     current = notifications.settings_of(current_user.id)

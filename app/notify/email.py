@@ -7,6 +7,7 @@ that deduplicate by Message-ID show it once.
 from __future__ import annotations
 
 import smtplib
+import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
 
@@ -35,7 +36,8 @@ class EmailChannel:
             with smtplib.SMTP(config["SMTP_HOST"], int(config["SMTP_PORT"]),
                               timeout=float(config["SMTP_TIMEOUT"])) as smtp:
                 if config["SMTP_STARTTLS"]:
-                    smtp.starttls()
+                    # A verifying context: smtplib's default would accept any certificate.
+                    smtp.starttls(context=ssl.create_default_context())
                 if config.get("SMTP_USER"):
                     smtp.login(config["SMTP_USER"], config["SMTP_PASSWORD"])
                 smtp.send_message(mail)

@@ -221,15 +221,20 @@ def chosen_channels(user_id: int) -> list[str]:
     settings = db.session.get(NotificationSettings, user_id)
     if settings is None:
         return []
-    return [name for name in available if _address(name, settings) is not None]
+    return [name for name in available if _wants(name, settings)]
 
 
-def _address(channel: str, settings: NotificationSettings, email: str | None = None) -> str | None:
-    if channel == "email" and settings.email_enabled:
-        return email or "(account e-mail)"
-    if channel == "telegram" and settings.telegram_enabled and settings.telegram_chat_id:
-        return settings.telegram_chat_id
-    return None
+def _wants(channel: str, settings: NotificationSettings) -> bool:
+    if channel == "email":
+        return settings.email_enabled
+    return channel == "telegram" and settings.telegram_enabled and bool(settings.telegram_chat_id)
+
+
+def _address(channel: str, settings: NotificationSettings, user: User) -> str | None:
+    """Where ``channel`` reaches ``user`` now; None if they have turned it off since."""
+    if not _wants(channel, settings):
+        return None
+    return user.email if channel == "email" else settings.telegram_chat_id
 
 
 def save_settings(user, *, email_enabled: bool, telegram_enabled: bool, telegram_chat_id: str | None) -> None:
@@ -288,7 +293,7 @@ def claim(delivery_id: int, now: datetime | None = None) -> Claimed | None:
     notification = delivery.notification
     user = db.session.get(User, notification.user_id)
     channel = channels()[delivery.channel]
-    address = _address(delivery.channel, settings_of(user.id), email=user.email) if channel.available() else None
+    address = _address(delivery.channel, settings_of(user.id), user) if channel.available() else None
     with force_locale(user.locale):
         text = text_of(notification)
         message = Message(title=text.title, body=text.body, link=texts.target_url(text, external=True),
