@@ -11,6 +11,7 @@ from app.extensions import db
 from app.jobs import get_queue
 from app.jobs.notifications import deliver_now, sweep_deliveries
 from app.models.notification import NotificationDelivery
+from app.notify import outbox
 from app.services import notifications
 from tests.notifications.conftest import BOT_TOKEN, quick_user
 
@@ -100,14 +101,14 @@ def test_a_claimed_delivery_is_not_sent_by_a_second_worker(ctx, smtp, telegram):
     user = _user()
     _event(user)
     email = _deliveries()["email"]
-    first = notifications.claim(email.id)
+    first = outbox.claim(email.id)
     db.session.commit()
     assert first is not None
-    assert notifications.claim(email.id) is None and deliver_now(email.id) == "not due"
+    assert outbox.claim(email.id) is None and deliver_now(email.id) == "not due"
     assert _sweep()["released"] == 0  # a fresh claim is left alone
     # The worker died after claiming: once the claim is stale the sweeper sends it (the documented gap).
     db.session.execute(sa.update(NotificationDelivery).where(NotificationDelivery.id == email.id)
-                       .values(updated_at=utcnow() - notifications.STALE_SENDING - timedelta(seconds=1)))
+                       .values(updated_at=utcnow() - outbox.STALE_SENDING - timedelta(seconds=1)))
     db.session.commit()
     assert _sweep()["released"] == 1
     assert _deliveries()["email"].status == "sent" and len(smtp.messages) == 1
