@@ -106,6 +106,22 @@ class Config:
     #: where providers send notifications; the public base URL of this app
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
 
+    #: notifications by e-mail: on when SMTP_HOST is set (the password is never logged)
+    SMTP_HOST = os.environ.get("SMTP_HOST", "")
+    SMTP_PORT = int(os.environ.get("SMTP_PORT", "587"))
+    SMTP_USER = os.environ.get("SMTP_USER", "")
+    SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD", "")
+    SMTP_FROM = os.environ.get("SMTP_FROM", "PokerPay <noreply@pokerpay.example>")
+    SMTP_STARTTLS = _env_bool("SMTP_STARTTLS", True)
+    SMTP_TIMEOUT = float(os.environ.get("SMTP_TIMEOUT", "10"))
+    #: notifications by Telegram: on when the bot token is set (it is part of API URLs: never logged)
+    TELEGRAM_BOT_TOKEN = os.environ.get("TELEGRAM_BOT_TOKEN", "")
+    TELEGRAM_API_URL = os.environ.get("TELEGRAM_API_URL", "https://api.telegram.org")
+    TELEGRAM_TIMEOUT = float(os.environ.get("TELEGRAM_TIMEOUT", "10"))
+    #: outside deliveries: tries before giving up, and the first retry delay (doubling, at most an hour)
+    NOTIFY_MAX_ATTEMPTS = int(os.environ.get("NOTIFY_MAX_ATTEMPTS", "8"))
+    NOTIFY_RETRY_BASE_SECONDS = float(os.environ.get("NOTIFY_RETRY_BASE_SECONDS", "30"))
+
     DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "demo-Passw0rd!")
     LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")
 

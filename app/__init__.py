@@ -111,6 +111,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.deposits import bp as deposits_bp
     from app.hooks import bp as hooks_bp
     from app.main import bp as main_bp
+    from app.notifications import bp as notifications_bp
     from app.seller import bp as seller_bp
     from app.wallet import bp as wallet_bp
 
@@ -121,3 +122,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(hooks_bp)
     app.register_blueprint(deposits_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(notifications_bp)

@@ -2,6 +2,7 @@
 from app.ledger.models import LedgerAccount, LedgerTransfer  # noqa: F401
 from app.models.audit import AuditEvent  # noqa: F401
 from app.models.market import Deposit, WithdrawalRequest  # noqa: F401
+from app.models.notification import Notification, NotificationDelivery, NotificationSettings  # noqa: F401
 from app.models.payment_form import PaymentForm  # noqa: F401
 from app.models.provider_event import ProviderEvent  # noqa: F401
 from app.models.room import CashOut, ReconciliationRun, RoomAccount, RoomCursor, RoomTransfer  # noqa: F401

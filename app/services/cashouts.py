@@ -109,6 +109,9 @@ def _finish_sent(cash_out_id: int, room_transfer_id: str | None, *, by_hand: boo
         kind="cashout", memo=f"room transfer {room_transfer_id}", event=event,
     )
     audit.record("cash_out.sent", target=cash_out, room_transfer_id=room_transfer_id)
+    from app.services import notifications
+
+    notifications.cash_out_finished(cash_out.id, "sent")
     return "sent"
 
 
@@ -119,6 +122,9 @@ def _finish_failed(cash_out_id: int, reason: str) -> str:
     cash_out = db.session.get(CashOut, cash_out_id)
     ledger.void_pending(key=f"cashout:{cash_out.id}:void", pending_id=cash_out.hold_transfer_id)
     audit.record("cash_out.failed", target=cash_out, reason=reason[:255])
+    from app.services import notifications
+
+    notifications.cash_out_finished(cash_out.id, "failed")
     return "failed"
 
 

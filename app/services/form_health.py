@@ -129,6 +129,9 @@ def record_failure(form_id: int, reason: str | BaseException) -> bool:
         log.warning("payment form %s: circuit opened (%s)", form_id, stored.partition(":")[0])
         audit.record("payment_form.circuit_opened", target_type="payment_form", target_id=form_id,
                      why=stored.partition(":")[0])
+        from app.services import notifications
+
+        notifications.form_circuit_opened(form_id, stored, now)
     return opened
 
 

@@ -57,6 +57,9 @@ def _credit_buyer(deposit: Deposit) -> None:
 def dispute(deposit: Deposit, reason: str, *, actor=None) -> bool:
     if DEPOSIT.transition(Deposit, deposit.id, "disputed", reason=reason[:255]):
         audit.record("deposit.disputed", actor=actor, target=deposit, reason=reason[:255])
+        from app.services import notifications
+
+        notifications.dispute_opened(deposit)
         return True
     return False
 
@@ -100,6 +103,9 @@ def settle_paid(deposit_id: int, paid_kopecks: int | None, *, source: str) -> st
     else:
         withdrawals.check_finished(deposit.withdrawal_id)
     audit.record("deposit.settled", target=deposit, source=source, paid_kopecks=paid_kopecks)
+    from app.services import notifications
+
+    notifications.invoice_settled(deposit)
     return "settled"
 
 
@@ -208,4 +214,7 @@ def resolve_dispute(deposit_id: int, *, confirm: bool, actor, reason: str) -> st
     else:
         withdrawals.check_finished(request.id)
     audit.record("deposit.dispute_resolved", actor=actor, target=deposit, reason=reason, confirmed=confirm)
+    from app.services import notifications
+
+    notifications.dispute_resolved(deposit, confirmed=confirm)
     return "settled" if confirm else "rejected"

@@ -78,6 +78,9 @@ def _credit(transfer: RoomTransfer, user_id: int, *, from_suspense: bool) -> int
             key=f"{event}:commission", debit=wallet, credit=ledger.platform_account(ledger.AccountKind.FEE_REVENUE),
             amount=commission, kind="commission", memo=f"commission on {transfer.room_transfer_id}", event=event,
         )
+    from app.services import notifications
+
+    notifications.credit_received(transfer, user_id, commission)
     return commission
 
 

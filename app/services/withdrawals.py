@@ -175,7 +175,10 @@ def check_finished(request_id: int) -> None:
     if request.status == "cancelled":
         release_unreserved(request.id)
     elif request.status in ("active", "paused") and escrow.posted == 0 and escrow.pending_debits == 0:
-        WITHDRAWAL.transition(WithdrawalRequest, request.id, "completed", expect=request.status)
+        if WITHDRAWAL.transition(WithdrawalRequest, request.id, "completed", expect=request.status):
+            from app.services import notifications
+
+            notifications.request_filled(request.id)
 
 
 def open_invoices_of_seller(user) -> list[Deposit]:
