@@ -13,3 +13,4 @@ PERIODIC_JOBS: list[tuple[str, int]] = [
     ("app.jobs.form_health.probe_open_circuits", 60),
 ]
 PERIODIC_JOBS.append(("app.jobs.invoices.sweep_invoices", 10))
+PERIODIC_JOBS.append(("app.jobs.ops.verify_ledger_job", 900))
