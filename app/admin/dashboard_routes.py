@@ -16,10 +16,10 @@ from app.web.htmx import is_htmx
 
 section("dashboard", _l("Dashboard"))
 
-#: colours of the outcome chart's groups (classes in admin.css)
+#: names of the outcome chart's groups (their colours are classes in admin.css)
 OUTCOME_LABELS = {
-    "settled": _l("settled"), "open": _l("in progress"), "disputed": _l("disputed"), "expired": _l("expired"),
-    "failed": _l("no seller"), "rejected": _l("rejected"),
+    "settled": _l("Settled"), "open": _l("In progress"), "disputed": _l("Disputed"), "expired": _l("Expired"),
+    "failed": _l("No seller"), "rejected": _l("Rejected"),
 }
 
 

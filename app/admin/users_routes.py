@@ -18,7 +18,7 @@ from app.services import user_admin, user_limits
 
 section("users", _l("Users"))
 
-KYC_STATUS = {"none": _l("not started"), "pending": _l("waiting for review"), "verified": _l("verified"),
+KYC_STATUS = {"none": _l("not started"), "pending": _l("waiting for review"), "verified": _l("passed"),
               "rejected": _l("rejected")}
 
 

@@ -37,11 +37,12 @@ def _hold_key(cash_out_id: int) -> str:
 def sent_today(user_id: int, now: datetime | None = None) -> int:
     now = now or utcnow()
     start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    return db.session.scalar(
+    # int(): PostgreSQL sums BIGINT as NUMERIC; a Decimal here broke the over-the-limit message.
+    return int(db.session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(CashOut.amount), 0)).where(
             CashOut.user_id == user_id, CashOut.status != "failed", CashOut.created_at >= start
         )
-    ) or 0
+    ) or 0)
 
 
 def request_cash_out(user, room_account_id: int, amount: int, request_key: str) -> CashOut:

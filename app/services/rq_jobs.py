@@ -7,7 +7,7 @@ ids only (see :mod:`app.jobs`).  Each retry and delete is audited.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -105,7 +105,7 @@ def failed_jobs(limit: int = FAILED_LIST_LIMIT) -> list[FailedJob]:
                 id=job.id, queue=name, func_name=func_name, args=args, enqueued_at=job.enqueued_at,
                 ended_at=job.ended_at, error=(text.splitlines() or [""])[-1][:300], traceback=text[-TRACEBACK_LIMIT:],
             ))
-    jobs.sort(key=lambda j: j.ended_at or datetime.min, reverse=True)
+    jobs.sort(key=lambda j: j.ended_at or datetime.min.replace(tzinfo=UTC), reverse=True)
     return jobs[:limit]
 
 

@@ -36,12 +36,13 @@ def _start_of_day(now: datetime | None = None) -> datetime:
 
 def deposited_today(user_id: int, now: datetime | None = None) -> int:
     """Rubles (kopecks) of the user's deposits today that count against the limit."""
-    return db.session.scalar(
+    # int(): PostgreSQL sums BIGINT as NUMERIC, and money is never a Decimal here.
+    return int(db.session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(Deposit.amount_kopecks), 0)).where(
             Deposit.buyer_id == user_id, Deposit.status.in_(COUNTED_DEPOSIT_STATES),
             Deposit.created_at >= _start_of_day(now),
         )
-    ) or 0
+    ) or 0)
 
 
 def check_deposit(buyer, amount_kopecks: int) -> None:
