@@ -12,7 +12,6 @@ from app.extensions import db
 from app.money import format_usd
 from app.services import ledger_checks, ops_dashboard
 from app.web.charts import bar_chart
-from app.web.htmx import is_htmx
 
 section("dashboard", _l("Dashboard"))
 
@@ -39,13 +38,22 @@ def _charts():
     return volume, outcome_chart, outcomes
 
 
+def _live_context() -> dict:
+    volume, outcome_chart, outcomes = _charts()
+    return {"figures": ops_dashboard.figures(), "volume": volume, "outcome_chart": outcome_chart,
+            "outcomes": outcomes, "outcome_labels": OUTCOME_LABELS}
+
+
 @bp.get("/")
 def dashboard():
     """Today's figures, the queue, what needs ops, and the ledger's health; the panel refreshes itself."""
-    volume, outcome_chart, outcomes = _charts()
-    template = "admin/_dashboard_live.html" if is_htmx() else "admin/dashboard.html"
-    return render_template(template, figures=ops_dashboard.figures(), volume=volume, outcome_chart=outcome_chart,
-                           outcomes=outcomes, outcome_labels=OUTCOME_LABELS, verify_form=ReasonForm(prefix="lv"))
+    return render_template("admin/dashboard.html", verify_form=ReasonForm(prefix="lv"), **_live_context())
+
+
+@bp.get("/live")
+def dashboard_live():
+    """The dashboard's live panel alone (HTMX polls it; a boosted page load gets the whole page above)."""
+    return render_template("admin/_dashboard_live.html", **_live_context())
 
 
 @bp.post("/ledger-check")

@@ -1,7 +1,7 @@
 """Background jobs: queue lengths, failed jobs with their errors, retry or delete (audited)."""
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -14,7 +14,6 @@ from app.admin.actions import ReasonForm, action_rate_limit
 from app.errors import DomainError
 from app.extensions import db
 from app.services import rq_jobs
-from app.web.htmx import is_htmx
 
 section("jobs", _l("Jobs"))
 
@@ -24,15 +23,30 @@ class JobActionForm(ReasonForm):
     job_id = HiddenField(validators=[DataRequired(), Length(max=200)])
 
 
+def _redis_down() -> str:
+    return _("Redis does not answer; jobs wait in the database and sweepers re-drive them.")
+
+
 @bp.get("/jobs")
 def jobs():
-    """Queue lengths and the failed jobs with their errors; the page refreshes itself."""
+    """Queue lengths (refreshing themselves) and the failed jobs with their errors."""
     try:
         stats, failed, error = rq_jobs.queue_stats(), rq_jobs.failed_jobs(), None
     except RedisError:
-        stats, failed, error = [], [], _("Redis does not answer; jobs wait in the database and sweepers re-drive them.")
-    template = "admin/_jobs_stats.html" if is_htmx() else "admin/jobs.html"
-    return render_template(template, stats=stats, failed=failed, error=error, form=JobActionForm())
+        stats, failed, error = [], [], _redis_down()
+    return render_template("admin/jobs.html", stats=stats, failed_count=len(failed), failed=failed, error=error,
+                           form=JobActionForm())
+
+
+@bp.get("/jobs/stats")
+def jobs_stats():
+    """The queue lengths alone, for HTMX polling."""
+    try:
+        stats, error = rq_jobs.queue_stats(), None
+    except RedisError:
+        stats, error = [], _redis_down()
+    return render_template("admin/_jobs_stats.html", stats=stats, error=error,
+                           failed_count=request.args.get("shown", 0, type=int))
 
 
 def _act(action, done: str):

@@ -14,7 +14,7 @@ from app.errors import DomainError
 from app.extensions import db
 from app.forms import AmountField
 from app.money import format_number
-from app.services import user_admin, user_limits
+from app.services import user_admin
 
 section("users", _l("Users"))
 
@@ -119,13 +119,11 @@ def user_unfreeze(user_id: int):
 @action_rate_limit
 def user_limits_update(user_id: int):
     """Set the user's own daily purchase and cash-out limits (empty = none / the platform's)."""
-    def action(f):
-        target = user_admin.get_user(user_id)
-        user_admin.check_may_manage(current_user, target)
-        user_limits.set_limits(target, actor=current_user, reason=f.reason.data,
-                               deposit_daily_kopecks=f.deposit_daily.minor, cashout_daily_cents=f.cashout_daily.minor)
-
-    return _act(user_id, "limits_form", LimitsForm(prefix="lim"), action, _("Limits saved."))
+    return _act(user_id, "limits_form", LimitsForm(prefix="lim"),
+                lambda f: user_admin.set_limits(user_id, actor=current_user, reason=f.reason.data,
+                                                deposit_daily_kopecks=f.deposit_daily.minor,
+                                                cashout_daily_cents=f.cashout_daily.minor),
+                _("Limits saved."))
 
 
 @bp.post("/users/<int:user_id>/reset-2fa")

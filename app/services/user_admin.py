@@ -165,6 +165,17 @@ def set_frozen(user_id: int, frozen: bool, *, actor: User, reason: str) -> User:
     return user
 
 
+def set_limits(user_id: int, *, actor: User, reason: str, deposit_daily_kopecks: int | None,
+               cashout_daily_cents: int | None):
+    """Set a user's own daily limits (see :mod:`app.services.user_limits`), under the same rules as every action."""
+    from app.services import user_limits
+
+    user = get_user(user_id)
+    check_may_manage(actor, user)
+    return user_limits.set_limits(user, actor=actor, reason=reason, deposit_daily_kopecks=deposit_daily_kopecks,
+                                  cashout_daily_cents=cashout_daily_cents)
+
+
 def reset_two_factor(user_id: int, *, actor: User, reason: str) -> User:
     """Turn off a user's 2FA (they lost the phone) and end their sessions; they enrol again at sign-in."""
     reason = _require_reason(reason)

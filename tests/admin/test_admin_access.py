@@ -40,7 +40,9 @@ def test_staff_pages_2fa_page_settings_for_admins_and_csrf(app, staff):
     ops = sign_in(app, staff.ops)
     for path in ("/admin/", "/admin/users", f"/admin/users/{staff.user.id}", "/admin/jobs"):
         assert ops.get(path).status_code == 200, path
-    live = ops.get("/admin/", headers={"HX-Request": "true"})
+    # A boosted navigation (HX-Request too) gets the whole page; the polled panel is its own endpoint.
+    assert "<html" in ops.get("/admin/", headers={"HX-Request": "true", "HX-Boosted": "true"}).get_data(as_text=True)
+    live = ops.get("/admin/live", headers={"HX-Request": "true"})
     assert live.status_code == 200 and "<html" not in live.get_data(as_text=True)
 
     assert ops.get("/admin/settings").status_code == 403
@@ -56,3 +58,16 @@ def test_staff_pages_2fa_page_settings_for_admins_and_csrf(app, staff):
     admin = sign_in(app, staff.admin)
     assert admin.get("/admin/settings").status_code == 200
     assert "/admin/settings" in admin.get("/admin/").get_data(as_text=True)
+
+
+def test_state_changing_posts_are_rate_limited(app, staff):
+    """After the configured number of admin actions a minute, is the next one refused with 429 and not done?"""
+    app.config["ADMIN_ACTION_RATE_LIMIT"] = "2 per minute"
+    ops = sign_in(app, staff.ops)
+    path = f"/admin/users/{staff.user.id}"
+    token = csrf_from(ops.get(path).get_data(as_text=True))
+    codes = [ops.post(f"{path}/{action}", data={"csrf_token": token, "frz-reason": "checking limits"}).status_code
+             for action in ("freeze", "unfreeze", "freeze")]
+    assert codes[:2] == [302, 302] and codes[2] == 429
+    with app.app_context():
+        assert not db.session.get(User, staff.user.id).is_frozen
