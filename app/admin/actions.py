@@ -23,7 +23,7 @@ class ReasonForm(FlaskForm):
 
 
 def _action_limit() -> str:
-    return current_app.config.get("ADMIN_ACTION_RATE_LIMIT", "30 per minute")
+    return current_app.config["ADMIN_ACTION_RATE_LIMIT"]
 
 
 def _per_person() -> str:

@@ -28,12 +28,13 @@ KYC_DECISIONS = ("verified", "rejected")
 
 
 def search(query: str = "", *, kyc: str | None = None, frozen: bool | None = None) -> list[User]:
-    """Users whose e-mail contains ``query`` (or whose id it is), newest first, bounded."""
+    """Users whose e-mail or room account contains ``query`` (or whose id it is), newest first, bounded."""
     stmt = sa.select(User)
     query = (query or "").strip().lower()
     if query:
         like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        condition = User.email.like(like, escape="\\")
+        by_room_account = sa.select(RoomAccount.user_id).where(RoomAccount.identifier.like(like, escape="\\"))
+        condition = sa.or_(User.email.like(like, escape="\\"), User.id.in_(by_room_account))
         if query.lstrip("#").isdigit():
             condition = sa.or_(condition, User.id == int(query.lstrip("#")))
         stmt = stmt.where(condition)

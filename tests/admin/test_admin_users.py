@@ -195,3 +195,8 @@ def test_kyc_reject_keeps_the_note_and_staff_accounts_need_an_admin(app_ctx):
     assert person(other_ops).totp is False
     with pytest.raises(ValidationFailed):
         user_admin.set_frozen(user.id, True, actor=ops, reason="  ")
+    room_accounts.add_room_account(user, "SharkPlayer_7")
+    assert user_admin.search("sharkplayer") == [user]  # by room account
+    assert user_admin.search("", kyc="rejected") == [user]
+    assert user_admin.search(f"#{admin.id}") == [admin]
+    assert user_admin.search("100%_") == []  # LIKE wildcards are matched literally
