@@ -68,6 +68,8 @@ class UserOverview:
     api_forms: list[PaymentForm]
     withdrawals: list[WithdrawalRequest]
     deposits: list[Deposit]
+    #: invoices buyers were given against this user's withdrawal requests
+    sales: list[Deposit]
     cash_outs: list[CashOut]
     ledger_accounts: list[AccountBalance]
     audit_trail: list[AuditEvent]
@@ -110,6 +112,9 @@ def overview(user_id: int) -> UserOverview:
         api_forms=newest(PaymentForm, PaymentForm.user_id == user.id),
         withdrawals=newest(WithdrawalRequest, WithdrawalRequest.seller_id == user.id),
         deposits=newest(Deposit, Deposit.buyer_id == user.id),
+        sales=list(db.session.scalars(
+            sa.select(Deposit).join(WithdrawalRequest, WithdrawalRequest.id == Deposit.withdrawal_id)
+            .where(WithdrawalRequest.seller_id == user.id).order_by(Deposit.id.desc()).limit(LIST_LIMIT))),
         cash_outs=newest(CashOut, CashOut.user_id == user.id),
         ledger_accounts=[_balance(a) for a in ledger_accounts],
         audit_trail=trail,

@@ -29,12 +29,16 @@ from tests.helpers import csrf_from
 def test_user_page_and_every_action_with_its_audit_entry(app, staff):
     """Does ops see the user's whole picture (secrets masked) and does each action take effect, audited?"""
     with app.app_context():
-        seller, _account, form, _request = make_seller("fish@example.com")
+        seller, _account, form, request = make_seller("fish@example.com")
         accounts_service = __import__("app.services.accounts", fromlist=["x"])
         accounts_service.start_totp_enrolment(seller)
         seller.totp_enabled = True
         db.session.commit()
         seller_id, display, old_token = seller.id, form.display, seller.session_token
+        sale = make_deposit(db.session.get(User, staff.user.id), 1_000_00)
+        assert matching.reserve(sale.id, set(), 900).withdrawal_id == request.id
+        request_id = request.id
+        db.session.commit()
     ops = sign_in(app, staff.ops)
 
     found = ops.get("/admin/users?q=fish").get_data(as_text=True)
@@ -43,6 +47,7 @@ def test_user_page_and_every_action_with_its_audit_entry(app, staff):
     assert "fish" in page and display in page and f"user:{seller_id}:wallet:USD" in page
     assert SECRET not in page  # API form credentials are never shown
     assert "payment_form.added" in page  # the audit trail
+    assert "Счета (продажи)" in page and f"#{request_id}" in page  # invoices against the seller's requests
 
     path = f"/admin/users/{seller_id}"
     # A missing reason: a form error, nothing written.
