@@ -66,6 +66,8 @@ class Config:
     REGISTER_RATE_LIMIT = os.environ.get("REGISTER_RATE_LIMIT", "5 per minute;30 per hour")
     #: saving an API form checks the credentials live with the provider; per signed-in user
     CREDENTIAL_CHECK_RATE_LIMIT = os.environ.get("CREDENTIAL_CHECK_RATE_LIMIT", "10 per minute;60 per hour")
+    #: state-changing actions in the ops area, per staff member (all actions together)
+    ADMIN_ACTION_RATE_LIMIT = os.environ.get("ADMIN_ACTION_RATE_LIMIT", "30 per minute")
 
     #: with Redis down, rate limits fall back to per-process memory instead of failing sign-in
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True

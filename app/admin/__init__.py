@@ -43,10 +43,22 @@ def _admin_sections():
             if entry.admin_only and not current_user.is_admin:
                 continue
             url = url_for(entry.endpoint)
-            items.append({"url": url, "label": entry.label, "active": request.path.startswith(url)})
+            items.append({"url": url, "label": entry.label, "active": False})
+        # The longest matching prefix is the current section (the dashboard's "/admin/" prefixes them all).
+        matching = [item for item in items if request.path.startswith(item["url"])]
+        if matching:
+            max(matching, key=lambda item: len(item["url"]))["active"] = True
         return items
 
     return {"admin_sections": admin_sections}
 
 
 # Route modules register themselves below, one import per part of the area.
+# The order is the sub-navigation's order, so these imports are not sorted.
+# isort: off
+from app.admin import two_factor  # noqa: E402,F401
+from app.admin import dashboard_routes  # noqa: E402,F401
+from app.admin import users_routes  # noqa: E402,F401
+from app.admin import jobs_routes  # noqa: E402,F401
+from app.admin import settings_routes  # noqa: E402,F401
+# isort: on

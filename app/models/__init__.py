@@ -1,6 +1,8 @@
 """Database models.  Import every model module here so Alembic and the app see them all."""
 from app.ledger.models import LedgerAccount, LedgerTransfer  # noqa: F401
 from app.models.audit import AuditEvent  # noqa: F401
+from app.models.ledger_check import LedgerCheck  # noqa: F401
+from app.models.limits import UserLimit  # noqa: F401
 from app.models.market import Deposit, WithdrawalRequest  # noqa: F401
 from app.models.notification import Notification, NotificationDelivery, NotificationSettings  # noqa: F401
 from app.models.payment_form import PaymentForm  # noqa: F401

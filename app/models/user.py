@@ -50,6 +50,9 @@ class User(UserMixin, db.Model):
     #: the last accepted TOTP time step, so a code cannot be replayed within its window
     totp_last_step: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)
     kyc_status: so.Mapped[str] = so.mapped_column(sa.String(16), default="none")
+    #: ops' note with the last KYC decision (why it was rejected, what was checked)
+    kyc_note: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    kyc_reviewed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     #: a frozen user is skipped by matching and cannot cash out or withdraw
     is_frozen: so.Mapped[bool] = so.mapped_column(sa.Boolean, default=False)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)

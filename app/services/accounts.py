@@ -173,10 +173,10 @@ def confirm_totp_enrolment(user: User, code: str) -> bool:
     return True
 
 
-def disable_totp(user: User, *, actor: User) -> None:
+def disable_totp(user: User, *, actor: User, reason: str | None = None) -> None:
     user.totp_enabled = False
     user.totp_secret_encrypted = None
     user.totp_last_step = None
     end_all_sessions(user)
     action = "auth.2fa_disabled" if actor.id == user.id else "auth.2fa_reset"
-    audit.record(action, actor=actor, target=user)
+    audit.record(action, actor=actor, target=user, reason=reason)

@@ -22,7 +22,7 @@ from app.errors import NotPermitted, ValidationFailed
 from app.extensions import db
 from app.models.room import CashOut
 from app.money import format_usd
-from app.services import audit, room_accounts
+from app.services import audit, room_accounts, user_limits
 from app.services.settings import current_settings
 from app.states import CASH_OUT
 
@@ -37,11 +37,12 @@ def _hold_key(cash_out_id: int) -> str:
 def sent_today(user_id: int, now: datetime | None = None) -> int:
     now = now or utcnow()
     start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    return db.session.scalar(
+    # int(): PostgreSQL sums BIGINT as NUMERIC; a Decimal here broke the over-the-limit message.
+    return int(db.session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(CashOut.amount), 0)).where(
             CashOut.user_id == user_id, CashOut.status != "failed", CashOut.created_at >= start
         )
-    ) or 0
+    ) or 0)
 
 
 def request_cash_out(user, room_account_id: int, amount: int, request_key: str) -> CashOut:
@@ -59,7 +60,7 @@ def request_cash_out(user, room_account_id: int, amount: int, request_key: str) 
     settings = current_settings()
     if amount < settings.cashout_min_cents:
         raise ValidationFailed(str(_l("The minimum cash-out is %(min)s.", min=format_usd(settings.cashout_min_cents))))
-    left_today = settings.cashout_daily_limit_cents - sent_today(user.id)
+    left_today = user_limits.cashout_daily_limit(user.id, settings.cashout_daily_limit_cents) - sent_today(user.id)
     if amount > left_today:
         raise ValidationFailed(str(_l("This is over your daily cash-out limit; %(left)s left today.",
                                       left=format_usd(max(left_today, 0)))))

@@ -36,7 +36,7 @@ from app.ledger.models import LedgerAccount, TransferKind
 from app.models import User
 from app.models.market import Deposit, WithdrawalRequest
 from app.models.payment_form import PaymentForm
-from app.services import audit, withdrawals
+from app.services import audit, user_limits, withdrawals
 from app.services.quotes import Quote
 from app.states import DEPOSIT
 
@@ -123,6 +123,7 @@ def create_deposit(buyer, q: Quote, request_key: str) -> Deposit:
         if existing.buyer_id != buyer.id:
             raise ValidationFailed(str(_l("This form was already used; reload the page.")))
         return existing
+    user_limits.check_deposit(buyer, q.amount_kopecks)
     deposit = Deposit(
         order_id=uuid.uuid4().hex, buyer_id=buyer.id, kind=q.kind, status="matching",
         amount_kopecks=q.amount_kopecks, rate_kopecks=q.rate_kopecks, usd_cents=q.usd_cents,

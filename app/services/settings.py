@@ -1,11 +1,14 @@
 """The platform settings in force, and changing them (a new version each time)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 
 from app.errors import ValidationFailed
 from app.extensions import db
-from app.models.settings import PlatformSettings
+from app.models.settings import PROVIDER_KINDS, PlatformSettings
 from app.services import audit
 
 
@@ -30,8 +33,52 @@ def change_settings(*, actor, reason: str, **values) -> PlatformSettings:
     data = {name: getattr(previous, name) for name in PlatformSettings.EDITABLE}
     changed = {k: v for k, v in values.items() if data[k] != v}
     data.update(values)
+    check_values(data)
     new = PlatformSettings(**data, created_by_id=getattr(actor, "id", None), reason=reason.strip())
     db.session.add(new)
     db.session.flush()
     audit.record("settings.changed", actor=actor, target=new, reason=reason, changed=changed)
     return new
+
+
+@dataclass(frozen=True)
+class SettingsVersion:
+    version: PlatformSettings
+    #: name → (old, new) of what this version changed; empty for the first
+    changes: dict[str, tuple[int, int]]
+    #: who made it (None: the defaults the system wrote)
+    author: str | None
+
+
+def check_values(values: dict[str, int]) -> None:
+    """The database's CHECK rules, said in words before anything is written."""
+    if not 0 <= values["commission_bps"] < 10_000 or not 0 <= values["buyer_fee_bps"] < 10_000:
+        raise ValidationFailed(str(_l("A percentage must be from 0 to 99.99.")))
+    if values["commission_min_cents"] < 0:
+        raise ValidationFailed(str(_l("The smallest commission cannot be negative.")))
+    if min(values[f"rate_{kind}_kopecks"] for kind in PROVIDER_KINDS) <= 0:
+        raise ValidationFailed(str(_l("Every rate must be greater than zero.")))
+    if not 60 <= values["invoice_lifetime_seconds"] <= 86_400:
+        raise ValidationFailed(str(_l("An invoice lives from 1 minute to 24 hours.")))
+    if values["invoice_min_kopecks"] <= 0 or values["invoice_max_kopecks"] < values["invoice_min_kopecks"]:
+        raise ValidationFailed(str(_l("The largest invoice must not be below the smallest.")))
+    if values["cashout_min_cents"] <= 0 or values["cashout_daily_limit_cents"] < values["cashout_min_cents"]:
+        raise ValidationFailed(str(_l("The daily cash-out limit must not be below the minimum cash-out.")))
+
+
+def history(limit: int = 50) -> list[SettingsVersion]:
+    """The newest ``limit`` versions, each with what it changed against the one before (one query)."""
+    rows = list(db.session.scalars(
+        sa.select(PlatformSettings).order_by(PlatformSettings.id.desc()).limit(limit + 1)))
+    from app.models import User
+
+    author_ids = {r.created_by_id for r in rows if r.created_by_id is not None}
+    authors = dict(db.session.execute(sa.select(User.id, User.email).where(User.id.in_(author_ids))).all()) \
+        if author_ids else {}
+    result = []
+    for version, previous in zip(rows, rows[1:] + [None], strict=True):
+        changes = {} if previous is None else {
+            name: (getattr(previous, name), getattr(version, name))
+            for name in PlatformSettings.EDITABLE if getattr(previous, name) != getattr(version, name)}
+        result.append(SettingsVersion(version, changes, authors.get(version.created_by_id)))
+    return result[:limit]

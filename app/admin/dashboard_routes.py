@@ -1,0 +1,70 @@
+"""The ops dashboard: live figures and charts, refreshed by HTMX polling."""
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from app.admin import bp, section
+from app.admin.actions import ReasonForm, action_rate_limit
+from app.extensions import db
+from app.money import format_usd
+from app.services import ledger_checks, ops_dashboard
+from app.web.charts import bar_chart
+
+section("dashboard", _l("Dashboard"))
+
+#: names of the outcome chart's groups (their colours are classes in admin.css)
+OUTCOME_LABELS = {
+    "settled": _l("Settled"), "open": _l("In progress"), "disputed": _l("Disputed"), "expired": _l("Expired"),
+    "failed": _l("No seller"), "rejected": _l("Rejected"),
+}
+
+
+def _charts():
+    hours = ops_dashboard.volume_per_hour()
+    volume = bar_chart(
+        [(p.hour.strftime("%H"), p.usd_cents,
+          _("%(hour)s: %(amount)s in %(count)s invoices", hour=p.hour.strftime("%H:00"),
+            amount=format_usd(p.usd_cents), count=p.count)) for p in hours],
+        label_every=3,
+    )
+    outcomes = ops_dashboard.invoice_outcomes()
+    outcome_chart = bar_chart(
+        [(str(OUTCOME_LABELS[group]), n, f"{OUTCOME_LABELS[group]}: {n}") for group, n in outcomes.items()],
+        width=480, css=[f"outcome-{group}" for group in outcomes],
+    )
+    return volume, outcome_chart, outcomes
+
+
+def _live_context() -> dict:
+    volume, outcome_chart, outcomes = _charts()
+    return {"figures": ops_dashboard.figures(), "volume": volume, "outcome_chart": outcome_chart,
+            "outcomes": outcomes, "outcome_labels": OUTCOME_LABELS}
+
+
+@bp.get("/")
+def dashboard():
+    """Today's figures, the queue, what needs ops, and the ledger's health; the panel refreshes itself."""
+    return render_template("admin/dashboard.html", verify_form=ReasonForm(prefix="lv"), **_live_context())
+
+
+@bp.get("/live")
+def dashboard_live():
+    """The dashboard's live panel alone (HTMX polls it; a boosted page load gets the whole page above)."""
+    return render_template("admin/_dashboard_live.html", **_live_context())
+
+
+@bp.post("/ledger-check")
+@action_rate_limit
+def request_ledger_check():
+    """Ask for `flask ledger verify` now; a job runs it and the dashboard shows the result."""
+    form = ReasonForm(prefix="lv")
+    if form.validate_on_submit():
+        ledger_checks.request_check(actor=current_user, reason=form.reason.data)
+        db.session.commit()
+        flash(_("The ledger check is queued; its result appears on the dashboard in a moment."), "success")
+    else:
+        flash(_("Give a reason."), "danger")
+    return redirect(url_for("admin.dashboard"))

@@ -1,0 +1,75 @@
+"""Settings: admins change them as a new version (who, when, why), and the change applies to new quotes only."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import User
+from app.models.market import Deposit
+from app.models.settings import PlatformSettings
+from app.services import quotes
+from app.services.settings import current_settings
+from tests.admin.conftest import audit_events, make_deposit, sign_in
+from tests.helpers import csrf_from
+
+
+def _form_data(settings, **changes) -> dict:
+    def plain(v):
+        return f"{v // 100}.{v % 100:02d}"
+
+    data = {
+        "st-rate_yoomoney": plain(settings.rate_yoomoney_kopecks), "st-rate_yookassa": plain(settings.rate_yookassa_kopecks),
+        "st-rate_tbank": plain(settings.rate_tbank_kopecks), "st-commission": plain(settings.commission_bps),
+        "st-commission_min": plain(settings.commission_min_cents), "st-buyer_fee": plain(settings.buyer_fee_bps),
+        "st-invoice_lifetime": str(settings.invoice_lifetime_seconds // 60),
+        "st-invoice_min": plain(settings.invoice_min_kopecks), "st-invoice_max": plain(settings.invoice_max_kopecks),
+        "st-cashout_min": plain(settings.cashout_min_cents),
+        "st-cashout_daily_limit": plain(settings.cashout_daily_limit_cents),
+    }
+    data.update({f"st-{k}": v for k, v in changes.items()})
+    return data
+
+
+def _versions(app) -> int:
+    with app.app_context():
+        return db.session.scalar(sa.select(sa.func.count()).select_from(PlatformSettings))
+
+
+def test_admin_changes_the_rate_for_new_quotes_only_and_sees_the_history(app, staff):
+    """Is a change a new version with who and why, do old invoices keep their rate, and is bad input refused?"""
+    with app.app_context():
+        old = make_deposit(db.session.get(User, staff.user.id), 1_000_00)
+        old_id, old_rate = old.id, old.rate_kopecks
+        data = _form_data(current_settings())
+        db.session.commit()
+    admin = sign_in(app, staff.admin)
+    page = admin.get("/admin/settings").get_data(as_text=True)
+    token = csrf_from(page)
+    assert 'value="96"' in page or 'value="96.00"' in page
+
+    def post(**fields):
+        return admin.post("/admin/settings", data={**data, "csrf_token": token, **fields})
+
+    assert post(**{"st-reason": "competitors moved"}).status_code == 422  # nothing changed
+    assert post(**{"st-rate_tbank": "100.50", "st-reason": ""}).status_code == 422  # no reason
+    bad = post(**{"st-invoice_max": "50", "st-reason": "typo"})  # largest invoice below the smallest
+    assert bad.status_code == 422 and "st-invoice_max" in bad.get_data(as_text=True)
+    assert post(**{"st-rate_tbank": "1.234", "st-reason": "x" * 5}).status_code == 422
+    assert post(**{"st-invoice_lifetime": "0", "st-reason": "x" * 5}).status_code == 422
+    assert _versions(app) == 1
+
+    ok = post(**{"st-rate_tbank": "100.50", "st-commission": "3", "st-reason": "competitors moved"})
+    assert ok.status_code == 302
+    with app.app_context():
+        now = current_settings()
+        assert (now.rate_tbank_kopecks, now.commission_bps, now.created_by_id, now.reason) == (
+            100_50, 300, staff.admin.id, "competitors moved")
+        assert db.session.get(Deposit, old_id).rate_kopecks == old_rate == 96_00  # the old quote is locked
+        assert quotes.quote("tbank", 1_005_00, now).usd_cents == 10_00  # a new quote uses the new rate
+    [changed] = audit_events(app, "settings.changed")
+    assert (changed.actor_id, changed.reason) == (staff.admin.id, "competitors moved")
+    assert changed.details["changed"] == {"rate_tbank_kopecks": 100_50, "commission_bps": 300}
+
+    history = admin.get("/admin/settings").get_data(as_text=True)
+    assert "admin@example.com" in history and "competitors moved" in history
+    assert "96 ₽" in history and "100.50 ₽" in history
