@@ -46,7 +46,7 @@ PASSWORD = "Correct-Horse-7"
 #: viewports the journeys run in
 VIEWPORTS = {
     "desktop": {"viewport": {"width": 1280, "height": 900}},
-    "phone": {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True,
+    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True,
               "has_touch": True},
 }
 
@@ -119,6 +119,7 @@ class _Background:
         self.idle = threading.Event()
         self.idle.set()
         self.stopped = threading.Event()
+        self.ticking = threading.Lock()  # a tick never lands after pause() has begun draining
         self.threads = [threading.Thread(target=self._work, name="browser-rq-worker", daemon=True),
                         threading.Thread(target=self._tick, name="browser-cron", daemon=True)]
         for thread in self.threads:
@@ -137,25 +138,32 @@ class _Background:
                 pass
 
         queue = Queue("default", connection=self.connection)
+        drained = True
         with self.app.app_context():  # app_for_jobs() finds the live app, not one built from the environment
             while not self.stopped.is_set():
-                if not self.on.wait(0.1):
+                running = self.on.is_set()
+                if not running and drained:
                     self.idle.set()
+                    self.on.wait(0.1)
                     continue
                 self.idle.clear()
-                try:
-                    ThreadWorker([queue], connection=self.connection).work(burst=True, logging_level="WARNING")
-                except Exception:  # noqa: BLE001 - a worker crash must not end the session's worker
-                    logging.getLogger(__name__).exception("browser worker loop")
-                time.sleep(0.1)
+                # A burst only when there is work: starting a worker costs more than asking the queue's length.
+                if queue.count or not running:
+                    try:
+                        ThreadWorker([queue], connection=self.connection).work(burst=True, logging_level="WARNING")
+                    except Exception:  # noqa: BLE001 - a worker crash must not end the session's worker
+                        logging.getLogger(__name__).exception("browser worker loop")
+                drained = not running  # paused: one last burst finishes what the journey queued
+                time.sleep(0.05)
 
     def _tick(self):
         from rq import Queue
 
         queue = Queue("default", connection=self.connection)
         while not self.stopped.wait(1.0):
-            if self.on.is_set():
-                queue.enqueue("app.jobs.room.poll_room_feed")
+            with self.ticking:
+                if self.on.is_set():
+                    queue.enqueue("app.jobs.room.poll_room_feed")
 
     def enqueue(self, dotted: str, *args):
         from rq import Queue
@@ -166,8 +174,11 @@ class _Background:
         self.on.set()
 
     def pause(self):
-        self.on.clear()
-        self.idle.wait(10)  # let a job in progress finish
+        """Stop ticking; the worker runs what is queued, then waits (nothing is left for other tests' workers)."""
+        with self.ticking:
+            self.on.clear()
+            self.idle.clear()
+        self.idle.wait(15)
 
     def stop(self):
         self.pause()

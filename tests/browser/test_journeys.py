@@ -10,15 +10,20 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from playwright.sync_api import expect
 
-from tests.browser.conftest import PASSWORD
-from tests.browser.pages import (
+pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -r requirements.txt)")
+
+from playwright.sync_api import expect  # noqa: E402
+
+from tests.browser.conftest import PASSWORD  # noqa: E402
+from tests.browser.pages import (  # noqa: E402
     InvoicePage,
     LoginPage,
+    Navigation,
     ProviderPayPage,
     RoomSandboxPage,
     Text,
+    WalletPage,
     fits_width,
 )
 
@@ -96,18 +101,18 @@ def test_seller_journey(browsing, system, make_user):
     b.shot(b.page, "wallet-account-added")
     on_phone_fits(b)
 
+    wallet.watch_for_deposit()  # the seller says they are sending: the wallet starts polling
+    b.page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+
     room_tab = b.new_page()
     room = RoomSandboxPage(room_tab).open(system.room_url)
     room.open_account(identifier, "500.00")
-    room.transfer_to_platform(dollars(verification))
-    b.shot(room_tab, "room-verification-sent")
+    room.transfer_to_platform(dollars(verification))  # proves the account is the seller's, and is credited
+    room.transfer_to_platform("200.00")  # a deposit from the now verified account
+    b.shot(room_tab, "room-transfers-sent")
 
-    b.page.bring_to_front()
-    wallet.watch_for_deposit()
-    first = room_credit(system, verification)
-    wallet.expect_available(first)  # live: the wallet polls while it waits for the room
-    room.transfer_to_platform("200.00")
-    wallet.expect_available(first + room_credit(system, 200_00))
+    wallet.expect_available(room_credit(system, verification) + room_credit(system, 200_00))
+    assert b.page.evaluate("window.__sameDocument === true"), "the wallet reloaded instead of updating live"
     b.shot(b.page, "wallet-credited")
 
     wallet = nav.wallet()
@@ -133,7 +138,7 @@ def test_seller_journey(browsing, system, make_user):
 def test_buyer_journey(browsing, system, make_user):
     """Buy dollars, see the invoice, pay on the provider's page, see it settle without reloading."""
     b = browsing
-    seller_on_sale(system, "tbank")
+    seller = seller_on_sale(system, "tbank")
     t, nav = sign_in(b, system, make_user, "buyer")
     q = quote(system, "tbank", 1000_00)
     receives = q.usd_cents - q.buyer_fee_cents
@@ -143,6 +148,7 @@ def test_buyer_journey(browsing, system, make_user):
     invoice = buy.buy("tbank", "1000")
     expect(invoice.heading("Purchase of %(usd)s", usd=t.usd(receives))).to_be_visible()
     invoice.expect_invoice("tbank", 1000_00)
+    assert seller not in b.page.content(), "the buyer must never see who the seller is"
     b.shot(b.page, "invoice")
     on_phone_fits(b)
 
@@ -157,11 +163,30 @@ def test_buyer_journey(browsing, system, make_user):
     assert b.page.evaluate("window.__sameDocument === true"), "the invoice page reloaded instead of updating live"
     b.shot(b.page, "settled")
 
-    invoice.button("Open the wallet").click()
-    from tests.browser.pages import WalletPage
+    assert seller not in b.page.content(), "the buyer must never see who the seller is"
+    assert_settled_by_notification(system, b.page.url)
 
+    invoice.button("Open the wallet").click()
     WalletPage(b.page, t).expect_available(receives)
     b.shot(b.page, "wallet")
+
+
+def assert_settled_by_notification(system, deposit_url: str) -> None:
+    """The provider's notification reached the live app (PUBLIC_BASE_URL) and settled the invoice."""
+    import sqlalchemy as sa
+
+    from app.extensions import db
+    from app.models.market import Deposit
+    from app.models.provider_event import ProviderEvent
+
+    deposit_id = int(deposit_url.rstrip("/").rsplit("/", 1)[-1])
+    with system.context():
+        deposit = db.session.get(Deposit, deposit_id)
+        assert deposit.status == "settled"
+        events = db.session.scalars(sa.select(ProviderEvent).where(
+            ProviderEvent.payment_form_id == deposit.payment_form_id,
+            ProviderEvent.provider_payment_id == deposit.provider_payment_id)).all()
+        assert any(e.processed_at is not None for e in events), "settled without the provider's notification"
 
 
 # -- 3. an expired invoice ---------------------------------------------------------------------
@@ -212,8 +237,6 @@ def test_language_switch(browsing, system, make_user):
     email = make_user("polyglot", b.lang)
     login = LoginPage(b.page, t).open(system.url)
     b.shot(b.page, f"login-{t.lang}")
-    from tests.browser.pages import Navigation
-
     other = Navigation(b.page, t).switch_language()
     login = LoginPage(b.page, other)
     expect(login.heading("Sign in")).to_be_visible()
