@@ -321,7 +321,9 @@ class Shots:
     def __call__(self, page, name: str) -> Path:
         self.count += 1
         path = self.folder / f"{self.variant}-{self.count:02d}-{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        # caret="initial": hiding the caret injects a style that htmx's settle then copies, which the
+        # CSP (style-src 'self') rightly blocks; the journeys fail on CSP reports, so leave the caret be.
+        page.screenshot(path=str(path), full_page=True, caret="initial")
         _written_screenshots.append(path)
         return path
 
@@ -335,16 +337,20 @@ class Browsing:
     lang: str
     viewport: str
     shot: Shots
-    server_errors: list = field(default_factory=list)
+    errors: list = field(default_factory=list)
 
     def new_page(self):
         page = self.context.new_page()
-        _watch(page, self.server_errors)
+        _watch(page, self.errors)
         return page
 
 
 def _watch(page, errors: list) -> None:
+    """Collect what no journey should meet: 5xx answers, script errors, CSP violations."""
     page.on("response", lambda r: errors.append(f"{r.status} {r.request.method} {r.url}") if r.status >= 500 else None)
+    page.on("pageerror", lambda exc: errors.append(f"script error on {page.url}: {exc}"))
+    page.on("console", lambda m: errors.append(f"console on {page.url} from {m.location.get('url')}: {m.text[:160]}")
+            if m.type == "error" and "Content Security Policy" in m.text else None)
 
 
 @pytest.fixture
@@ -368,7 +374,7 @@ def browsing(request, chromium, system):
                         open_page.content(), encoding="utf-8")
     finally:
         context.close()
-    assert not errors, f"the server answered 5xx: {errors}"
+    assert not errors, f"the journey met errors: {errors}"
 
 
 @pytest.fixture
