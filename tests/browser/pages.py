@@ -28,7 +28,10 @@ LIVE_TIMEOUT = 15_000
 def _catalogue(lang: str):
     if lang == "en":
         return NullTranslations()
-    return Translations.load(str(TRANSLATIONS), [lang])
+    catalogue = Translations.load(str(TRANSLATIONS), [lang])
+    if not isinstance(catalogue, Translations):
+        raise RuntimeError(f"no compiled {lang} catalogue in {TRANSLATIONS}: run `make translations`")
+    return catalogue
 
 
 class Text:
