@@ -36,12 +36,13 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.helpers import PASSWORD
+
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 PLATFORM = "pokerpay@pokerok.example"
 ROOM_TOKEN = "browser-room-token"
-PASSWORD = "Correct-Horse-7"
 
 #: viewports the journeys run in
 VIEWPORTS = {
@@ -87,12 +88,13 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"{len(_written_screenshots)} screenshots in {SCREENSHOTS}")
 
 
-@pytest.hookimpl(hookwrapper=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
+    """Remember whether the test body failed, for the ``browsing`` fixture's failure screenshots."""
+    report = yield
     if report.when == "call":
         item.browser_failed = report.failed
+    return report
 
 
 # -- the live system --------------------------------------------------------------------------

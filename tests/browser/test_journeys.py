@@ -15,7 +15,6 @@ pytest.importorskip("playwright.sync_api", reason="playwright is not installed (
 
 from playwright.sync_api import expect  # noqa: E402
 
-from tests.browser.conftest import PASSWORD  # noqa: E402
 from tests.browser.pages import (  # noqa: E402
     InvoicePage,
     LoginPage,
@@ -26,6 +25,7 @@ from tests.browser.pages import (  # noqa: E402
     WalletPage,
     fits_width,
 )
+from tests.helpers import PASSWORD  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
