@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: setup run test migrate seed chaos bench assets translations extract-messages clean
+.PHONY: setup run test browser-test migrate seed chaos bench assets translations extract-messages clean
 
 setup: $(VENV)/.requirements-installed app/static/vendor/.installed translations
 
@@ -42,6 +42,10 @@ run: seed
 
 test: setup
 	$(BIN)/pytest
+
+# Just the browser journeys (Playwright + /usr/bin/chromium); screenshots land in test-artifacts/screenshots/.
+browser-test: setup
+	$(BIN)/pytest -m browser tests/browser
 
 bench: setup
 	$(BIN)/python -m bench

@@ -53,6 +53,7 @@ def register(app: Flask) -> None:
     @app.after_request
     def _headers(response):
         response.vary.add("HX-Request")
+        response.vary.add("HX-Boosted")
         response.headers["X-Request-ID"] = g.get("request_id", "")
         response.headers.setdefault("Cache-Control", "no-store" if current_user.is_authenticated else "no-cache")
         return response

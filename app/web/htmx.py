@@ -5,7 +5,12 @@ from flask import render_template, request
 
 
 def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
+    """An HTMX request for a fragment.
+
+    A boosted link or form (``hx-boost`` on <body>) is an HTMX request too, but
+    it is a navigation: it wants the whole page, which htmx swaps into <body>.
+    """
+    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
 
 
 def render_page_or_fragment(page: str, fragment: str, **context) -> str:
