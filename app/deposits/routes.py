@@ -84,6 +84,15 @@ def claim_paid(deposit_id: int):
     return redirect(url_for("deposits.show", deposit_id=deposit_id))
 
 
+@bp.post("/<int:deposit_id>/cancel")
+@limiter.limit("20 per minute")
+def cancel(deposit_id: int):
+    """The buyer will not pay: close the invoice so the seller's dollars go back on sale."""
+    invoices.cancel_by_buyer(current_user, deposit_id)
+    db.session.commit()
+    return redirect(url_for("deposits.show", deposit_id=deposit_id))
+
+
 @bp.post("/<int:deposit_id>/dispute")
 def dispute(deposit_id: int):
     """Open a dispute for ops when a payment stays unconfirmed."""
