@@ -10,10 +10,12 @@ from app import ledger
 from app.extensions import db
 from app.ledger.models import LedgerTransfer, Phase, Status
 from app.models.room import CashOut, RoomAccount
-from app.services import room_accounts
+from app.services import history, room_accounts
 from app.web.labels import movement_label
 
 RECENT = 20
+#: movements shown on the wallet page itself; the rest are on the history page
+RECENT_ON_WALLET = 10
 
 
 @dataclass
@@ -32,7 +34,8 @@ class WalletSummary:
     reserved: int
     room_accounts: list[RoomAccount] = field(default_factory=list)
     cash_outs: list[CashOut] = field(default_factory=list)
-    movements: list[Movement] = field(default_factory=list)
+    #: the latest movements in plain words (app.services.history entries)
+    movements: list = field(default_factory=list)
 
     @property
     def expecting(self) -> bool:
@@ -74,5 +77,5 @@ def summary(user) -> WalletSummary:
         reserved=balance.pending_debits,
         room_accounts=room_accounts.accounts_of(user.id),
         cash_outs=cash_outs,
-        movements=movements_of(wallet.id),
+        movements=history.page(user, size=RECENT_ON_WALLET).entries,
     )
