@@ -28,7 +28,7 @@ class HistoryFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    kind = SelectField(_l("Kind"), validate_choice=True)
+    kind = SelectField(_l("Kind"), validate_choice=True, default="")
     date_from = DateField(_l("From"), validators=[Optional()])
     date_to = DateField(_l("To"), validators=[Optional()])
     before = IntegerField(widget=HiddenInput(), validators=[Optional(), NumberRange(min=1)])
