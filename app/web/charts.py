@@ -99,3 +99,23 @@ def bar_chart(points: Sequence[tuple[str, int]], *, title: str, desc: str,
                     f'width="{width:.1f}" height="{max(bottom - top, 0.5):.1f}">'
                     f'<title>{escape(label)}: {escape(fmt(v))}</title></rect>')
     return _frame("bar", title, desc, body, low, high, fmt, points[0][0], points[-1][0])
+
+
+def stacked_bar(parts: Sequence[tuple[str, int, str]], *, total: int, title: str, desc: str) -> Markup:
+    """One horizontal bar split into ``(label, value, css class)`` parts of ``total`` (a progress meter)."""
+    uid = f"chart-{next(_ids)}"
+    height, x = 18, 0.0
+    body = []
+    for label, value, css in parts:
+        if value <= 0 or total <= 0:
+            continue
+        width = 100.0 * min(value, total) / total
+        body.append(f'<rect class="{escape(css)}" x="{x:.2f}" y="0" width="{width:.2f}" height="{height}">'
+                    f'<title>{escape(label)}</title></rect>')
+        x += width
+    return Markup(  # noqa: S704 - texts escaped, numbers formatted here
+        f'<svg class="chart chart-stacked" viewBox="0 0 100 {height}" preserveAspectRatio="none" role="img" '
+        f'aria-labelledby="{uid}-t {uid}-d" xmlns="http://www.w3.org/2000/svg">'
+        f'<title id="{uid}-t">{escape(title)}</title><desc id="{uid}-d">{escape(desc)}</desc>'
+        f'<rect class="part-track" x="0" y="0" width="100" height="{height}"/>{"".join(body)}</svg>'
+    )
