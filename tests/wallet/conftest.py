@@ -1,11 +1,9 @@
 """A user whose wallet has seen every kind of movement, written through the ledger like the services do."""
 from __future__ import annotations
 
-import contextlib
 import itertools
 
 import pytest
-import sqlalchemy as sa
 
 from app import ledger
 from app.extensions import db
@@ -57,20 +55,3 @@ def people(app):
 def login(client, email: str) -> None:
     page = client.get("/login").get_data(as_text=True)
     client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": csrf_from(page)})
-
-
-@contextlib.contextmanager
-def count_queries(app):
-    """Count the SQL statements the app's engine runs inside the block."""
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
