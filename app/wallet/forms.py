@@ -29,8 +29,8 @@ class HistoryFilterForm(FlaskForm):
         csrf = False
 
     kind = SelectField(_l("Kind"), validate_choice=True, default="")
-    date_from = DateField(_l("From"), validators=[Optional()])
-    date_to = DateField(_l("To"), validators=[Optional()])
+    date_from = DateField(_l("Date from"), validators=[Optional()])
+    date_to = DateField(_l("Date to"), validators=[Optional()])
     before = IntegerField(widget=HiddenInput(), validators=[Optional(), NumberRange(min=1)])
     submit = SubmitField(_l("Show"))
 
