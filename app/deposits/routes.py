@@ -14,7 +14,7 @@ from app.models.settings import PROVIDER_KINDS
 from app.services import invoices, matching, quotes
 from app.services.payment_forms import KIND_LABELS
 from app.services.settings import current_settings
-from app.web.htmx import is_htmx
+from app.web.htmx import is_htmx, varies_on_htmx
 
 
 def _form(settings) -> tuple[DepositForm, list]:
@@ -68,6 +68,7 @@ def quote_preview():
 
 
 @bp.get("/<int:deposit_id>")
+@varies_on_htmx
 def show(deposit_id: int):
     """The deposit: "finding a seller…", then the invoice, then the outcome; polls while it can change."""
     deposit = matching.get_own(current_user, deposit_id)

@@ -11,7 +11,7 @@ from app.seller import bp
 from app.seller.withdrawal_routes import ActionForm
 from app.services import form_health, payment_forms, sales, withdrawals
 from app.web.charts import bar_chart, stacked_bar
-from app.web.htmx import is_htmx
+from app.web.htmx import is_htmx, varies_on_htmx
 
 
 def _progress_bar(p) -> object:
@@ -50,6 +50,7 @@ def index():
 
 
 @bp.get("/live")
+@varies_on_htmx
 def dashboard_live():
     """The dashboard's live part (requests' progress and open invoices), polled while something is open."""
     if not is_htmx():

@@ -27,7 +27,7 @@ from app.services.cashouts import request_cash_out
 from app.wallet import bp
 from app.wallet.forms import CashOutForm, HistoryFilterForm, RoomAccountForm
 from app.web.charts import line_chart
-from app.web.htmx import is_htmx, render_page_or_fragment
+from app.web.htmx import is_htmx, render_page_or_fragment, varies_on_htmx
 
 
 def _cash_out_form() -> CashOutForm:
@@ -76,6 +76,7 @@ def index():
 
 
 @bp.get("/live")
+@varies_on_htmx
 def live():
     """The live part of the wallet (balances and what is in progress), polled while something is expected."""
     summary = wallet_view.summary(current_user)
@@ -139,6 +140,7 @@ def _history_filters() -> tuple[HistoryFilterForm, history.Filters | None]:
 
 
 @bp.get("/history")
+@varies_on_htmx
 def history_page():
     """Every movement of the user's dollars in plain words, filtered, newest first, a page at a time."""
     form, filters = _history_filters()

@@ -39,7 +39,9 @@ def test_open_invoice_shows_what_to_pay_and_polls(market_web, market_app):
     deposit_id = _open_invoice(market_web)
     client = market_app.test_client()
     _login(client, "buyer@example.com")
-    page = client.get(f"/buy/{deposit_id}").get_data(as_text=True)
+    response = client.get(f"/buy/{deposit_id}")
+    assert "HX-Request" in response.headers["Vary"]  # page and fragment are cached apart
+    page = response.get_data(as_text=True)
     assert 'id="amount-to-pay"' in page and 'data-copy="1000"' in page
     assert 'id="pay-button"' in page and 'id="usd-to-receive"' in page
     assert "<svg" in page  # T-Bank gives an SBP payload: a server-rendered QR code
