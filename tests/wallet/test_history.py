@@ -102,6 +102,7 @@ def test_wallet_shows_a_balance_chart_and_deposit_instructions(app, people, clie
     assert 'role="img"' in svg and "<title" in svg and "<desc" in svg and "style=" not in svg
     assert 'id="platform-account"' in page and f'data-copy="{app.config["ROOM_PLATFORM_ACCOUNT"]}"' in page
     assert 'id="full-history"' in page
+    assert re.search(r'id="balance-on-sale">\$25\.00<', page)  # $30 put up for sale, $5 sold
     with app.app_context():
         points = history.balance_by_day(db.session.get(User, seller_id), days=30)
         assert len(points) == 30
