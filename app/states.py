@@ -100,8 +100,10 @@ DEPOSIT = _machine(
     "deposit",
     {
         "matching": {"awaiting_payment", "failed"},
-        "awaiting_payment": {"paid", "expired", "disputed"},
+        "awaiting_payment": {"paid", "expired", "cancelled", "disputed"},
         "expired": {"paid", "disputed"},
+        # the buyer cancelled: a payment that still arrives is treated like one after expiry
+        "cancelled": {"paid", "disputed"},
         "paid": {"settled", "disputed"},
         "disputed": {"settled", "rejected"},
     },

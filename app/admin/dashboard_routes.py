@@ -22,26 +22,26 @@ OUTCOME_LABELS = {
 }
 
 
-def _charts():
+def _charts() -> dict:
     hours = ops_dashboard.volume_per_hour()
-    volume = bar_chart(
-        [(p.hour.strftime("%H"), p.usd_cents,
-          _("%(hour)s: %(amount)s in %(count)s invoices", hour=p.hour.strftime("%H:00"),
-            amount=format_usd(p.usd_cents), count=p.count)) for p in hours],
-        label_every=3,
-    )
     outcomes = ops_dashboard.invoice_outcomes()
-    outcome_chart = bar_chart(
-        [(str(OUTCOME_LABELS[group]), n, f"{OUTCOME_LABELS[group]}: {n}") for group, n in outcomes.items()],
-        width=480, css=[f"outcome-{group}" for group in outcomes],
+    peak = max((p.usd_cents for p in hours), default=0)
+    volume = bar_chart(
+        [(p.hour.strftime("%H:00"), p.usd_cents) for p in hours],
+        title=_("Dollars settled per hour"),
+        desc=_("Peak hour: %(amount)s", amount=format_usd(peak)), fmt=format_usd,
     )
-    return volume, outcome_chart, outcomes
+    outcome_chart = bar_chart(
+        [(str(OUTCOME_LABELS[group]), n) for group, n in outcomes.items()],
+        title=_("Invoices by outcome"),
+        desc=", ".join(f"{OUTCOME_LABELS[group]}: {n}" for group, n in outcomes.items()),
+        classes=[f"outcome-{group}" for group in outcomes],
+    )
+    return {"volume": volume, "volume_peak": peak, "outcome_chart": outcome_chart, "outcomes": outcomes}
 
 
 def _live_context() -> dict:
-    volume, outcome_chart, outcomes = _charts()
-    return {"figures": ops_dashboard.figures(), "volume": volume, "outcome_chart": outcome_chart,
-            "outcomes": outcomes, "outcome_labels": OUTCOME_LABELS}
+    return {"figures": ops_dashboard.figures(), "outcome_labels": OUTCOME_LABELS, **_charts()}
 
 
 @bp.get("/")

@@ -14,7 +14,7 @@ from app.models.settings import PROVIDER_KINDS
 from app.services import invoices, matching, quotes
 from app.services.payment_forms import KIND_LABELS
 from app.services.settings import current_settings
-from app.web.htmx import is_htmx
+from app.web.htmx import is_htmx, varies_on_htmx
 
 
 def _form(settings) -> tuple[DepositForm, list]:
@@ -68,6 +68,7 @@ def quote_preview():
 
 
 @bp.get("/<int:deposit_id>")
+@varies_on_htmx
 def show(deposit_id: int):
     """The deposit: "finding a seller…", then the invoice, then the outcome; polls while it can change."""
     deposit = matching.get_own(current_user, deposit_id)
@@ -80,6 +81,15 @@ def show(deposit_id: int):
 def claim_paid(deposit_id: int):
     """The buyer says they have paid: we look harder, and a dispute becomes possible later."""
     invoices.claim_paid(current_user, deposit_id)
+    db.session.commit()
+    return redirect(url_for("deposits.show", deposit_id=deposit_id))
+
+
+@bp.post("/<int:deposit_id>/cancel")
+@limiter.limit("20 per minute")
+def cancel(deposit_id: int):
+    """The buyer will not pay: close the invoice so the seller's dollars go back on sale."""
+    invoices.cancel_by_buyer(current_user, deposit_id)
     db.session.commit()
     return redirect(url_for("deposits.show", deposit_id=deposit_id))
 

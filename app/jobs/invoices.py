@@ -83,7 +83,7 @@ def poll_one(deposit_id: int) -> str:
     from app.connectors.payments.base import PaymentConnectorError
 
     deposit = db.session.get(Deposit, deposit_id)
-    if deposit is None or deposit.status not in ("awaiting_payment", "expired"):
+    if deposit is None or deposit.status not in ("awaiting_payment", *invoices.LATE_PAYABLE):
         return "done"
     adapter = _adapter_for_deposit(deposit)
     payment_id, order_id = deposit.provider_payment_id, deposit.order_id

@@ -3,8 +3,8 @@
 State machines (transitions in :mod:`app.states`):
 - withdrawal request: ``active ⇄ paused → completed | cancelled``
 - deposit / invoice: ``matching → awaiting_payment → paid → settled``;
-  ``matching → failed`` (no seller could take it); ``awaiting_payment → expired``;
-  ``awaiting_payment | expired → disputed → settled | rejected``; ``expired → paid`` (late payment)
+  ``matching → failed`` (no seller could take it); ``awaiting_payment → expired | cancelled`` (the buyer's button);
+  ``awaiting_payment | expired | cancelled → disputed → settled | rejected``; ``expired | cancelled → paid`` (late payment)
 
 The dollars themselves live in the ledger: each request has an escrow account
 (funded from the seller's wallet); each invoice holds part of it with a
@@ -71,7 +71,8 @@ class Deposit(db.Model):
     __tablename__ = "deposit"
     __table_args__ = (
         sa.CheckConstraint(
-            "status IN ('matching', 'awaiting_payment', 'paid', 'settled', 'expired', 'failed', 'disputed', 'rejected')",
+            "status IN ('matching', 'awaiting_payment', 'paid', 'settled', 'expired', 'cancelled', 'failed',"
+            " 'disputed', 'rejected')",
             name="status_known",
         ),
         sa.CheckConstraint("amount_kopecks > 0 AND usd_cents > 0 AND rate_kopecks > 0", name="amounts_positive"),

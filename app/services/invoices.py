@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 #: after the buyer says "I have paid", how long to keep waiting before a dispute can be opened
 CLAIM_GRACE = timedelta(minutes=10)
+#: ended without payment (expiry, the buyer's cancel): a payment that still arrives is a late payment
+LATE_PAYABLE = ("expired", "cancelled")
 #: status polling backoff: 10 s, 20 s, 40 s … at most this
 MAX_POLL_INTERVAL = timedelta(minutes=2)
 
@@ -80,14 +82,14 @@ def settle_paid(deposit_id: int, paid_kopecks: int | None, *, source: str) -> st
                            paid_kopecks=paid_kopecks, paid_at=now)
         ledger.post_pending(key=f"deposit:{deposit.id}:settle", pending_id=deposit.hold_transfer_id)
         withdrawals_slot_freed = True
-    elif deposit.status == "expired":
-        # Late payment: the hold was voided at expiry; take the dollars again if the escrow still has them.
+    elif deposit.status in LATE_PAYABLE:
+        # Late payment: the hold was voided at expiry or cancel; take the dollars again if the escrow still has them.
         request = db.session.get(WithdrawalRequest, deposit.withdrawal_id)
         ledger.lock(request.escrow_account_id)
         if ledger.balance(request.escrow_account_id).available < deposit.usd_cents:
             dispute(deposit, "paid after expiry; the seller's escrow no longer covers it")
             return "disputed"
-        DEPOSIT.transition(Deposit, deposit.id, "paid", expect="expired", paid_kopecks=paid_kopecks, paid_at=now)
+        DEPOSIT.transition(Deposit, deposit.id, "paid", expect=deposit.status, paid_kopecks=paid_kopecks, paid_at=now)
         ledger.transfer(
             key=f"deposit:{deposit.id}:late-settle", debit=request.escrow_account_id,
             credit=ledger.wallet_of(deposit.buyer_id), amount=deposit.usd_cents, kind=TransferKind.PURCHASE,
@@ -130,7 +132,7 @@ def due_for_expiry(limit: int = 200) -> list[int]:
 
 def due_for_poll(limit: int = 200) -> list[int]:
     return list(db.session.scalars(
-        sa.select(Deposit.id).where(Deposit.status.in_(["awaiting_payment", "expired"]),
+        sa.select(Deposit.id).where(Deposit.status.in_(["awaiting_payment", *LATE_PAYABLE]),
                                     Deposit.next_poll_at.is_not(None), Deposit.next_poll_at <= utcnow())
         .order_by(Deposit.next_poll_at).limit(limit)
     ))
@@ -155,7 +157,7 @@ def claim_paid(buyer, deposit_id: int) -> None:
     from app.services.matching import get_own
 
     deposit = get_own(buyer, deposit_id)
-    if deposit.status not in ("awaiting_payment", "expired"):
+    if deposit.status not in ("awaiting_payment", *LATE_PAYABLE):
         raise ValidationFailed(str(_l("This invoice is no longer waiting for payment.")))
     if deposit.buyer_claimed_paid_at is None:
         deposit.buyer_claimed_paid_at = utcnow()
@@ -165,7 +167,7 @@ def claim_paid(buyer, deposit_id: int) -> None:
 
 
 def can_open_dispute(deposit: Deposit) -> bool:
-    return (deposit.status in ("awaiting_payment", "expired") and deposit.buyer_claimed_paid_at is not None
+    return (deposit.status in ("awaiting_payment", *LATE_PAYABLE) and deposit.buyer_claimed_paid_at is not None
             and utcnow() - deposit.buyer_claimed_paid_at >= CLAIM_GRACE)
 
 
@@ -177,6 +179,51 @@ def open_dispute(buyer, deposit_id: int, note: str) -> None:
         raise ValidationFailed(str(_l("A dispute can be opened %(minutes)d minutes after you said you paid, if the payment is still not confirmed.", minutes=int(CLAIM_GRACE.total_seconds() // 60))))
     # From awaiting_payment the hold stays in place while ops look; from expired there is none.
     dispute(deposit, ("buyer: " + (note or "").strip())[:255], actor=buyer)
+
+
+def cancel(deposit_id: int, *, actor=None) -> str:
+    """End an open invoice at the buyer's wish, exactly as expiry does: void the hold once, free the slot.
+
+    Idempotent: the status moves by compare-and-set under the row lock and the void carries a key
+    derived from the deposit, so a double click or a race with expiry changes things once.
+    """
+    deposit = _lock(deposit_id)
+    if deposit is None or deposit.status != "awaiting_payment":
+        return deposit.status if deposit else "missing"
+    DEPOSIT.transition(Deposit, deposit.id, "cancelled", expect="awaiting_payment", reason="cancelled by the buyer")
+    ledger.void_pending(key=f"deposit:{deposit.id}:cancel", pending_id=deposit.hold_transfer_id)
+    withdrawals.after_invoice_ended(deposit.withdrawal_id)
+    audit.record("deposit.cancelled", actor=actor, target=deposit)
+    return "cancelled"
+
+
+def cancel_by_buyer(buyer, deposit_id: int) -> str:
+    """The buyer's "Cancel": the provider cancels first where it can; a payment found there settles instead.
+
+    The provider is asked outside any transaction (the read is ended first, nothing is written
+    before it).  When the provider cannot cancel (YooKassa's pending, a YooMoney link) or does
+    not answer, the invoice is still cancelled here: a payment that arrives later follows the
+    late-payment rule, as after expiry.
+    """
+    from app.connectors.payments.base import PaymentConnectorError
+    from app.services.matching import get_own
+    from app.services.payment_forms import adapter_of
+
+    deposit = get_own(buyer, deposit_id)
+    if deposit.status == "cancelled":
+        return "cancelled"
+    if deposit.status != "awaiting_payment":
+        raise ValidationFailed(str(_l("This invoice can no longer be cancelled.")))
+    adapter, payment_id = adapter_of(deposit.payment_form), deposit.provider_payment_id
+    db.session.commit()  # ends the read only: no connection waits in a transaction while the provider answers
+    try:
+        status = adapter.cancel(payment_id)
+    except PaymentConnectorError as exc:
+        log.warning("provider cancel of deposit %s failed (%s); cancelling here", deposit_id, type(exc).__name__)
+        status = None
+    if status is not None and status.status == "paid":
+        return settle_paid(deposit_id, status.amount_paid, source="cancel-found-paid")
+    return cancel(deposit_id, actor=buyer)
 
 
 def resolve_dispute(deposit_id: int, *, confirm: bool, actor, reason: str) -> str:

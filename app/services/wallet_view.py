@@ -2,28 +2,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import sqlalchemy as sa
 
 from app import ledger
 from app.extensions import db
-from app.ledger.models import LedgerTransfer, Phase, Status
+from app.ledger.models import AccountKind, LedgerAccount
 from app.models.room import CashOut, RoomAccount
-from app.services import room_accounts
-from app.web.labels import movement_label
+from app.services import history, room_accounts
 
-RECENT = 20
-
-
-@dataclass
-class Movement:
-    at: datetime
-    kind: str
-    label: str
-    #: signed cents from the wallet owner's point of view
-    amount: int
-    pending: bool
+#: movements shown on the wallet page itself; the rest are on the history page
+RECENT_ON_WALLET = 10
 
 
 @dataclass
@@ -32,7 +21,10 @@ class WalletSummary:
     reserved: int
     room_accounts: list[RoomAccount] = field(default_factory=list)
     cash_outs: list[CashOut] = field(default_factory=list)
-    movements: list[Movement] = field(default_factory=list)
+    #: dollars the user put up for sale that are still in their requests' escrows (incl. held by invoices)
+    on_sale: int = 0
+    #: the latest movements in plain words (app.services.history entries)
+    movements: list = field(default_factory=list)
 
     @property
     def expecting(self) -> bool:
@@ -42,25 +34,12 @@ class WalletSummary:
         )
 
 
-def movements_of(account_id: int, limit: int = RECENT) -> list[Movement]:
-    """Posted transfers and open holds touching the account, newest first; voids cancel out and are hidden."""
-    t = LedgerTransfer
-    rows = db.session.scalars(
-        sa.select(t)
-        .where(sa.or_(t.debit_account_id == account_id, t.credit_account_id == account_id))
-        .where(sa.or_(t.phase.in_([Phase.SINGLE.value, Phase.POST_PENDING.value]),
-                      sa.and_(t.phase == Phase.PENDING.value, t.status == Status.PENDING.value)))
-        .order_by(t.id.desc())
-        .limit(limit)
-    )
-    return [
-        Movement(
-            at=row.created_at, kind=row.kind, label=movement_label(row.kind),
-            amount=row.amount if row.credit_account_id == account_id else -row.amount,
-            pending=row.phase == Phase.PENDING.value,
-        )
-        for row in rows
-    ]
+def on_sale(user_id: int) -> int:
+    """Dollars in the user's sale escrows (one query over their accounts)."""
+    a = LedgerAccount
+    total = db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(a.credits_posted - a.debits_posted), 0))
+                              .where(a.owner_id == user_id, a.kind == AccountKind.ESCROW.value))
+    return int(total or 0)
 
 
 def summary(user) -> WalletSummary:
@@ -74,5 +53,6 @@ def summary(user) -> WalletSummary:
         reserved=balance.pending_debits,
         room_accounts=room_accounts.accounts_of(user.id),
         cash_outs=cash_outs,
-        movements=movements_of(wallet.id),
+        on_sale=on_sale(user.id),
+        movements=history.page(user, size=RECENT_ON_WALLET).entries,
     )

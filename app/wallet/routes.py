@@ -3,18 +3,31 @@ from __future__ import annotations
 
 import time
 
-from flask import current_app, flash, redirect, render_template, session, url_for
+from flask import (
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
+from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.errors import DomainError
-from app.extensions import db
+from app.extensions import db, limiter
 from app.jobs.room import queue_cash_out
-from app.services import room_accounts, wallet_view
+from app.money import format_usd
+from app.services import history, room_accounts, wallet_view
 from app.services.cashouts import request_cash_out
 from app.wallet import bp
-from app.wallet.forms import CashOutForm, RoomAccountForm
-from app.web.htmx import render_page_or_fragment
+from app.wallet.forms import CashOutForm, HistoryFilterForm, RoomAccountForm
+from app.web.charts import line_chart
+from app.web.htmx import is_htmx, render_page_or_fragment, varies_on_htmx
 
 
 def _cash_out_form() -> CashOutForm:
@@ -42,7 +55,18 @@ def _render(account_form=None, cash_out_form=None, status=200):
         platform_account=current_app.config["ROOM_PLATFORM_ACCOUNT"],
         account_form=account_form or RoomAccountForm(prefix="ra"),
         cash_out_form=cash_out_form or _cash_out_form(),
+        balance_chart=_balance_chart(),
     ), status
+
+
+def _balance_chart():
+    points = history.balance_by_day(current_user, days=30)
+    labelled = [(format_date(day, "d MMM"), cents) for day, cents in points]
+    values = [cents for _, cents in points]
+    desc = _("Balance on %(first)s: %(start)s; on %(last)s: %(end)s; highest %(high)s, lowest %(low)s.",
+             first=labelled[0][0], start=format_usd(values[0]), last=labelled[-1][0], end=format_usd(values[-1]),
+             high=format_usd(max(values)), low=format_usd(min(values)))
+    return line_chart(labelled, title=_("Balance over the last 30 days"), desc=desc, fmt=format_usd)
 
 
 @bp.get("/")
@@ -52,6 +76,7 @@ def index():
 
 
 @bp.get("/live")
+@varies_on_htmx
 def live():
     """The live part of the wallet (balances and what is in progress), polled while something is expected."""
     summary = wallet_view.summary(current_user)
@@ -103,3 +128,38 @@ def cash_out():
     db.session.commit()
     flash(_("Cash-out requested. It usually arrives within a minute."), "success")
     return redirect(url_for("wallet.index"))
+
+
+def _history_filters() -> tuple[HistoryFilterForm, history.Filters | None]:
+    form = HistoryFilterForm(formdata=request.args)
+    form.kind.choices = [("", _("All kinds")), *((k, str(v)) for k, v in history.CATEGORIES.items())]
+    if not form.validate():
+        return form, None
+    return form, history.Filters(category=form.kind.data or None, date_from=form.date_from.data,
+                                 date_to=form.date_to.data)
+
+
+@bp.get("/history")
+@varies_on_htmx
+def history_page():
+    """Every movement of the user's dollars in plain words, filtered, newest first, a page at a time."""
+    form, filters = _history_filters()
+    if filters is None:
+        return render_template("wallet/history.html", form=form, page=None, filters=None), 422
+    page = history.page(current_user, filters, before=form.before.data)
+    if is_htmx() and form.before.data:
+        # "load more": only the next rows and the next button, appended to the table
+        return render_template("wallet/_history_rows.html", page=page, filters=filters)
+    return render_template("wallet/history.html", form=form, page=page, filters=filters)
+
+
+@bp.get("/history.csv")
+@limiter.limit("10 per minute")
+def history_csv():
+    """The filtered history as a CSV file, streamed in batches."""
+    form, filters = _history_filters()
+    if filters is None:
+        return render_template("wallet/history.html", form=form, page=None, filters=None), 422
+    body = stream_with_context(history.export_rows(current_user, filters))
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Disposition": 'attachment; filename="pokerpay-history.csv"', "Cache-Control": "no-store"})

@@ -51,5 +51,6 @@ def register(app: Flask) -> None:
     app.add_template_filter(seconds_left)
     app.add_template_filter(qr_svg)
     app.add_template_filter(rub_plain)
+    app.add_template_filter(rub_plain, "usd_plain")  # cents are written the same way: "25" or "25.50"
     for label in (cash_out_status_label, movement_label, deposit_status_label, withdrawal_status_label):
         app.add_template_global(label)

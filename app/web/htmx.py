@@ -16,3 +16,18 @@ def is_htmx() -> bool:
 def render_page_or_fragment(page: str, fragment: str, **context) -> str:
     """A full page for a normal request, just the fragment for an HTMX one."""
     return render_template(fragment if is_htmx() else page, **context)
+
+
+def varies_on_htmx(view):
+    """Mark a view whose answer depends on ``HX-Request`` (fragment or page), so caches keep both apart."""
+    from functools import wraps
+
+    from flask import make_response
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        response = make_response(view(*args, **kwargs))
+        response.vary.add("HX-Request")
+        return response
+
+    return wrapper

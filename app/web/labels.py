@@ -41,6 +41,7 @@ DEPOSIT_STATUS = {
     "paid": _l("paid"),
     "settled": _l("done"),
     "expired": _l("expired"),
+    "cancelled": _l("cancelled by you"),
     "failed": _l("no seller"),
     "disputed": _l("under review"),
     "rejected": _l("not confirmed"),

@@ -21,3 +21,13 @@ setInterval(function () {
     if (left < 180) el.classList.add("urgent");
   });
 }, 1000);
+
+// A button with data-confirm asks before its form is sent (without JS the form simply posts).
+document.addEventListener("submit", function (event) {
+  var button = event.submitter;
+  var question = button && button.getAttribute("data-confirm");
+  if (question && !window.confirm(question)) {
+    event.preventDefault();
+    event.stopPropagation();  // capture phase: htmx's boosted submit never sees it
+  }
+}, true);

@@ -1,0 +1,104 @@
+"""The invoice page: amount, pay button, QR, countdown, live status and a panel for each outcome."""
+import re
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models.market import Deposit
+from app.services import invoices, matching
+from tests.helpers import PASSWORD, csrf_from
+
+
+def _login(client, email):
+    page = client.get("/login").get_data(as_text=True)
+    client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": csrf_from(page)})
+
+
+def _open_invoice(market_web, kind="tbank"):
+    def setup(m):
+        m.seller("seller@example.com", kind)
+        m.buyer("other@example.com")
+        deposit = m.deposit(m.buyer("buyer@example.com"), kind, 1_000_00)
+        matching.match(deposit.id)
+        return deposit.id
+
+    return market_web(setup)
+
+
+def _status(app, deposit_id):
+    with app.app_context():
+        return db.session.scalar(sa.select(Deposit.status).where(Deposit.id == deposit_id))
+
+
+def _assert_seller_hidden(html: str) -> None:
+    assert "seller@example.com" not in html and "tbank of" not in html and "yookassa of" not in html
+
+
+def test_open_invoice_shows_what_to_pay_and_polls(market_web, market_app):
+    """Does the open invoice show the rubles with a copy button, the dollars, pay button, QR and countdown?"""
+    deposit_id = _open_invoice(market_web)
+    client = market_app.test_client()
+    _login(client, "buyer@example.com")
+    response = client.get(f"/buy/{deposit_id}")
+    assert "HX-Request" in response.headers["Vary"]  # page and fragment are cached apart
+    page = response.get_data(as_text=True)
+    assert 'id="amount-to-pay"' in page and 'data-copy="1000"' in page
+    assert 'id="pay-button"' in page and 'id="usd-to-receive"' in page
+    assert "<svg" in page  # T-Bank gives an SBP payload: a server-rendered QR code
+    left = int(re.search(r'data-expires-in="(\d+)"', page).group(1))
+    assert 0 < left <= 30 * 60
+    assert 'hx-trigger="every 2s"' in page
+    assert 'id="cancel-invoice"' in page and 'id="claim-paid"' in page
+    assert "style=" not in page.split("<main", 1)[-1].replace('xmlns', '')  # CSP: no inline styles
+    _assert_seller_hidden(page)
+
+
+def test_buyer_cancels_from_the_page(market_web, market_app):
+    """Is Cancel refused to others and without CSRF; does the buyer's close the invoice and stop polling, once?"""
+    deposit_id = _open_invoice(market_web)
+    other = market_app.test_client()
+    _login(other, "other@example.com")
+    token = csrf_from(other.get("/buy/").get_data(as_text=True))
+    assert other.post(f"/buy/{deposit_id}/cancel", data={"csrf_token": token}).status_code == 404
+    assert _status(market_app, deposit_id) == "awaiting_payment"
+    client = market_app.test_client()
+    _login(client, "buyer@example.com")
+    page = client.get(f"/buy/{deposit_id}").get_data(as_text=True)
+    assert client.post(f"/buy/{deposit_id}/cancel", data={}).status_code == 400  # no CSRF token
+    assert _status(market_app, deposit_id) == "awaiting_payment"
+    response = client.post(f"/buy/{deposit_id}/cancel", data={"csrf_token": csrf_from(page)})
+    assert response.status_code == 302
+    assert client.post(f"/buy/{deposit_id}/cancel", data={"csrf_token": csrf_from(page)}).status_code == 302
+    assert _status(market_app, deposit_id) == "cancelled"
+    panel = client.get(f"/buy/{deposit_id}", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert 'data-status="cancelled"' in panel and "hx-trigger" not in panel
+    assert 'id="try-again"' in panel and "amount=1000" in panel
+    _assert_seller_hidden(panel)
+
+
+def test_final_states_have_their_own_panels(market_web, market_app):
+    """Expired, disputed and settled: each its own panel, no polling, and never the seller's name."""
+    deposit_id = _open_invoice(market_web)
+    client = market_app.test_client()
+    _login(client, "buyer@example.com")
+
+    market_web(lambda m: invoices.expire(deposit_id))
+    page = client.get(f"/buy/{deposit_id}").get_data(as_text=True)
+    assert 'data-status="expired"' in page and 'id="try-again"' in page
+    assert "kind=tbank" in page and "amount=1000" in page
+    assert 'hx-trigger="every 2s"' not in page
+    _assert_seller_hidden(page)
+    form = client.get("/buy/?kind=tbank&amount=1000").get_data(as_text=True)
+    assert 'value="1000"' in form  # "try again" pre-fills the new deposit
+
+    market_web(lambda m: invoices.dispute(db.session.get(Deposit, deposit_id), "paid late, escrow checked by ops"))
+    page = client.get(f"/buy/{deposit_id}").get_data(as_text=True)
+    assert 'data-status="disputed"' in page and "<ol>" in page  # what happens next, step by step
+    assert "escrow checked by ops" not in page  # ops' notes are not the buyer's panel
+    _assert_seller_hidden(page)
+
+    assert market_web(lambda m: invoices.resolve_dispute(deposit_id, confirm=True, actor=None,
+                                                         reason="receipt checked")) == "settled"
+    page = client.get(f"/buy/{deposit_id}").get_data(as_text=True)
+    assert 'data-status="settled"' in page and 'id="open-wallet"' in page and "/wallet/" in page
+    _assert_seller_hidden(page)

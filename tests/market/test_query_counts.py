@@ -1,0 +1,47 @@
+"""The invoice page runs a fixed, small number of queries, whatever the buyer's history."""
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import User
+from app.services import matching
+from tests.helpers import PASSWORD, csrf_from
+from tests.querycount import count_queries
+
+#: measured 2026-11-28: page and poll 3 each (SQLite), 2 (PostgreSQL)
+INVOICE_BOUND = 5
+
+
+def _login(client, email):
+    page = client.get("/login").get_data(as_text=True)
+    client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": csrf_from(page)})
+
+
+def _count(app, client, url, **headers) -> int:
+    with count_queries(app) as statements:
+        assert client.get(url, headers=headers).status_code == 200
+    return len(statements)
+
+
+def test_invoice_page_queries_are_bounded(market_web, market_app):
+    """Do the invoice page and its poll run the same bounded number of queries with 1 or 4 deposits?"""
+    def setup(m):
+        m.seller("seller@example.com", "tbank", dollars=500_00)
+        deposit = m.deposit(m.buyer("buyer@example.com"), "tbank", 500_00)
+        matching.match(deposit.id)
+        return deposit.id
+
+    deposit_id = market_web(setup)
+    client = market_app.test_client()
+    _login(client, "buyer@example.com")
+    url = f"/buy/{deposit_id}"
+    before = (_count(market_app, client, url), _count(market_app, client, url, **{"HX-Request": "true"}))
+
+    def more(m):
+        buyer = db.session.scalar(sa.select(User).where(User.email == "buyer@example.com"))
+        for _ in range(3):
+            matching.match(m.deposit(buyer, "tbank", 500_00).id)
+
+    market_web(more)
+    after = (_count(market_app, client, url), _count(market_app, client, url, **{"HX-Request": "true"}))
+    assert before == after, (before, after)
+    assert max(after) <= INVOICE_BOUND, after

@@ -1,0 +1,109 @@
+"""The wallet's history: plain words, keyset pages, filters, CSV, and a balance chart."""
+import csv
+import io
+import re
+
+from app import ledger
+from app.extensions import db
+from app.models import User
+from app.services import history
+from tests.wallet.conftest import login, room_deposits
+
+
+def test_every_movement_in_plain_words_adds_up_to_the_balance(app, people, client):
+    """Does each kind read in words, and do the effects sum to exactly what the user can spend?"""
+    seller_id, buyer_id = people
+    with app.app_context():
+        for user_id in (seller_id, buyer_id):
+            entries = history.page(db.session.get(User, user_id), size=100).entries
+            assert sum(e.effect for e in entries) == ledger.balance(ledger.wallet_of(user_id)).available
+        buyer_entries = history.page(db.session.get(User, buyer_id), size=100).entries
+        assert [(e.kind, e.effect) for e in buyer_entries] == [("purchase_hold", 5_00), ("purchase_hold", 0)]
+    login(client, "seller@example.com")
+    page = client.get("/wallet/history").get_data(as_text=True)
+    for words in ("Deposit from the room", "Commission", "Cash-out to the room", "released", "completed",
+                  "Moved to sale", "Sale to a buyer"):
+        assert words in page, words
+    assert "buyer@example.com" not in page
+
+
+def test_load_more_is_keyset_and_works_without_js(app, people, client):
+    """Do pages follow each other without gaps or repeats, as htmx rows and as plain pages?"""
+    seller_id, _ = people
+    with app.app_context():
+        room_deposits(seller_id, 40)
+        db.session.commit()
+        total = len(history.page(db.session.get(User, seller_id), size=1000).entries)
+    login(client, "seller@example.com")
+    page = client.get("/wallet/history").get_data(as_text=True)
+    seen = len(re.findall(r"<time ", page))
+    assert seen == history.PAGE_SIZE
+    while 'id="load-more"' in page:
+        href = re.search(r'id="load-more"\s+href="([^"]+)"', page).group(1).replace("&amp;", "&")
+        fragment = client.get(href, headers={"HX-Request": "true"}).get_data(as_text=True)
+        assert "<html" not in fragment and fragment.lstrip().startswith(("<tr", "{#")) or "<tr" in fragment
+        plain = client.get(href).get_data(as_text=True)  # without JS: the next page as a whole page
+        assert "<html" in plain and len(re.findall(r"<time ", plain)) == len(re.findall(r"<time ", fragment))
+        seen += len(re.findall(r"<time ", fragment))
+        page = fragment
+    assert seen == total
+
+
+def test_filters_by_kind_and_date_and_refuses_bad_input(app, people, client):
+    """Does the filter narrow by kind and dates, and are bad values a 422 with a message?"""
+    login(client, "seller@example.com")
+    cash = client.get("/wallet/history?kind=cashout").get_data(as_text=True)
+    assert "Cash-out to the room" in cash and "Commission" not in cash.split('id="history"')[-1]
+    sales = client.get("/wallet/history?kind=sale").get_data(as_text=True)
+    assert "Sale to a buyer" in sales and "Moved to sale" in sales
+    empty = client.get("/wallet/history?date_to=2001-01-01").get_data(as_text=True)
+    assert 'id="history-empty"' in empty
+    for query in ("kind=bogus", "date_from=yesterday", "date_from=2026-02-30",
+                  "date_from=2026-05-02&date_to=2026-05-01", "before=abc", "before=-3"):
+        response = client.get(f"/wallet/history?{query}")
+        assert response.status_code == 422, query
+        assert 'class="field-errors"' in response.get_data(as_text=True)
+
+
+def test_csv_is_streamed_and_safe_for_spreadsheets(app, people, client):
+    """Is the export streamed, complete, and are formula-like cells neutralised?"""
+    seller_id, _ = people
+    login(client, "seller@example.com")
+    response = client.get("/wallet/history.csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv" and response.is_streamed
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert tuple(rows[0]) == history.CSV_HEADER
+    with app.app_context():
+        assert len(rows) - 1 == len(history.page(db.session.get(User, seller_id), size=1000).entries)
+    assert {"room_deposit", "commission", "cashout_hold", "escrow_fund", "purchase_hold"} <= {r[2] for r in rows[1:]}
+    assert history.csv_safe("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
+    assert history.csv_safe("@SUM(A1)") == "'@SUM(A1)" and history.csv_safe("+1+1") == "'+1+1"
+    assert history.csv_safe("-2+3") == "'-2+3" and history.csv_safe("-12.50") == "-12.50"
+    assert history.csv_safe("Commission") == "Commission"
+
+
+def test_nobody_sees_anothers_history(app, people, client):
+    """Does a third user see an empty history and an empty export while the others have movements?"""
+    from tests.helpers import gen_user
+
+    with app.app_context():
+        gen_user("third@example.com", locale="en")
+    login(client, "third@example.com")
+    assert 'id="history-empty"' in client.get("/wallet/history").get_data(as_text=True)
+    assert len(client.get("/wallet/history.csv").get_data(as_text=True).strip().splitlines()) == 1
+
+
+def test_wallet_shows_a_balance_chart_and_deposit_instructions(app, people, client):
+    """Is there an accessible SVG balance chart (no inline style), and the platform account to copy?"""
+    seller_id, _ = people
+    login(client, "seller@example.com")
+    page = client.get("/wallet/").get_data(as_text=True)
+    svg = re.search(r"<svg class=\"chart chart-line\".*?</svg>", page, re.S).group(0)
+    assert 'role="img"' in svg and "<title" in svg and "<desc" in svg and "style=" not in svg
+    assert 'id="platform-account"' in page and f'data-copy="{app.config["ROOM_PLATFORM_ACCOUNT"]}"' in page
+    assert 'id="full-history"' in page
+    assert re.search(r'id="balance-on-sale">\$25\.00<', page)  # $30 put up for sale, $5 sold
+    with app.app_context():
+        points = history.balance_by_day(db.session.get(User, seller_id), days=30)
+        assert len(points) == 30
+        assert points[-1][1] == ledger.balance(ledger.wallet_of(seller_id)).posted
