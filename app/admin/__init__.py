@@ -50,3 +50,4 @@ def _admin_sections():
 
 
 # Route modules register themselves below, one import per part of the area.
+from app.admin import disputes_routes, ledger_routes, queue_routes, room_routes  # noqa: E402,F401

@@ -13,3 +13,4 @@ PERIODIC_JOBS: list[tuple[str, int]] = [
     ("app.jobs.form_health.probe_open_circuits", 60),
 ]
 PERIODIC_JOBS.append(("app.jobs.invoices.sweep_invoices", 10))
+PERIODIC_JOBS.append(("app.jobs.invoices.auto_resolve_disputes", 60))

@@ -1,0 +1,72 @@
+"""Forms and helpers shared by the money parts of the ops area (queue, disputes, room, ledger).
+
+Every state-changing form here asks for a reason (it goes to the audit log)
+and carries the CSRF token; every state-changing post is rate-limited per
+signed-in person (:data:`ACTION_LIMIT`).
+"""
+from __future__ import annotations
+
+from flask import request
+from flask_babel import lazy_gettext as _l
+from flask_limiter.util import get_remote_address
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import StringField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from app.extensions import limiter
+
+#: state-changing posts per ops user
+ACTION_LIMIT = "60 per minute"
+REASON_MAX = 1000
+
+
+def _actor_key() -> str:
+    if current_user.is_authenticated:
+        return f"admin-user:{current_user.id}"
+    return get_remote_address()
+
+
+def rate_limited(view):
+    """Limit a view's POSTs per signed-in person (anonymous callers by address)."""
+    return limiter.limit(ACTION_LIMIT, methods=["POST"], key_func=_actor_key)(view)
+
+
+def reason_field(label=None) -> TextAreaField:
+    return TextAreaField(label or _l("Reason (goes to the audit log)"),
+                         validators=[DataRequired(message=_l("A reason is required.")), Length(max=REASON_MAX)],
+                         render_kw={"rows": 2})
+
+
+class ButtonForm(FlaskForm):
+    """Just the CSRF token, for a button that needs no input."""
+
+
+class ReasonForm(FlaskForm):
+    """A button that changes something, with the reason the audit log keeps."""
+
+    reason = reason_field()
+
+
+class SearchForm(FlaskForm):
+    """Base of the GET search forms: no CSRF (they change nothing), values from the query string."""
+
+    class Meta:
+        csrf = False
+
+
+def page_arg() -> int:
+    """The ``page`` query argument, 1 when absent or nonsense."""
+    try:
+        return max(1, min(int(request.args.get("page", "1")), 100_000))
+    except ValueError:
+        return 1
+
+
+class TextField(StringField):
+    """A trimmed optional text input."""
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        if self.data is not None:
+            self.data = self.data.strip()
