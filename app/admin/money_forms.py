@@ -6,7 +6,7 @@ signed-in person (:data:`ACTION_LIMIT`).
 """
 from __future__ import annotations
 
-from flask import request
+from flask import abort, current_app, request
 from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
@@ -14,9 +14,13 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from app.admin import bp
 from app.extensions import limiter
 
-#: state-changing posts per ops user
+#: the largest row id either engine stores (BIGINT); a larger number in a URL names nothing
+MAX_ROW_ID = 2**63 - 1
+
+#: state-changing posts per ops user (``ADMIN_ACTION_RATE_LIMIT`` overrides it)
 ACTION_LIMIT = "60 per minute"
 REASON_MAX = 1000
 
@@ -27,9 +31,21 @@ def _actor_key() -> str:
     return get_remote_address()
 
 
+@bp.url_value_preprocessor
+def _ids_in_range(endpoint, values):
+    """A row id too big for the database is a 404, not an overflow error deep in the driver."""
+    for value in (values or {}).values():
+        if isinstance(value, int) and value > MAX_ROW_ID:
+            abort(404)
+
+
+def _action_limit() -> str:
+    return current_app.config.get("ADMIN_ACTION_RATE_LIMIT", ACTION_LIMIT)
+
+
 def rate_limited(view):
     """Limit a view's POSTs per signed-in person (anonymous callers by address)."""
-    return limiter.limit(ACTION_LIMIT, methods=["POST"], key_func=_actor_key)(view)
+    return limiter.limit(_action_limit, methods=["POST"], key_func=_actor_key)(view)
 
 
 def reason_field(label=None) -> TextAreaField:

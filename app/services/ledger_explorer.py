@@ -40,7 +40,7 @@ class AccountRow:
 
 def _owner_condition(owner: str):
     owner = owner.strip()
-    if owner.isdigit():
+    if owner.isdigit() and len(owner) <= 18:  # an id (BIGINT); longer digit strings match no one
         return LedgerAccount.owner_id == int(owner)
     return User.email.like(contains_pattern(owner.lower()), escape="\\")
 

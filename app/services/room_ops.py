@@ -37,7 +37,7 @@ def find_user(who: str) -> User:
     """A user by e-mail, by id ("#12" or "12"), or by one of their room account identifiers."""
     who = (who or "").strip()
     user = None
-    if who.lstrip("#").isdigit():
+    if who.lstrip("#").isdigit() and len(who.lstrip("#")) <= 18:
         user = db.session.get(User, int(who.lstrip("#")))
     elif "@" in who:
         user = accounts.find_by_email(who)

@@ -92,3 +92,23 @@ def test_ops_with_2fa_get_in_but_cannot_decide_adjustments(app, staff):
         assert response.status_code == 403
     with app.app_context():
         assert db.session.get(LedgerAdjustment, adjustment_id).status == "requested"
+
+
+def test_bad_input_is_a_clear_4xx_and_posts_are_rate_limited(app_factory):
+    """Do absurd ids and values answer 404 / 422 (never 500), and does a burst of posts hit the limit?"""
+    from tests.admin_money.conftest import make_staff, session_of
+
+    app = app_factory(ADMIN_ACTION_RATE_LIMIT="3 per minute")
+    with app.app_context():
+        staff = make_staff()
+    ops = session_of(app, staff.ops)
+    huge = "9" * 20
+    for path, status in ((f"/admin/ledger/accounts/{huge}", 404), (f"/admin/disputes/{huge}", 404),
+                         (f"/admin/disputes/{huge}/evidence", 404), ("/admin/disputes/5", 404),
+                         (f"/admin/ledger/transfers?account={huge}", 422), ("/admin/invoices?min_amount=1e9", 422),
+                         (f"/admin/ledger?owner={huge}", 200), ("/admin/ledger?page=-4", 200)):
+        assert ops.get(path).status_code == status, path
+    csrf = token(ops)
+    codes = [ops.post("/admin/room/unmatched/1/return", data={"csrf_token": csrf, "reason": "r"}).status_code
+             for _ in range(4)]
+    assert codes[:3] == [303, 303, 303] and codes[3] == 429
