@@ -9,7 +9,7 @@ from wtforms import RadioField
 from wtforms.validators import InputRequired
 
 from app.admin import bp, section
-from app.admin.money_forms import ReasonForm, rate_limited, reason_field
+from app.admin.money_forms import ReasonForm, lookup_limited, rate_limited, reason_field
 from app.errors import DomainError
 from app.extensions import db
 from app.services import disputes
@@ -38,6 +38,7 @@ def dispute_show(deposit_id: int):
 
 
 @bp.get("/disputes/<int:deposit_id>/evidence")
+@lookup_limited
 def dispute_evidence(deposit_id: int):
     """What the seller's provider says about the invoice right now (fetched live; an HTMX fragment)."""
     evidence = disputes.fetch_evidence(deposit_id)

@@ -48,6 +48,15 @@ def rate_limited(view):
     return limiter.limit(_action_limit, methods=["POST"], key_func=_actor_key)(view)
 
 
+#: live provider look-ups per ops user (each is a call with a seller's credentials)
+LOOKUP_LIMIT = "30 per minute"
+
+
+def lookup_limited(view):
+    """Limit a view that calls out to a provider, per signed-in person."""
+    return limiter.limit(LOOKUP_LIMIT, key_func=_actor_key)(view)
+
+
 def reason_field(label=None) -> TextAreaField:
     return TextAreaField(label or _l("Reason (goes to the audit log)"),
                          validators=[DataRequired(message=_l("A reason is required.")), Length(max=REASON_MAX)],

@@ -104,3 +104,30 @@ def test_clear_cut_disputes_are_resolved_automatically_once(market_app, provider
     from app.jobs.schedule import PERIODIC_JOBS
 
     assert ("app.jobs.invoices.auto_resolve_disputes", 60) in PERIODIC_JOBS
+
+
+def test_a_hold_past_its_backstop_is_released_then_settled_from_the_escrow(market_app, providers, market_staff,
+                                                                            monkeypatch):
+    """When ops decide after the hold's backstop passed, is the hold released once and the slot freed?"""
+    from datetime import timedelta
+
+    from app.database import utcnow
+    from app.models import User
+    from app.services import invoices as invoice_service
+
+    deposit_id, buyer_id, _, request_id = _disputed(market_app, providers, pay=True)
+    later = utcnow() + timedelta(days=3)
+    monkeypatch.setattr(invoice_service, "utcnow", lambda: later)  # ops come back three days later
+    with market_app.app_context():
+        ops = db.session.get(User, market_staff.ops.id)
+        assert invoices.resolve_dispute(deposit_id, confirm=True, actor=ops, reason="late but paid") == "settled"
+        db.session.commit()
+        deposit = db.session.get(Deposit, deposit_id)
+        hold = db.session.get(ledger.LedgerTransfer, deposit.hold_transfer_id)
+        assert hold.status == "expired"
+        assert db.session.get(WithdrawalRequest, request_id).open_invoices == 0
+    status, wallet, progress, expected = _state(market_app, deposit_id, buyer_id, request_id)
+    assert status == "settled" and wallet == expected and progress.reserved == 0
+    with market_app.app_context():  # the sweeper coming afterwards finds nothing to do
+        assert ledger.void_expired_holds(now=later) == 0
+    ledger_ok(market_app)
