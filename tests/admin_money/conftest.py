@@ -24,6 +24,28 @@ class Person:
 _HASH: list[str] = []
 
 
+def _password_hash() -> str:
+    from app.services import accounts
+
+    if not _HASH:
+        _HASH.append(accounts.hash_password(PASSWORD))
+    return _HASH[0]
+
+
+@pytest.fixture(autouse=True)
+def _one_argon2_hash_per_run(monkeypatch):
+    """Every user these tests make gets the same real argon2id hash of PASSWORD, computed once.
+
+    argon2 is slow on purpose (a fraction of a second per hash on a busy machine)
+    and these tests make many users; logging in still verifies the hash for real.
+    """
+    from app.services import accounts
+
+    cached = _password_hash()
+    monkeypatch.setattr(accounts, "hash_password", lambda password: cached if password == PASSWORD
+                        else accounts._hasher.hash(password))
+
+
 def make_person(email: str, role: Role, *, totp: bool) -> Person:
     """Create a user inside an app context; returns what stays valid after the context ends.
 
@@ -32,9 +54,7 @@ def make_person(email: str, role: Role, *, totp: bool) -> Person:
     """
     from app.services import accounts
 
-    if not _HASH:
-        _HASH.append(accounts.hash_password(PASSWORD))
-    user = User(email=email, password_hash=_HASH[0], role=role.value, locale="ru")
+    user = User(email=email, password_hash=_password_hash(), role=role.value, locale="ru")
     db.session.add(user)
     db.session.flush()
     if totp:

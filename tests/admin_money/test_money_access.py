@@ -1,5 +1,4 @@
 """Who may open the money half of the ops area: ops and admins with the second factor, nobody else."""
-import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
@@ -52,19 +51,19 @@ def _call(client, method, path, csrf):
     return client.post(path, data={"csrf_token": csrf, "reason": "x"})
 
 
-@pytest.mark.parametrize("who", ["anonymous", "user", "ops_no_2fa"])
-def test_every_route_refuses_outsiders(app, staff, who):
+def test_every_route_refuses_outsiders(app, staff):
     """Are anonymous visitors sent to sign in, and users and ops without 2FA refused, on every route?"""
-    client = app.test_client() if who == "anonymous" else sign_in(app, getattr(staff, who))
-    csrf = token(client, "/login" if who == "anonymous" else "/account")
-    for method, path in ROUTES:
-        response = _call(client, method, path, csrf)
-        if who == "anonymous":
-            assert response.status_code in (302, 401), (method, path, response.status_code)
-            if response.status_code == 302:
-                assert "/login" in response.headers["Location"]
-        else:
-            assert response.status_code == 403, (who, method, path, response.status_code)
+    for who in ("anonymous", "user", "ops_no_2fa"):
+        client = app.test_client() if who == "anonymous" else sign_in(app, getattr(staff, who))
+        csrf = token(client, "/login" if who == "anonymous" else "/account")
+        for method, path in ROUTES:
+            response = _call(client, method, path, csrf)
+            if who == "anonymous":
+                assert response.status_code in (302, 401), (method, path, response.status_code)
+                if response.status_code == 302:
+                    assert "/login" in response.headers["Location"]
+            else:
+                assert response.status_code == 403, (who, method, path, response.status_code)
 
 
 def test_ops_with_2fa_get_in_but_cannot_decide_adjustments(app, staff):
