@@ -1,6 +1,8 @@
 """Ops: the room desk — unmatched transfers, the manual connector's queue, statements, reconciliation."""
 from __future__ import annotations
 
+from datetime import UTC
+
 from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -133,8 +135,6 @@ def room_enter_incoming():
     """Enter an incoming transfer seen in the room (manual connector); credited like any other, once."""
     form = EnterIncomingForm(prefix="in")
     if form.validate_on_submit():
-        from datetime import UTC
-
         try:
             outcome = room_ingest.record_by_hand(
                 room_transfer_id=form.room_transfer_id.data, counterparty=form.counterparty.data,
