@@ -3,7 +3,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import LedgerAdjustment
-from tests.admin_money.conftest import sign_in, token
+from tests.admin_money.conftest import session_of, sign_in, token
 
 #: every route of the queue, disputes, room and ledger parts (method, path)
 ROUTES = [
@@ -54,7 +54,12 @@ def _call(client, method, path, csrf):
 def test_every_route_refuses_outsiders(app, staff):
     """Are anonymous visitors sent to sign in, and users and ops without 2FA refused, on every route?"""
     for who in ("anonymous", "user", "ops_no_2fa"):
-        client = app.test_client() if who == "anonymous" else sign_in(app, getattr(staff, who))
+        if who == "anonymous":
+            client = app.test_client()
+        elif who == "user":
+            client = sign_in(app, staff.user)  # through the real login form
+        else:
+            client = session_of(app, staff.ops_no_2fa)  # what that login form gives: no second factor
         csrf = token(client, "/login" if who == "anonymous" else "/account")
         for method, path in ROUTES:
             response = _call(client, method, path, csrf)
@@ -95,7 +100,7 @@ def test_ops_with_2fa_get_in_but_cannot_decide_adjustments(app, staff):
 
 def test_bad_input_is_a_clear_4xx_and_posts_are_rate_limited(app_factory):
     """Do absurd ids and values answer 404 / 422 (never 500), and does a burst of posts hit the limit?"""
-    from tests.admin_money.conftest import make_staff, session_of
+    from tests.admin_money.conftest import make_staff
 
     app = app_factory(ADMIN_ACTION_RATE_LIMIT="3 per minute")
     with app.app_context():
