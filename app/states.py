@@ -109,3 +109,10 @@ DEPOSIT = _machine(
     },
     {"settled", "failed", "rejected"},
 )
+
+#: a manual ledger adjustment waiting for the second person (four eyes)
+ADJUSTMENT = _machine(
+    "ledger adjustment",
+    {"requested": {"approved", "rejected"}},
+    {"approved", "rejected"},
+)

@@ -14,22 +14,27 @@ from app.extensions import limiter
 REASON_MAX = 500
 
 
+def reason_field(label=None) -> TextAreaField:
+    """The reason an action is audited with: required, a few words at least."""
+    return TextAreaField(label or _l("Reason (kept in the audit log)"),
+                         validators=[DataRequired(message=_l("Give a reason.")), Length(min=3, max=REASON_MAX)],
+                         render_kw={"rows": 2, "maxlength": REASON_MAX})
+
+
 class ReasonForm(FlaskForm):
     """A form whose action is audited with the reason the person gives."""
 
-    reason = TextAreaField(_l("Reason (kept in the audit log)"),
-                           validators=[DataRequired(message=_l("Give a reason.")), Length(min=3, max=REASON_MAX)],
-                           render_kw={"rows": 2, "maxlength": REASON_MAX})
+    reason = reason_field()
 
 
 def _action_limit() -> str:
     return current_app.config["ADMIN_ACTION_RATE_LIMIT"]
 
 
-def _per_person() -> str:
+def per_person() -> str:
     # Counted per staff member (all their admin actions together), not per address.
     return f"staff:{current_user.id}" if current_user.is_authenticated else get_remote_address()
 
 
 #: on every state-changing view of the ops area: one budget shared by all of them
-action_rate_limit = limiter.shared_limit(_action_limit, scope="admin-actions", key_func=_per_person, methods=["POST"])
+action_rate_limit = limiter.shared_limit(_action_limit, scope="admin-actions", key_func=per_person, methods=["POST"])

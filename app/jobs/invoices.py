@@ -141,3 +141,24 @@ def sweep_invoices() -> dict[str, int]:
         process_event_now(event_id)
         counts["events"] += 1
     return counts
+
+
+def auto_resolve_disputes_once(limit: int | None = None) -> dict[str, int]:
+    """Resolve the clear-cut disputes (the provider says paid, right amount); leave the rest to ops."""
+    from app.services import disputes
+
+    counts = {"settled": 0, "left": 0}
+    ids = [d.id for d in disputes.open_disputes(limit or disputes.AUTO_BATCH)]
+    db.session.rollback()
+    for deposit_id in ids:
+        if disputes.auto_resolve_one(deposit_id) == "settled":
+            counts["settled"] += 1
+        else:
+            counts["left"] += 1
+    return counts
+
+
+@job
+def auto_resolve_disputes() -> dict[str, int]:
+    """Periodic and idempotent: a dispute is resolved at most once, whoever (ops or this job) comes first."""
+    return auto_resolve_disputes_once()

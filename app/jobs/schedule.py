@@ -15,3 +15,4 @@ PERIODIC_JOBS: list[tuple[str, int]] = [
 PERIODIC_JOBS.append(("app.jobs.invoices.sweep_invoices", 10))
 PERIODIC_JOBS.append(("app.jobs.notifications.sweep_deliveries", 30))
 PERIODIC_JOBS.append(("app.jobs.ops.verify_ledger_job", 900))
+PERIODIC_JOBS.append(("app.jobs.invoices.auto_resolve_disputes", 60))

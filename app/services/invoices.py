@@ -234,7 +234,13 @@ def resolve_dispute(deposit_id: int, *, confirm: bool, actor, reason: str) -> st
     if deposit is None or deposit.status != "disputed":
         raise ValidationFailed(str(_l("This deposit is not in dispute.")))
     hold = db.session.get(ledger.LedgerTransfer, deposit.hold_transfer_id) if deposit.hold_transfer_id else None
+    if hold is not None and hold.is_open and hold.timeout_at is not None and hold.timeout_at <= utcnow():
+        # The hold's backstop passed while ops looked: release it as the sweeper would (same key), then
+        # a confirmation takes the dollars from the escrow afresh.
+        ledger.expire_pending(key=f"ledger:expire:{hold.id}", pending_id=hold.id)
     hold_open = hold is not None and hold.is_open
+    # The invoice still holds a slot of the request unless expire() freed it (a "voided" hold, or none).
+    slot_taken = hold is not None and hold.status in (ledger.Status.PENDING.value, ledger.Status.EXPIRED.value)
     request = db.session.get(WithdrawalRequest, deposit.withdrawal_id)
     event = f"deposit:{deposit.id}"
     if confirm:
@@ -256,7 +262,7 @@ def resolve_dispute(deposit_id: int, *, confirm: bool, actor, reason: str) -> st
         if hold_open:
             ledger.void_pending(key=f"{event}:dispute-reject", pending_id=hold.id)
         DEPOSIT.transition(Deposit, deposit.id, "rejected", expect="disputed")
-    if hold_open:
+    if slot_taken:
         withdrawals.after_invoice_ended(request.id)
     else:
         withdrawals.check_finished(request.id)

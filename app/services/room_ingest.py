@@ -15,6 +15,7 @@ import logging
 from collections.abc import Iterable
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 
 from app import ledger
 from app.connectors.room.base import RoomTransfer as FeedTransfer
@@ -145,12 +146,12 @@ def assign_unmatched(transfer_id: int, user_id: int, *, actor, reason: str) -> N
     """Credit an unmatched transfer to a user (ops), exactly once."""
     transfer = db.session.get(RoomTransfer, transfer_id)
     if transfer is None or transfer.direction != "in":
-        raise NotFound("no such incoming transfer")
+        raise NotFound(str(_l("No such incoming transfer.")))
     if not reason or not reason.strip():
-        raise ValidationFailed("a reason is required")
+        raise ValidationFailed(str(_l("A reason is required.")))
     if not INCOMING_ROOM_TRANSFER.transition(RoomTransfer, transfer.id, "credited", expect="unmatched",
                                              user_id=user_id, resolved_at=utcnow(), resolved_by_id=actor.id):
-        raise ValidationFailed("this transfer is no longer unmatched")
+        raise ValidationFailed(str(_l("This transfer is no longer unmatched.")))
     commission = _credit(transfer, user_id, from_suspense=True)
     db.session.execute(sa.update(RoomTransfer).where(RoomTransfer.id == transfer.id).values(commission=commission))
     audit.record("room_transfer.assigned", actor=actor, target=transfer, reason=reason, user_id=user_id)
@@ -160,12 +161,12 @@ def mark_returned(transfer_id: int, *, actor, reason: str) -> None:
     """Record that ops sent an unmatched transfer back to its sender through the room."""
     transfer = db.session.get(RoomTransfer, transfer_id)
     if transfer is None or transfer.direction != "in":
-        raise NotFound("no such incoming transfer")
+        raise NotFound(str(_l("No such incoming transfer.")))
     if not reason or not reason.strip():
-        raise ValidationFailed("a reason is required")
+        raise ValidationFailed(str(_l("A reason is required.")))
     if not INCOMING_ROOM_TRANSFER.transition(RoomTransfer, transfer.id, "returned", expect="unmatched",
                                              resolved_at=utcnow(), resolved_by_id=actor.id):
-        raise ValidationFailed("this transfer is no longer unmatched")
+        raise ValidationFailed(str(_l("This transfer is no longer unmatched.")))
     ledger.transfer(
         key=f"room-in:{transfer.room_transfer_id}:returned",
         debit=ledger.platform_account(ledger.AccountKind.UNMATCHED_INCOMING),
@@ -184,7 +185,7 @@ def record_by_hand(*, room_transfer_id: str, counterparty: str, amount: int, occ
                    actor, reason: str) -> str:
     """Ops enter an incoming transfer they see in the room (manual connector); credited like any other, once."""
     if not (reason or "").strip():
-        raise ValidationFailed("a reason is required")
+        raise ValidationFailed(str(_l("A reason is required.")))
     try:
         transfer = FeedTransfer(room_transfer_id=room_transfer_id.strip(), direction="in",
                                 counterparty=counterparty.strip(), amount=amount, occurred_at=occurred_at, note=note)
@@ -192,7 +193,7 @@ def record_by_hand(*, room_transfer_id: str, counterparty: str, amount: int, occ
         raise ValidationFailed(str(exc)) from None
     existing = db.session.scalar(sa.select(RoomTransfer).where(RoomTransfer.room_transfer_id == transfer.room_transfer_id))
     if existing is not None:
-        raise ValidationFailed("this room transfer id is already recorded")
+        raise ValidationFailed(str(_l("This room transfer id is already recorded.")))
     outcome = ingest([transfer], source="manual")
     audit.record("room_transfer.entered_by_hand", actor=actor, target_type="room_transfer",
                  target_id=transfer.room_transfer_id, reason=reason, amount=amount)

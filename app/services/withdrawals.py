@@ -19,6 +19,7 @@ from app.extensions import db
 from app.ledger.models import LedgerTransfer, Phase, TransferKind
 from app.models.market import Deposit, WithdrawalRequest
 from app.models.payment_form import PaymentForm
+from app.models.user import User
 from app.services import audit
 from app.states import WITHDRAWAL
 
@@ -129,6 +130,33 @@ def resume(user, request_id: int) -> None:
     if not WITHDRAWAL.transition(WithdrawalRequest, request.id, "active", expect="paused", queued_at=utcnow()):
         raise ValidationFailed(str(_l("Only a paused request can be resumed.")))
     audit.record("withdrawal.resumed", actor=user, target=request)
+
+
+def pause_by_ops(request_id: int, *, actor, reason: str) -> None:
+    """Ops take a request out of the queue (it keeps its dollars and open invoices)."""
+    if not (reason or "").strip():
+        raise ValidationFailed(str(_l("A reason is required.")))
+    request = db.session.get(WithdrawalRequest, request_id)
+    if request is None:
+        raise NotFound(str(_l("No such withdrawal request.")))
+    if not WITHDRAWAL.transition(WithdrawalRequest, request.id, "paused", expect="active"):
+        raise ValidationFailed(str(_l("Only an active request can be paused.")))
+    audit.record("withdrawal.paused", actor=actor, target=request, reason=reason.strip(), by="ops")
+
+
+def resume_by_ops(request_id: int, *, actor, reason: str) -> None:
+    """Ops put a paused request back, at the end of the queue (never for a frozen seller)."""
+    if not (reason or "").strip():
+        raise ValidationFailed(str(_l("A reason is required.")))
+    request = db.session.get(WithdrawalRequest, request_id)
+    if request is None:
+        raise NotFound(str(_l("No such withdrawal request.")))
+    seller = db.session.get(User, request.seller_id)
+    if seller.is_frozen:
+        raise ValidationFailed(str(_l("The seller is frozen; unfreeze them first.")))
+    if not WITHDRAWAL.transition(WithdrawalRequest, request.id, "active", expect="paused", queued_at=utcnow()):
+        raise ValidationFailed(str(_l("Only a paused request can be resumed.")))
+    audit.record("withdrawal.resumed", actor=actor, target=request, reason=reason.strip(), by="ops")
 
 
 def cancel(user, request_id: int) -> None:
