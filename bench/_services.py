@@ -25,6 +25,9 @@ import psycopg
 from bench._common import ROOT, db_url
 
 _started: list[subprocess.Popen] = []
+#: the helper processes' output, for when a benchmark fails
+LOG_DIR = Path(os.environ.get("BENCH_LOG_DIR", "/tmp/pokerpay-bench-logs"))
+LOG_DIR.mkdir(parents=True, exist_ok=True)
 
 
 def _stop_all() -> None:
@@ -107,18 +110,33 @@ def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
             time.sleep(0.2)
 
 
-def gunicorn(app: str, env: dict, *, workers: int | None = None) -> tuple[subprocess.Popen, int]:
+def gunicorn(app: str, env: dict, *, workers: int | None = None, port: int | None = None
+             ) -> tuple[subprocess.Popen, int]:
     """``gunicorn -c gunicorn.conf.py APP`` (the production settings) on a free port; returns it and the port."""
-    port = free_port()
+    port = port or free_port()
     full_env = {**os.environ, **env, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_LOG_LEVEL": "warning",
                 "PYTHONPATH": str(ROOT)}
     if workers:
         full_env["WEB_CONCURRENCY"] = str(workers)
     binary = Path(sys.executable).with_name("gunicorn")
+    log = open(LOG_DIR / f"gunicorn-{port}.log", "wb")  # noqa: SIM115 - kept open for the process's life
     proc = subprocess.Popen([str(binary), "-c", "gunicorn.conf.py", "--access-logfile", "/dev/null", app],
-                            cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
     _started.append(proc)
     _wait_port(port, proc)
+    # The port opens before the workers have imported the app: wait for answers from all of them.
+    deadline = time.monotonic() + 180
+    answered = 0
+    while answered < 3 * (workers or 5) and time.monotonic() < deadline:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        try:
+            conn.request("GET", "/")
+            conn.getresponse().read()
+            answered += 1
+        except (OSError, http.client.HTTPException):
+            time.sleep(0.5)
+        finally:
+            conn.close()
     return proc, port
 
 
@@ -142,6 +160,17 @@ def _one(port: int, path: str, headers: dict) -> None:
         pass
     finally:
         conn.close()
+
+
+def process(args: list[str], env: dict, port: int | None = None) -> subprocess.Popen:
+    """A helper process (RQ worker, sandbox) stopped when the benchmark ends; waits for ``port`` if given."""
+    log = open(LOG_DIR / f"{Path(args[1]).stem}-{len(_started)}.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+                            stdout=log, stderr=subprocess.STDOUT)
+    _started.append(proc)
+    if port:
+        _wait_port(port, proc)
+    return proc
 
 
 def children(pid: int) -> list[int]:
