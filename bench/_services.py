@@ -270,3 +270,48 @@ def load(ports: list[int], path: str, headers: dict, *, seconds: float, connecti
         "p99_ms": latencies[min(total - 1, int(total * 0.99))] * 1000 if total else 0.0,
         "requests": total, "errors": errors,
     }
+
+
+def profile(pids: list[int], seconds: float, top: int = 12) -> list[tuple[str, float]]:
+    """Sample these processes with py-spy (pinned in requirements.txt) for ``seconds``.
+
+    Returns the ``top`` functions by inclusive share of the samples (a
+    function counted once per sample even if it recurses), as "function
+    (file:line)" and a fraction.  Empty if py-spy cannot attach (no ptrace).
+    """
+    import collections
+    import tempfile
+
+    binary = Path(sys.executable).with_name("py-spy")
+    outputs, procs = [], []
+    for pid in pids:
+        out = tempfile.NamedTemporaryFile(suffix=".txt", delete=False)  # noqa: SIM115
+        outputs.append(out.name)
+        procs.append(subprocess.Popen([str(binary), "record", "--pid", str(pid), "--duration", str(int(seconds)),
+                                       "--format", "raw", "--output", out.name, "--nonblocking"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    for proc in procs:
+        proc.wait()
+    inclusive: collections.Counter = collections.Counter()
+    total = 0
+    for name in outputs:
+        try:
+            lines = Path(name).read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            stack, _, count = line.rpartition(" ")
+            if not count.isdigit():
+                continue
+            n = int(count)
+            total += n
+            for frame in set(stack.split(";")):
+                inclusive[frame] += n
+    if not total:
+        return []
+    root = ROOT.as_posix() + "/"
+    generic = ("<module>", "Thread.", "_worker (concurrent", "_WorkItem.run", "ThreadWorker.", "Flask.__call__",
+               "Flask.wsgi_app", "Arbiter.", "Worker.", "BaseApplication.", "WSGIApplication.", "run (gunicorn")
+    shown = [(frame.replace(root, ""), n / total) for frame, n in inclusive.most_common()
+             if "(" in frame and not frame.startswith(generic)]
+    return shown[:top]

@@ -174,6 +174,16 @@ def main(argv=None) -> int:
         results[name] = _services.load([port], path, hdrs, seconds=args.seconds, connections=args.connections)
         print(f"  {results[name]}", flush=True)
     workers = _services.children(web.pid)
+    print("invoice status again, with py-spy sampling the app's workers …", flush=True)
+    import threading
+
+    hot: list = []
+    sampler = threading.Thread(target=lambda: hot.extend(_services.profile(workers, args.seconds)))
+    sampler.start()
+    _services.load([port], status_path, headers, seconds=args.seconds, connections=args.connections)
+    sampler.join()
+    for frame, share in hot:
+        print(f"  {share:6.1%}  {frame}")
     rss = sorted(_services.peak_rss_mib(pid) for pid in workers)
 
     second, port2 = _services.gunicorn("wsgi:app", env)
@@ -215,6 +225,11 @@ def main(argv=None) -> int:
             + "; ".join(f"{name}: {a} / {b}" for name, (a, b) in counts.items())
             + ".  Errors: " + ", ".join(f"{n} {r['errors']}" for n, r in
                                          (("hello", base), *results.items(), ("two servers", both))) + ".",
+            "",
+            "Profile of the app's workers serving the invoice status endpoint (py-spy, sampling all workers for"
+            f" {args.seconds:.0f} s under the same load; share of CPU samples in which the function is on the stack):",
+            "",
+            *(f"- {share:.0%} `{frame}`" for frame, share in hot),
             "",
             f"Peak RSS of the app's gunicorn workers after the run: {', '.join(f'{x:.0f}' for x in rss)} MiB"
             f" ({len(rss)} workers).  Machine: {machine()}.",
