@@ -109,7 +109,7 @@ def record(name: str, rows: list[dict]) -> None:
     """Store a benchmark's headline rows and rebuild the summary table."""
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results[name] = {"measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
-                     "rows": rows}
+                     "load": round(os.getloadavg()[0], 1), "rows": rows}
     RESULTS.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
     write_summary(results)
 
@@ -128,9 +128,11 @@ def write_summary(results: dict | None = None) -> None:
         machines.add(entry["machine"])
         for r in entry["rows"]:
             verdict = "" if r["met"] is None else ("met" if r["met"] else "**NOT met**")
-            lines.append(f"| {name} ({entry['measured']}) | {r['what']} | {r['ours']} | {r['baseline']} |"
+            load = f", load {entry['load']}" if "load" in entry else ""
+            lines.append(f"| {name} ({entry['measured']}{load}) | {r['what']} | {r['ours']} | {r['baseline']} |"
                          f" {r['ratio']} | {r['target']} | {verdict} |")
-    lines += ["", "Machine: " + "; ".join(sorted(machines)) + "."]
+    lines += ["", "Machine: " + "; ".join(sorted(machines)) + ".  Load: the 1-minute load average when the"
+              " benchmark ended (other work on the machine takes CPU from both our figure and its baseline)."]
     write_section("summary", lines)
     text = BENCHMARKS.read_text()
     begin = "<!-- bench:summary -->"

@@ -5,9 +5,12 @@ Two short transactions around one provider call:
 1. *reserve* — lock the deposit, take the first eligible withdrawal request in
    queue order (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises
    writers), hold the dollars with a pending ledger transfer escrow → buyer and
-   take one of the request's open-invoice slots;
+   take one of the request's open-invoice slots; on PostgreSQL four statements
+   (see :func:`reserve`), and it hands step 2 and 3 a :class:`Reservation`
+   with everything they need, so nothing is read twice;
 2. outside any transaction, create the invoice with the seller's provider;
-3. *publish* — store the pay URL and move the deposit to ``awaiting_payment``.
+3. *publish* — under the deposit's lock, if the reservation is still current,
+   store the pay URL and move the deposit to ``awaiting_payment``.
 
 A definite provider failure, an unreachable provider or an open circuit
 *abandons* the attempt (the hold is voided, the slot freed) and the next seller
