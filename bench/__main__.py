@@ -1,8 +1,13 @@
 """Run every benchmark in turn: ``python -m bench`` (``make bench``), or some of them: ``python -m bench matching``.
 
 A benchmark is a module of this package with a ``main(argv) -> int``; each
-runs with its defaults and writes its own section of ``BENCHMARKS.md``.  They
-run one after another, never together, so that none disturbs another's figures.
+runs with its defaults and writes its own section of ``BENCHMARKS.md`` and its
+rows of the summary table at the top.  They run one after another, never
+together, so that none disturbs another's figures.  First PostgreSQL is
+checked (and started if it is a local cluster) and a private Redis is started
+for the run (``BENCH_REDIS_URL`` to use another); gunicorn, RQ workers and the
+sandbox are started by the benchmarks that need them.  Needs ``pgbench``
+(postgresql-client) and ``redis-server`` on the PATH.
 """
 from __future__ import annotations
 
@@ -20,7 +25,14 @@ def benchmarks() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
+
+    from bench import _common, _services
+
     argv = sys.argv[1:] if argv is None else argv
+    _services.ensure_postgres()
+    os.environ.setdefault("BENCH_REDIS_URL", _services.redis_url())
+    _common.REDIS_URL = os.environ["BENCH_REDIS_URL"]  # before the benchmarks import it
     available = benchmarks()
     chosen = argv or available
     unknown = [n for n in chosen if n not in available]

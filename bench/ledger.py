@@ -34,40 +34,24 @@ import random
 import re
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
-import psycopg
+from bench._common import BENCHMARKS, REDIS_URL, ROOT, SERVER, db_url, machine, pgbench_args, record, row, write_section
+from bench._common import recreate as _recreate
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ROOT / "BENCHMARKS.md"
-BEGIN, END = "<!-- bench:ledger -->", "<!-- /bench:ledger -->"
-SERVER = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432").rstrip("/")
 BENCH_DB = "pokerpay_bench"
 PGBENCH_DB = "pokerpay_pgbench"
 TARGET = 0.5
 
 
-def _db_url(name: str) -> str:
-    return f"{SERVER}/{name}"
+_db_url = db_url
 
 
-def _recreate(name: str) -> None:
-    with psycopg.connect(_db_url("postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
-
-def _pgbench_args() -> list[str]:
-    parts = urlsplit(SERVER)
-    args = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432)]
-    if parts.username:
-        args += ["-U", parts.username]
-    return args
+_pgbench_args = pgbench_args
 
 
 #: PostgreSQL backend CPU per pgbench transaction in the last run_pgbench (ms; None if unreadable)
@@ -134,7 +118,7 @@ def _make_app():
     from config import TestingConfig
 
     overrides = {"SQLALCHEMY_DATABASE_URI": _db_url(BENCH_DB).replace("postgresql://", "postgresql+psycopg://", 1),
-                 "REDIS_URL": "redis://127.0.0.1:6379/15"}
+                 "REDIS_URL": REDIS_URL}
     if ENGINE_OPTIONS is not None:
         overrides["SQLALCHEMY_ENGINE_OPTIONS"] = ENGINE_OPTIONS
     return create_app(TestingConfig, **overrides)
@@ -256,22 +240,6 @@ def _verify() -> str:
     return summary
 
 
-def machine() -> str:
-    mem_kb = 0
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_kb = int(line.split()[1])
-    except OSError:
-        pass
-    with psycopg.connect(_db_url("postgres")) as conn:
-        version = conn.execute("SHOW server_version").fetchone()[0]
-        settings = {name: conn.execute(f"SHOW {name}").fetchone()[0]
-                    for name in ("synchronous_commit", "fsync", "shared_buffers")}
-    return (f"{os.cpu_count()} cores, {mem_kb // 1024 // 1024} GiB memory, PostgreSQL {version}"
-            f" (synchronous_commit={settings['synchronous_commit']}, fsync={settings['fsync']},"
-            f" shared_buffers={settings['shared_buffers']}), Python {sys.version.split()[0]}")
-
 
 def _limits(runs: list[Run], pgbench_ms: float | None) -> str:
     """A paragraph on what bounds the figures, from the CPU measured per posting."""
@@ -313,8 +281,7 @@ def write_report(runs: list[Run], baselines: tuple[float, float], args, verify_s
             f" ≥ {TARGET} ({'met' if ratio >= TARGET else 'NOT met'}) |"
             f" {run.python_ms:.2f} ms + {run.postgres_ms:.2f} ms |"
         )
-    section = "\n".join([
-        BEGIN,
+    write_section("ledger", [
         "## Ledger postings vs pgbench",
         "",
         f"Measured {time.strftime('%Y-%m-%d %H:%M %Z')} by `python -m bench.ledger`: unbatched postings"
@@ -334,14 +301,13 @@ def write_report(runs: list[Run], baselines: tuple[float, float], args, verify_s
         f" {runs[-1].load:.1f} after.  After the run: `{verify_summary}`.",
         "",
         _limits(runs, pgbench_ms),
-        END,
     ])
-    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    BENCHMARKS.write_text(text)
+    record("ledger", [
+        row(f"ledger postings/s, {run.label}",
+            f"{run.per_second:,.0f}", f"{baseline:,.0f} pgbench tpcb-like TPS", f"{run.per_second / baseline:.2f}",
+            f"≥ {TARGET}", run.per_second / baseline >= TARGET)
+        for run in runs
+    ])
 
 
 def main(argv=None) -> int:

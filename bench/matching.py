@@ -66,22 +66,21 @@ import os
 import pstats
 import random
 import re
-import shutil
 import subprocess
 import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import psycopg
 
-from bench.ledger import SERVER, _pgbench_args, _recreate, machine
+from bench._common import BENCHMARKS, REDIS_URL, ROOT, db_url, machine, machine_cpu, record, row, write_section
+from bench._common import pg_env as _pg_env
+from bench._common import pgbench as _pgbench
+from bench._common import pgbench_args as _pgbench_args
+from bench._common import recreate as _recreate
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ROOT / "BENCHMARKS.md"
-BEGIN, END = "<!-- bench:matching -->", "<!-- /bench:matching -->"
 BENCH_DB = "pokerpay_bench_matching"
 PGBENCH_DB = "pokerpay_pgbench_matching"
 TARGET = 0.5
@@ -99,8 +98,7 @@ _PLURAL = {"thread": "threads", "process": "processes"}
 RECYCLE_EVERY = 0.25
 
 
-def _db_url(name: str) -> str:
-    return f"{SERVER}/{name}"
+_db_url = db_url
 
 
 # --- the baseline -------------------------------------------------------------------------------
@@ -128,23 +126,7 @@ def run_pgbench(seconds: int, clients: int = 8, jobs: int = 2) -> tuple[float, f
     return tps, busy / (tps * seconds) * 1000 if tps else 0.0
 
 
-def _pgbench() -> str:
-    return shutil.which("pgbench") or "/usr/bin/pgbench"
 
-
-def _pg_env() -> dict:
-    env = dict(os.environ)
-    if urlsplit(SERVER).password:
-        env["PGPASSWORD"] = urlsplit(SERVER).password
-    return env
-
-
-def machine_cpu() -> tuple[float, float]:
-    """Seconds of CPU the whole machine has spent busy, and idle, since boot (all cores; from /proc/stat)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    tick = os.sysconf("SC_CLK_TCK")
-    return (sum(fields[:8]) - idle) / tick, idle / tick
 
 
 def backend_cpu(pids: list[int]) -> float:
@@ -167,7 +149,7 @@ def _make_app():
 
     return create_app(TestingConfig,
                       SQLALCHEMY_DATABASE_URI=_db_url(BENCH_DB).replace("postgresql://", "postgresql+psycopg://", 1),
-                      REDIS_URL="redis://127.0.0.1:6379/15")
+                      REDIS_URL=REDIS_URL)
 
 
 class InstantAdapter:
@@ -690,7 +672,6 @@ def write_report(measurements: list[Measurement]) -> None:
         f" market {'ok' if m.market_ok else 'PROBLEMS: ' + ', '.join(m.market_problems)}"
         for m in measurements)
     lines = [
-        BEGIN,
         "## Matching vs pgbench",
         "",
         f"Measured {time.strftime('%Y-%m-%d %H:%M %Z')} by `python -m bench.matching`.",
@@ -718,15 +699,18 @@ def write_report(measurements: list[Measurement]) -> None:
         *details,
         "",
         f"Machine: {machine()}.  After each run: {checks}.",
-        END,
     ]
-    section = "\n".join(lines)
-    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    BENCHMARKS.write_text(text)
+    write_section("matching", lines)
+    summary = [row(f"reservations/s, {m.size:,} queued, {m.buyers} buyer {_PLURAL[m.mode]}", f"{m.rate:,.0f}",
+                   f"{m.baseline:,.0f} pgbench TPS", f"{m.ratio:.2f}", f"≥ {TARGET}", m.ratio >= TARGET)
+               for m in measurements]
+    for mode, group in _by_mode(measurements).items():
+        spread = flatness(group)
+        if spread is not None:
+            summary.append(row(f"flatness 100 → 100,000 queued, {_PLURAL[mode]}",
+                               " / ".join(f"{m.rate:,.0f}" for m in group), "—", f"{spread:.0%} apart",
+                               f"≤ {FLATNESS:.0%}", spread <= FLATNESS))
+    record("matching", summary)
 
 
 def profile_summary(profile_dir: str, limit: int = 30) -> str:

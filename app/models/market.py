@@ -38,6 +38,10 @@ class WithdrawalRequest(db.Model):
         # The queue: active requests of one provider kind in FIFO order.
         sa.Index("ix_withdrawal_queue", "kind", "queued_at", "id",
                  sqlite_where=sa.text("status = 'active'"), postgresql_where=sa.text("status = 'active'")),
+        # Matching's queue: only requests with a free open-invoice slot (full ones at the head are not walked).
+        sa.Index("ix_withdrawal_queue_open", "kind", "queued_at", "id",
+                 sqlite_where=sa.text("status = 'active' AND open_invoices < max_open_invoices"),
+                 postgresql_where=sa.text("status = 'active' AND open_invoices < max_open_invoices")),
     )
 
     id: so.Mapped[int] = so.mapped_column(BigIntPK, primary_key=True)

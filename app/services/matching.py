@@ -5,9 +5,12 @@ Two short transactions around one provider call:
 1. *reserve* — lock the deposit, take the first eligible withdrawal request in
    queue order (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises
    writers), hold the dollars with a pending ledger transfer escrow → buyer and
-   take one of the request's open-invoice slots;
+   take one of the request's open-invoice slots; on PostgreSQL four statements
+   (see :func:`reserve`), and it hands step 2 and 3 a :class:`Reservation`
+   with everything they need, so nothing is read twice;
 2. outside any transaction, create the invoice with the seller's provider;
-3. *publish* — store the pay URL and move the deposit to ``awaiting_payment``.
+3. *publish* — under the deposit's lock, if the reservation is still current,
+   store the pay URL and move the deposit to ``awaiting_payment``.
 
 A definite provider failure, an unreachable provider or an open circuit
 *abandons* the attempt (the hold is voided, the slot freed) and the next seller
@@ -143,58 +146,255 @@ def get_own(user, deposit_id: int) -> Deposit:
 
 
 # --- step 1: reserve ----------------------------------------------------------------------
+#
+# On PostgreSQL the reservation is four statements in one transaction:
+#   1. one data-modifying WITH: lock the deposit (FOR UPDATE), take the first
+#      eligible request in queue order (FOR UPDATE OF w SKIP LOCKED) and one of
+#      its open-invoice slots, and read what the invoice needs (the form, the
+#      buyer's wallet id, the invoice lifetime in force);
+#   2. + 3. ``ledger.reserve``: lock escrow and wallet, insert the hold (its
+#      idempotency key, the limit checked in Python and by the database's CHECK);
+#   4. the deposit's attempt fields.
+# SQLite (one writer at a time, no DML in WITH) runs the same steps one by one.
+
+#: what one reservation hands to step 2 and 3: read once, in the reserving transaction
+@dataclass(frozen=True)
+class Reservation:
+    deposit_id: int
+    hold_id: int
+    request_id: int
+    form_id: int
+    kind: str
+    invoice: object  # app.connectors.payments.base.InvoiceRequest
+    idempotence_key: str
+    #: None when the form is not usable any more (an existing reservation being finished)
+    adapter: object | None
+    #: the form had failures counted when it was read: a success must reset them
+    form_had_failures: bool
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """reserve()'s answer: a reservation, or the deposit's status when there is nothing to do."""
+
+    reservation: Reservation | None
+    status: str
+
+
+_d = Deposit.__table__
+_w = WithdrawalRequest.__table__
+_f = PaymentForm.__table__
+_u = User.__table__
+_a = LedgerAccount.__table__
+_WALLET_PREFIX, _, _WALLET_SUFFIX = ledger.accounts.wallet_code(0).partition(":0:")
+
+
+def _pick_statement() -> sa.Executable:
+    """Lock the deposit, take a slot of the first eligible request, read the form (PostgreSQL, one round trip)."""
+    from app.models.settings import PlatformSettings
+
+    d = (sa.select(_d.c.id, _d.c.status, _d.c.hold_transfer_id, _d.c.buyer_id, _d.c.kind, _d.c.amount_kopecks,
+                   _d.c.usd_cents, _d.c.match_attempts)
+         .where(_d.c.id == sa.bindparam("deposit_id")).with_for_update().cte("d"))
+    free = _a.c.credits_posted - _a.c.debits_posted - _a.c.debits_pending
+    # LATERAL: the queue scan sees the deposit's kind and amounts as parameters, so it walks
+    # ix_withdrawal_queue_open in order and stops at the first row it can lock.
+    first = (
+        sa.select(_w.c.id)
+        .select_from(_w.join(_f, _f.c.id == _w.c.payment_form_id).join(_u, _u.c.id == _w.c.seller_id)
+                     .join(_a, _a.c.id == _w.c.escrow_account_id))
+        .where(
+            # the partial index ix_withdrawal_queue_open: these two conditions spelled as in its WHERE
+            _w.c.status == "active", _w.c.open_invoices < _w.c.max_open_invoices,
+            _w.c.kind == d.c.kind, _w.c.seller_id != d.c.buyer_id,
+            _f.c.enabled.is_(True), _f.c.deleted_at.is_(None), _f.c.circuit == "closed",
+            _u.c.is_frozen.is_(False),
+            _w.c.min_invoice_kopecks <= d.c.amount_kopecks, _w.c.max_invoice_kopecks >= d.c.amount_kopecks,
+            free >= d.c.usd_cents,
+            _w.c.id.not_in(sa.bindparam("exclude", expanding=True)),
+        )
+        .order_by(_w.c.queued_at, _w.c.id)
+        .limit(1)
+        .with_for_update(of=_w, skip_locked=True)
+        .lateral("first")
+    )
+    pick = (
+        sa.select(first.c.id)
+        .select_from(d.join(first, sa.true()))
+        .where(d.c.status == "matching", d.c.hold_transfer_id.is_(None), d.c.match_attempts < MAX_ATTEMPTS)
+        .cte("pick")
+    )
+    take = (
+        sa.update(_w)
+        .where(_w.c.id == pick.c.id, _w.c.open_invoices < _w.c.max_open_invoices)
+        .values(open_invoices=_w.c.open_invoices + 1, updated_at=sa.bindparam("now"))
+        .returning(_w.c.id.label("request_id"), _w.c.escrow_account_id, _w.c.payment_form_id)
+        .cte("take")
+    )
+    wallet = (sa.select(_a.c.id).where(_a.c.code == sa.literal(_WALLET_PREFIX + ":") + sa.cast(d.c.buyer_id, sa.Text)
+                                       + sa.literal(":" + _WALLET_SUFFIX))
+              .scalar_subquery())
+    settings = PlatformSettings.__table__
+    lifetime = (sa.select(settings.c.invoice_lifetime_seconds).order_by(settings.c.id.desc()).limit(1)
+                .scalar_subquery())
+    return (
+        sa.select(d, take.c.request_id, take.c.escrow_account_id, take.c.payment_form_id,
+                  _f.c.kind.label("form_kind"), _f.c.hook_token, _f.c.credentials_encrypted,
+                  _f.c.consecutive_failures, wallet.label("wallet_id"), lifetime.label("lifetime"))
+        .select_from(d.outerjoin(take, sa.true()).outerjoin(_f, _f.c.id == take.c.payment_form_id))
+    )
+
+
+_PICK: list[sa.Executable] = []
+
+
+def _pick(deposit_id: int, exclude: set[int]) -> sa.Row | None:
+    """The locked deposit's fields, plus the request whose slot was taken (NULLs when none), the form, the wallet."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        if not _PICK:
+            _PICK.append(_pick_statement())
+        return db.session.execute(_PICK[0], {"deposit_id": deposit_id, "exclude": sorted(exclude),
+                                             "now": utcnow()}).one_or_none()
+    return _pick_portable(deposit_id, exclude)
+
+
+def _pick_portable(deposit_id: int, exclude: set[int]) -> sa.Row | None:
+    """The same as the WITH statement, one statement at a time (SQLite: the transaction holds the write lock)."""
+    from types import SimpleNamespace
+
+    from app.services.settings import current_settings
+
+    deposit = db.session.execute(
+        sa.select(_d.c.id, _d.c.status, _d.c.hold_transfer_id, _d.c.buyer_id, _d.c.kind, _d.c.amount_kopecks,
+                  _d.c.usd_cents, _d.c.match_attempts).where(_d.c.id == deposit_id)
+    ).one_or_none()
+    if deposit is None:
+        return None
+    row = dict(deposit._mapping, request_id=None, escrow_account_id=None, payment_form_id=None, form_kind=None,
+               hook_token=None, credentials_encrypted=None, consecutive_failures=None, wallet_id=None,
+               lifetime=current_settings().invoice_lifetime_seconds)
+    if deposit.status == "matching" and deposit.hold_transfer_id is None and deposit.match_attempts < MAX_ATTEMPTS:
+        probe = SimpleNamespace(kind=deposit.kind, buyer_id=deposit.buyer_id, amount_kopecks=deposit.amount_kopecks,
+                                usd_cents=deposit.usd_cents)
+        request = first_eligible(probe, exclude)
+        if request is not None:
+            taken = db.session.execute(
+                sa.update(_w).where(_w.c.id == request.id, _w.c.status == "active",
+                                    _w.c.open_invoices < _w.c.max_open_invoices)
+                .values(open_invoices=_w.c.open_invoices + 1, updated_at=utcnow())
+            ).rowcount
+            if taken == 1:
+                form = request.payment_form
+                row.update(request_id=request.id, escrow_account_id=request.escrow_account_id,
+                           payment_form_id=form.id, form_kind=form.kind, hook_token=form.hook_token,
+                           credentials_encrypted=form.credentials_encrypted,
+                           consecutive_failures=form.consecutive_failures)
+                db.session.expire(request, ["open_invoices", "updated_at"])
+    return SimpleNamespace(**row)
+
+
+def _give_back_slot(request_id: int) -> None:
+    db.session.execute(sa.update(_w).where(_w.c.id == request_id, _w.c.open_invoices > 0)
+                       .values(open_invoices=_w.c.open_invoices - 1, updated_at=utcnow()))
+
+
+def reserve(deposit_id: int, exclude: set[int]) -> _Outcome:
+    """Hold dollars of the first eligible seller for this deposit.
+
+    Returns the reservation (maybe one made earlier and not yet published), or
+    the deposit's status when it is no longer matching.  Fails the deposit
+    when no seller can take it.
+    """
+    from app.connectors.payments.base import InvoiceRequest
+    from app.services import payment_forms
+    from app.web.urls import public_url
+
+    while True:
+        row = _pick(deposit_id, exclude)
+        if row is None:
+            return _Outcome(None, "missing")
+        if row.status != "matching":
+            return _Outcome(None, row.status)
+        if row.hold_transfer_id is not None:
+            # a reservation exists (a crashed or concurrent run): finish it
+            return _Outcome(_existing_reservation(deposit_id), "matching")
+        if row.request_id is None:
+            break
+        attempt = row.match_attempts + 1
+        expires_at = utcnow() + timedelta(seconds=row.lifetime)
+        wallet_id = row.wallet_id or ledger.wallet_of(row.buyer_id).id
+        try:
+            hold = ledger.reserve(
+                key=f"deposit:{deposit_id}:hold:{attempt}", debit=row.escrow_account_id,
+                credit=wallet_id, amount=row.usd_cents,
+                kind=TransferKind.PURCHASE_HOLD, timeout_at=expires_at + HOLD_BACKSTOP,
+                memo=f"deposit {deposit_id}", event=f"deposit:{deposit_id}",
+            )
+        except ledger.InsufficientFunds:
+            _give_back_slot(row.request_id)  # sold meanwhile; the next one
+            exclude.add(row.request_id)
+            continue
+        exclude.add(row.request_id)
+        order_id = f"{uuid.uuid4().hex[:24]}-{attempt}"
+        idempotence_key = uuid.uuid4().hex
+        db.session.execute(
+            sa.update(_d).where(_d.c.id == deposit_id).values(
+                match_attempts=attempt, withdrawal_id=row.request_id, payment_form_id=row.payment_form_id,
+                hold_transfer_id=hold.id, expires_at=expires_at, order_id=order_id,
+                idempotence_key=idempotence_key, updated_at=utcnow(),
+            )
+        )
+        _forget(Deposit, deposit_id)
+        form = _FormView(id=row.payment_form_id, kind=row.form_kind, hook_token=row.hook_token,
+                         credentials_encrypted=row.credentials_encrypted)
+        invoice = InvoiceRequest(
+            order_id=order_id, amount=row.amount_kopecks, description=f"PokerPay {order_id[:12]}",
+            return_url=public_url("deposits.show", deposit_id=deposit_id), expires_at=expires_at,
+            notification_url=payment_forms.notification_url(form),
+        )
+        return _Outcome(Reservation(
+            deposit_id=deposit_id, hold_id=hold.id, request_id=row.request_id, form_id=form.id, kind=form.kind, invoice=invoice,
+            idempotence_key=idempotence_key, adapter=payment_forms.adapter_of(form),
+            form_had_failures=bool(row.consecutive_failures),
+        ), "matching")
+    deposit = db.session.get(Deposit, deposit_id)
+    fail(deposit, str(_l("No seller can take this amount right now.")))
+    return _Outcome(None, "failed")
+
+
+@dataclass(frozen=True)
+class _FormView:
+    """The columns of a payment form that the invoice and the adapter read (no ORM object, no second SELECT)."""
+
+    id: int
+    kind: str
+    hook_token: str
+    credentials_encrypted: str
+
+
+def _forget(model, row_id: int) -> None:
+    """An object of this row loaded in the session would be stale after a Core UPDATE: reload it on next access."""
+    instance = db.session.identity_map.get((model, (row_id,), None))
+    if instance is not None:
+        db.session.expire(instance)
+
+
+def _existing_reservation(deposit_id: int) -> Reservation:
+    """The reservation a crashed or concurrent run made and did not publish (the sweeper's path; ORM reads)."""
+    from app.services import payment_forms
+
+    deposit = db.session.get(Deposit, deposit_id)
+    form = deposit.payment_form
+    return Reservation(
+        deposit_id=deposit_id, hold_id=deposit.hold_transfer_id, request_id=deposit.withdrawal_id, form_id=form.id, kind=form.kind,
+        invoice=invoice_request(deposit), idempotence_key=deposit.idempotence_key,
+        adapter=payment_forms.adapter_of(form) if form.healthy else None,
+        form_had_failures=bool(form.consecutive_failures),
+    )
+
 
 def _lock_deposit(deposit_id: int) -> Deposit | None:
     return db.session.scalar(sa.select(Deposit).where(Deposit.id == deposit_id).with_for_update())
-
-
-def reserve(deposit_id: int, exclude: set[int], lifetime_seconds: int) -> Deposit | None:
-    """Hold dollars of the first eligible seller for this deposit.
-
-    Returns the deposit with its hold (maybe one made earlier and not yet
-    published), or None when it is no longer matching.  Fails the deposit when
-    no seller can take it.
-    """
-    deposit = _lock_deposit(deposit_id)
-    if deposit is None or deposit.status != "matching":
-        return None
-    if deposit.hold_transfer_id is not None:
-        return deposit  # a reservation exists (a crashed or concurrent run): finish it
-    while deposit.match_attempts < MAX_ATTEMPTS:
-        request = first_eligible(deposit, exclude)
-        if request is None:
-            break
-        attempt = deposit.match_attempts + 1
-        expires_at = utcnow() + timedelta(seconds=lifetime_seconds)
-        try:
-            hold = ledger.reserve(
-                key=f"deposit:{deposit.id}:hold:{attempt}", debit=request.escrow_account_id,
-                credit=ledger.wallet_of(deposit.buyer_id), amount=deposit.usd_cents,
-                kind=TransferKind.PURCHASE_HOLD, timeout_at=expires_at + HOLD_BACKSTOP,
-                memo=f"deposit {deposit.id}", event=f"deposit:{deposit.id}",
-            )
-        except ledger.InsufficientFunds:
-            exclude.add(request.id)  # sold meanwhile; the next one
-            continue
-        taken = db.session.execute(
-            sa.update(WithdrawalRequest)
-            .where(WithdrawalRequest.id == request.id, WithdrawalRequest.status == "active",
-                   WithdrawalRequest.open_invoices < WithdrawalRequest.max_open_invoices)
-            .values(open_invoices=WithdrawalRequest.open_invoices + 1, updated_at=utcnow())
-        ).rowcount
-        if taken != 1:
-            raise RuntimeError("a locked eligible request lost its slot")  # cannot happen under the row lock
-        deposit.match_attempts = attempt
-        deposit.withdrawal_id = request.id
-        deposit.payment_form_id = request.payment_form_id
-        deposit.hold_transfer_id = hold.id
-        deposit.expires_at = expires_at
-        deposit.order_id = f"{uuid.uuid4().hex[:24]}-{attempt}"
-        deposit.idempotence_key = uuid.uuid4().hex
-        db.session.flush()
-        return deposit
-    fail(deposit, str(_l("No seller can take this amount right now.")))
-    return None
 
 
 def fail(deposit: Deposit, reason: str) -> None:
@@ -231,63 +431,63 @@ def invoice_request(deposit: Deposit):
     )
 
 
-def create_invoice(deposit_id: int) -> str:
-    """Ask the seller's provider for the invoice of the current attempt (no transaction open)."""
-    from app.connectors.payments.base import ProviderError, ProviderUnavailable
-    from app.services import form_health, payment_forms
+def create_invoice(r: Reservation) -> str:
+    """Ask the seller's provider for the invoice of this reservation, then publish it.
 
-    deposit = db.session.get(Deposit, deposit_id)
-    if deposit is None or deposit.status != "matching" or deposit.hold_transfer_id is None:
-        return "nothing"
-    hold_id, form = deposit.hold_transfer_id, deposit.payment_form
-    form_id, kind, healthy = form.id, form.kind, form.healthy
-    request = invoice_request(deposit)
-    idempotency_key = deposit.idempotence_key
-    adapter = payment_forms.adapter_of(form) if healthy else None
-    # Never hold a transaction (on SQLite: the write lock) across a network call;
-    # nothing below touches the database until the provider has answered.
-    db.session.commit()
-    if adapter is None:
-        abandon(deposit_id, hold_id, "payment form unavailable")
+    Called with no transaction open: nothing touches the database until the
+    provider has answered.  Publishing re-checks, under the deposit's lock,
+    that the reservation is still the current one (a sweeper may have
+    abandoned it meanwhile), then moves the deposit by the state machine.
+    """
+    from app.connectors.payments.base import ProviderError, ProviderUnavailable
+    from app.services import form_health
+
+    if r.adapter is None:
+        abandon(r.deposit_id, r.hold_id, "payment form unavailable")
         return "abandoned"
     try:
-        created = adapter.create_invoice(request, idempotency_key)
+        created = r.adapter.create_invoice(r.invoice, r.idempotence_key)
     except (ProviderError, ProviderUnavailable) as exc:
-        form_health.record_failure(form_id, exc)
-        abandon(deposit_id, hold_id, "provider failed")
-        log.warning("deposit %s: provider %s failed (%s)", deposit_id, kind, type(exc).__name__)
+        form_health.record_failure(r.form_id, exc)
+        abandon(r.deposit_id, r.hold_id, "provider failed")
+        log.warning("deposit %s: provider %s failed (%s)", r.deposit_id, r.kind, type(exc).__name__)
         return "abandoned"
-    form_health.record_success(form_id)
-    current = _lock_deposit(deposit_id)
-    if current is None or current.hold_transfer_id != hold_id:
+    form_health.record_success(r.form_id)
+    current = db.session.execute(
+        sa.select(_d.c.hold_transfer_id).where(_d.c.id == r.deposit_id).with_for_update()
+    ).one_or_none()
+    if current is None or current.hold_transfer_id != r.hold_id:
         return "nothing"  # abandoned meanwhile by a sweeper: this invoice is never shown to anyone
     published = DEPOSIT.transition(
-        Deposit, deposit_id, "awaiting_payment", expect="matching",
+        Deposit, r.deposit_id, "awaiting_payment", expect="matching",
         provider_payment_id=created.provider_payment_id, pay_url=created.pay_url,
         sbp_payload=created.sbp_payload, next_poll_at=utcnow() + timedelta(seconds=10),
     )
     if published:
-        audit.record("deposit.invoiced", target_type="deposit", target_id=deposit_id, payment_form_id=form_id)
+        audit.record("deposit.invoiced", target_type="deposit", target_id=r.deposit_id, payment_form_id=r.form_id)
     return "published" if published else "nothing"
 
 
-def match(deposit_id: int) -> str:
-    """Run matching to the end: published, failed, or nothing to do."""
-    from app.services.settings import current_settings
+def _status(deposit_id: int) -> str:
+    status = db.session.scalar(sa.select(_d.c.status).where(_d.c.id == deposit_id))
+    return status or "missing"
 
+
+def match(deposit_id: int) -> str:
+    """Run matching to the end: published, failed, or nothing to do.  Returns the deposit's status."""
     exclude: set[int] = set()
     for _ in range(MAX_ATTEMPTS + 1):
-        lifetime = current_settings().invoice_lifetime_seconds
-        deposit = reserve(deposit_id, exclude, lifetime)
+        outcome = reserve(deposit_id, exclude)
         db.session.commit()
-        if deposit is None:
-            return db.session.get(Deposit, deposit_id).status if db.session.get(Deposit, deposit_id) else "missing"
-        if deposit.withdrawal_id is not None:
-            exclude.add(deposit.withdrawal_id)
-        outcome = create_invoice(deposit_id)
+        if outcome.reservation is None:
+            return outcome.status
+        exclude.add(outcome.reservation.request_id)
+        result = create_invoice(outcome.reservation)
         db.session.commit()
-        if outcome != "abandoned":
-            return db.session.get(Deposit, deposit_id).status
+        if result == "published":
+            return "awaiting_payment"
+        if result != "abandoned":
+            return _status(deposit_id)
     deposit = db.session.get(Deposit, deposit_id)
     if deposit.status == "matching" and deposit.hold_transfer_id is None:
         fail(deposit, str(_l("No seller can take this amount right now.")))

@@ -198,3 +198,167 @@ def record_by_hand(*, room_transfer_id: str, counterparty: str, amount: int, occ
     audit.record("room_transfer.entered_by_hand", actor=actor, target_type="room_transfer",
                  target_id=transfer.room_transfer_id, reason=reason, amount=amount)
     return "credited" if outcome["credited"] else "unmatched"
+
+
+# --- bulk: a whole feed page in a fixed number of statements --------------------------------------
+
+def ingest_page(transfers: Iterable[FeedTransfer], source: str) -> dict[str, int]:
+    """Store a feed page and settle its new incoming transfers, in statements per page, not per transfer.
+
+    The same outcome as :func:`ingest` (caller commits, with the cursor, in
+    one transaction per page), with the same three keys behind exactly-once:
+    the unique room transfer id (INSERT … ON CONFLICT DO NOTHING), the
+    ``new`` → credited / unmatched compare-and-set (one UPDATE … WHERE
+    status = 'new' RETURNING for the page: a row another poller settled is
+    not returned, so not posted), and the postings' idempotency keys (one
+    :func:`app.ledger.postings.transfer_many`, which locks, checks limits and
+    writes like ``ledger.transfer``).  Verification by amount is applied in
+    feed order, as one transfer after another would.
+    """
+    from app.ledger.postings import Posting, transfer_many
+
+    rows = {}
+    for t in transfers:
+        rows.setdefault(t.room_transfer_id, {
+            "room_transfer_id": t.room_transfer_id, "direction": t.direction,
+            "counterparty": t.counterparty.strip()[:254], "amount": t.amount, "occurred_at": t.occurred_at,
+            "note": (t.note or None) and t.note[:255], "source": source,
+            "status": "new" if t.direction == "in" else "outgoing", "created_at": utcnow(),
+        })
+    outcome = {"credited": 0, "unmatched": 0}
+    if not rows:
+        return outcome
+    table = RoomTransfer.__table__
+    _store_page(table, list(rows.values()))
+    new = db.session.execute(
+        sa.select(table.c.id, table.c.room_transfer_id, table.c.counterparty, table.c.amount)
+        .where(table.c.room_transfer_id.in_(list(rows)), table.c.status == "new")
+        .order_by(table.c.occurred_at, table.c.id)
+    ).all()
+    if not new:
+        return outcome
+    identifiers = {room_accounts.normalise_identifier(r.counterparty) for r in new}
+    accounts = {a.identifier: a for a in db.session.scalars(
+        sa.select(RoomAccount).where(RoomAccount.identifier.in_(identifiers)))}
+    credit_to: dict[int, int] = {}  # room transfer row id → user id
+    for r in new:
+        account = accounts.get(room_accounts.normalise_identifier(r.counterparty))
+        if account is None:
+            continue
+        if not account.is_verified and r.amount == account.verification_amount:
+            room_accounts.mark_verified(account, by="transfer")
+        if account.is_verified:
+            credit_to[r.id] = account.user_id
+    settings = current_settings()
+    commission = {r.id: commission_for(r.amount, settings) for r in new if r.id in credit_to}
+    credited, unmatched = _settle(table, new, credit_to, commission)
+    omnibus = ledger.platform_account(ledger.AccountKind.ROOM_OMNIBUS).id
+    fees = ledger.platform_account(ledger.AccountKind.FEE_REVENUE).id
+    suspense = ledger.platform_account(ledger.AccountKind.UNMATCHED_INCOMING).id
+    wallets = _wallets({credit_to[i] for i in credited})
+    postings = []
+    for r in new:
+        event = f"room-in:{r.room_transfer_id}"
+        if r.id in credited:
+            wallet = wallets[credit_to[r.id]]
+            postings.append(Posting(f"{event}:credit", omnibus, wallet, r.amount, "room_deposit",
+                                    f"room transfer {r.room_transfer_id}", event))
+            if commission[r.id]:
+                postings.append(Posting(f"{event}:commission", wallet, fees, commission[r.id], "commission",
+                                        f"commission on {r.room_transfer_id}", event))
+        elif r.id in unmatched:
+            postings.append(Posting(f"{event}:suspense", omnibus, suspense, r.amount, "room_unmatched",
+                                    f"unknown sender {r.counterparty[:60]}", event))
+    transfer_many(postings)
+    outcome["credited"], outcome["unmatched"] = len(credited), len(unmatched)
+    return outcome
+
+
+_PAGE_COLUMNS = ("room_transfer_id", "direction", "counterparty", "amount", "occurred_at", "note", "source", "status",
+                 "created_at")
+_STORE_UNNEST = sa.text(
+    "INSERT INTO room_transfer (room_transfer_id, direction, counterparty, amount, occurred_at, note, source, status,"
+    " created_at)"
+    " SELECT * FROM unnest(CAST(:room_transfer_id AS text[]), CAST(:direction AS text[]),"
+    " CAST(:counterparty AS text[]), CAST(:amount AS bigint[]), CAST(:occurred_at AS timestamptz[]),"
+    " CAST(:note AS text[]), CAST(:source AS text[]), CAST(:status AS text[]), CAST(:created_at AS timestamptz[]))"
+    " ON CONFLICT (room_transfer_id) DO NOTHING"
+)
+_SETTLE_UNNEST = sa.text(
+    "UPDATE room_transfer SET status = v.status, user_id = v.user_id, commission = v.commission,"
+    " resolved_at = CASE WHEN v.status = 'credited' THEN CAST(:now AS timestamptz) END"
+    " FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[]), CAST(:users AS bigint[]),"
+    " CAST(:commissions AS bigint[])) AS v(id, status, user_id, commission)"
+    " WHERE room_transfer.id = v.id AND room_transfer.status = 'new'"
+    " RETURNING room_transfer.id"
+)
+
+
+def _store_page(table: sa.Table, rows: list[dict]) -> None:
+    """INSERT ignoring duplicates; on PostgreSQL the page as arrays in one statement (no per-value binding)."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        insert_ignoring_duplicates(table, rows, conflict_on=["room_transfer_id"])
+        return
+    db.session.execute(_STORE_UNNEST, {name: [r[name] for r in rows] for name in _PAGE_COLUMNS})
+
+
+def _settle(table: sa.Table, new: list, credit_to: dict[int, int], commission: dict[int, int]) -> tuple[set, set]:
+    """Move each ``new`` row to credited (with its user and commission) or unmatched, by compare-and-set.
+
+    Returns the ids this call moved to each; a row another poller moved first is in neither.
+    """
+    for status in ("credited", "unmatched"):
+        if "new" not in INCOMING_ROOM_TRANSFER.sources_of(status):
+            raise RuntimeError(f"new → {status} is not an incoming room transfer's move")
+    if db.session.get_bind().dialect.name != "postgresql":
+        credited = _claim(table, [r.id for r in new if r.id in credit_to], "credited", resolved_at=utcnow())
+        if credited:
+            db.session.execute(
+                sa.update(table).where(table.c.id == sa.bindparam("r_id"))
+                .values(user_id=sa.bindparam("r_user"), commission=sa.bindparam("r_commission")),
+                [{"r_id": i, "r_user": credit_to[i], "r_commission": commission[i]} for i in credited],
+            )
+        return credited, _claim(table, [r.id for r in new if r.id not in credit_to], "unmatched")
+    # PostgreSQL: one statement for the page, the values per row as arrays
+    ids = [r.id for r in new]
+    moved = set(db.session.scalars(_SETTLE_UNNEST, {
+        "ids": ids, "now": utcnow(),
+        "statuses": ["credited" if i in credit_to else "unmatched" for i in ids],
+        "users": [credit_to.get(i) for i in ids], "commissions": [commission.get(i) for i in ids],
+    }))
+    _expire(moved)
+    return {i for i in moved if i in credit_to}, {i for i in moved if i not in credit_to}
+
+
+def _expire(row_ids) -> None:
+    for row_id in row_ids:  # objects of these rows loaded in this session would be stale
+        instance = db.session.identity_map.get((RoomTransfer, (row_id,), None))
+        if instance is not None:
+            db.session.expire(instance)
+
+
+def _claim(table: sa.Table, ids: list[int], status: str, **values) -> set[int]:
+    """Move these ``new`` rows to ``status`` by one compare-and-set; the ids this call moved."""
+    if not ids:
+        return set()
+    moved = set(db.session.scalars(
+        sa.update(table).where(table.c.id.in_(ids), table.c.status == "new")
+        .values(status=status, **values).returning(table.c.id)
+    ))
+    _expire(moved)
+    return moved
+
+
+def _wallets(user_ids: set[int]) -> dict[int, int]:
+    """Ledger wallet ids of these users, by one SELECT (a missing wallet is created)."""
+    if not user_ids:
+        return {}
+    from app.ledger.accounts import wallet_code
+
+    codes = {wallet_code(u): u for u in user_ids}
+    accounts = ledger.LedgerAccount.__table__
+    found = {codes[code]: i for i, code in db.session.execute(
+        sa.select(accounts.c.id, accounts.c.code).where(accounts.c.code.in_(list(codes))))}
+    for user_id in user_ids - found.keys():
+        found[user_id] = ledger.wallet_of(user_id).id
+    return found

@@ -372,3 +372,22 @@ def test_errors_carry_a_user_safe_message(app):
             message = str(error(account_id=1))
             assert message and "_" not in message and "{" not in message
             assert issubclass(error, ledger.LedgerError)
+
+
+def test_transfer_many_keeps_transfers_guarantees(accounts):
+    """A batch: ordered limit checks, nothing written on refusal, keys replayed, conflicts refused."""
+    from app.ledger.postings import Posting, transfer_many
+
+    a, b = accounts["a"], accounts["b"]
+    before = _count_transfers()
+    # b is empty: crediting it first makes the debit after it possible, in this order only
+    ids = transfer_many([Posting("many:1", a, b, 6_000, "test"), Posting("many:2", b, a, 5_000, "test")])
+    assert len(set(ids)) == 2 and _count_transfers() == before + 2
+    assert ledger.balance(a).available == 9_000 and ledger.balance(b).available == 1_000
+    with pytest.raises(ledger.InsufficientFunds):
+        transfer_many([Posting("many:3", b, a, 500, "test"), Posting("many:4", b, a, 600, "test")])
+    assert _count_transfers() == before + 2
+    assert transfer_many([Posting("many:1", a, b, 6_000, "test")]) == ids[:1]  # a retry: the same transfer
+    with pytest.raises(ledger.IdempotencyConflict):
+        transfer_many([Posting("many:1", a, b, 7_000, "test")])
+    assert ledger.verify_ledger().ok

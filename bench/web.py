@@ -1,0 +1,254 @@
+"""Web: the invoice status endpoint and the wallet page under gunicorn, against a bare Flask hello-world.
+
+    .venv/bin/python -m bench.web [--seconds 10] [--connections 32] [--no-write]
+
+1. A fresh database ``pokerpay_bench_web`` (the app's migrations), the demo
+   buyer with a published invoice (a deposit awaiting payment), a verified
+   room account and 40 wallet movements.
+2. Statements per request, counted in-process (a test client against the
+   same database): the invoice status fragment (what the page polls every
+   2 s), the wallet page, and each of them again on the second request of the
+   session.
+3. gunicorn with the production settings (``gunicorn.conf.py``: gthread,
+   2 × cores + 1 workers, 4 threads, production config) serving the app, and
+   the same settings serving a bare Flask hello-world (``bench/_hello.py``),
+   in the same run; a Python load generator (4 processes × 8 threads = 32
+   keep-alive connections, closed loop) for ``--seconds`` on each: the
+   buyer's authenticated GET of the invoice status fragment (it reads the
+   session's user and the deposit from PostgreSQL), the wallet page, and
+   ``/`` of the hello-world.  Throughput ratio (target ≥ 0.4) and p99 (target
+   ≤ 50 ms).
+4. Two app servers on two ports behind the load generator's loopback
+   round-robin (the connections are spread over the servers in turn):
+   the multi-process, multi-server deployment working against one database.
+5. Peak RSS (VmHWM) of each gunicorn worker of the app after the run.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import time
+
+import requests
+
+from bench import _services
+from bench._common import machine, record, recreate, row, sqlalchemy_url, write_section
+
+BENCH_DB = "pokerpay_bench_web"
+RATIO_TARGET = 0.4
+P99_TARGET_MS = 50.0
+KEY = "d0aaz1H64CvMnGyMC-pFcCwB0wesTnUysCU5vfNRJZc="
+BUYER = "buyer@demo.pokerpay"
+
+
+def _env(redis_url: str) -> dict:
+    return {"POKERPAY_CONFIG": "production", "DATABASE_URL": sqlalchemy_url(BENCH_DB), "REDIS_URL": redis_url,
+            "SECRET_KEY": "bench-secret-key-" + "x" * 32, "ENCRYPTION_KEYS": KEY, "FORCE_HTTPS": "false",
+            "SESSION_COOKIE_SECURE": "false", "LOG_FORMAT": "text", "PUBLIC_BASE_URL": "http://127.0.0.1:9"}
+
+
+def _make_app(redis_url: str):
+    import os
+
+    os.environ.update(_env(redis_url))
+    from app import create_app
+    from config import ProductionConfig
+
+    return create_app(ProductionConfig, SQLALCHEMY_DATABASE_URI=sqlalchemy_url(BENCH_DB), REDIS_URL=redis_url,
+                      SECRET_KEY=_env(redis_url)["SECRET_KEY"], ENCRYPTION_KEYS=[KEY], FORCE_HTTPS=False,
+                      SESSION_COOKIE_SECURE=False, REMEMBER_COOKIE_SECURE=False)
+
+
+def prepare(redis_url: str) -> int:
+    """The database with the demo buyer, an invoice awaiting payment and wallet history; the deposit id."""
+    import sqlalchemy as sa
+    from flask_migrate import upgrade
+
+    from app import ledger
+    from app.database import utcnow
+    from app.extensions import db
+    from app.models import User
+    from app.services import accounts, matching, quotes, room_accounts
+    from app.services.settings import current_settings
+
+    recreate(BENCH_DB)
+    app = _make_app(redis_url)
+    with app.app_context():
+        upgrade()
+        buyer = accounts.register(BUYER, app.config["DEMO_PASSWORD"])
+        room = room_accounts.add_room_account(buyer, "bench.buyer")
+        room_accounts.mark_verified(room, by="ops", reason="bench")
+        wallet = ledger.wallet_of(buyer.id)
+        omnibus = ledger.platform_account(ledger.AccountKind.ROOM_OMNIBUS)
+        for i in range(40):
+            ledger.transfer(f"bench:web:{i}", omnibus, wallet, 1_000 + i, "room_deposit", memo="bench")
+        q = quotes.quote("yoomoney", 500_000, current_settings())
+        deposit = matching.create_deposit(db.session.get(User, buyer.id), q, request_key="bench-web")
+        db.session.execute(sa.text(
+            "UPDATE deposit SET status = 'awaiting_payment', pay_url = 'https://pay.bench.invalid/x',"
+            " provider_payment_id = 'bench', expires_at = :expires WHERE id = :id"),
+            {"id": deposit.id, "expires": utcnow() + __import__("datetime").timedelta(hours=1)})
+        db.session.commit()
+        deposit_id = deposit.id
+        db.engine.dispose()
+    return deposit_id
+
+
+def _csrf(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
+        r'value="([^"]+)"[^>]*name="csrf_token"', html)
+    if not match:
+        raise RuntimeError("no csrf_token on the login page")
+    return match.group(1)
+
+
+def login_cookie(port: int, password: str) -> str:
+    http = requests.Session()
+    page = http.get(f"http://127.0.0.1:{port}/login", timeout=30)
+    response = http.post(f"http://127.0.0.1:{port}/login", timeout=30, allow_redirects=False,
+                         data={"email": BUYER, "password": password, "csrf_token": _csrf(page.text)})
+    if response.status_code != 302 or "session" not in http.cookies:
+        raise RuntimeError(f"login failed: {response.status_code}")
+    return f"session={http.cookies['session']}"
+
+
+def statement_counts(redis_url: str, deposit_id: int) -> dict[str, tuple[int, int]]:
+    """Statements per request for each page: the first request of a session, and a later one."""
+    from sqlalchemy import event
+
+    from app.extensions import db
+
+    app = _make_app(redis_url)
+    app.config["WTF_CSRF_ENABLED"] = False
+    counts = {"n": 0}
+    with app.app_context():
+        event.listen(db.engine, "after_cursor_execute", lambda *a: counts.__setitem__("n", counts["n"] + 1))
+    client = app.test_client()
+    client.post("/login", data={"email": BUYER, "password": app.config["DEMO_PASSWORD"]})
+    result = {}
+    for name, path, headers in (("invoice status", f"/buy/{deposit_id}", {"HX-Request": "true"}),
+                                ("wallet page", "/wallet/", {})):
+        seen = []
+        for _ in range(2):
+            counts["n"] = 0
+            response = client.get(path, headers=headers)
+            assert response.status_code == 200, (path, response.status_code)
+            seen.append(counts["n"])
+        result[name] = tuple(seen)
+    with app.app_context():
+        db.engine.dispose()
+    return result
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args(argv)
+
+    _services.ensure_postgres()
+    redis_url = _services.redis_url()
+    print("web: preparing the database …", flush=True)
+    deposit_id = prepare(redis_url)
+    counts = statement_counts(redis_url, deposit_id)
+    print(f"statements per request (first, later): {counts}", flush=True)
+    env = _env(redis_url)
+    password = "demo-Passw0rd!"
+
+    hello, hello_port = _services.gunicorn("bench._hello:app", env)
+    _services.warm_up(hello_port)
+    print(f"hello-world: {args.connections} connections for {args.seconds:.0f} s …", flush=True)
+    base = _services.load([hello_port], "/", {}, seconds=args.seconds, connections=args.connections)
+    print(f"  {base}", flush=True)
+    _services.stop(hello)
+
+    web, port = _services.gunicorn("wsgi:app", env)
+    cookie = login_cookie(port, password)
+    status_path = f"/buy/{deposit_id}"
+    headers = {"Cookie": cookie, "HX-Request": "true"}
+    _services.warm_up(port, status_path, headers, seconds=10)
+    results = {}
+    for name, path, hdrs in (("invoice status", status_path, headers), ("wallet page", "/wallet/", {"Cookie": cookie})):
+        print(f"{name}: {args.connections} connections for {args.seconds:.0f} s …", flush=True)
+        results[name] = _services.load([port], path, hdrs, seconds=args.seconds, connections=args.connections)
+        print(f"  {results[name]}", flush=True)
+    workers = _services.children(web.pid)
+    print("invoice status again, with py-spy sampling the app's workers …", flush=True)
+    import threading
+
+    hot: list = []
+    sampler = threading.Thread(target=lambda: hot.extend(_services.profile(workers, args.seconds)))
+    sampler.start()
+    _services.load([port], status_path, headers, seconds=args.seconds, connections=args.connections)
+    sampler.join()
+    for frame, share in hot:
+        print(f"  {share:6.1%}  {frame}")
+    rss = sorted(_services.peak_rss_mib(pid) for pid in workers)
+
+    second, port2 = _services.gunicorn("wsgi:app", env)
+    _services.warm_up(port2, status_path, headers, seconds=10)
+    print(f"invoice status, two servers round-robin: {args.connections} connections …", flush=True)
+    both = _services.load([port, port2], status_path, headers, seconds=args.seconds, connections=args.connections)
+    print(f"  {both}", flush=True)
+    _services.stop(second)
+    _services.stop(web)
+
+    ok = all(r["errors"] == 0 and r["requests"] > 0 for r in (*results.values(), both, base))
+    if not args.no_write:
+        status = results["invoice status"]
+        ratio = status["rps"] / base["rps"] if base["rps"] else 0.0
+        lines = [
+            "## Web under gunicorn",
+            "",
+            f"Measured {time.strftime('%Y-%m-%d %H:%M %Z')} by `python -m bench.web`: gunicorn with `gunicorn.conf.py`"
+            " (gthread, 2 × cores + 1 workers × 4 threads, production config, access log to /dev/null) for the app"
+            " and, in the same run, for a bare Flask hello-world; a Python load generator, 4 processes × 8 threads ="
+            f" {args.connections} keep-alive connections in a closed loop, {args.seconds:.0f} s each, on the same"
+            " machine (it takes CPU from the servers).",
+            "",
+            "| measured | requests/s | p50 ms | p99 ms | ratio to hello-world | targets |",
+            "|---|---|---|---|---|---|",
+            f"| hello-world `/` (baseline) | {base['rps']:,.0f} | {base['p50_ms']:.1f} | {base['p99_ms']:.1f} | 1 | — |",
+        ]
+        for name, r in results.items():
+            target = (f"ratio ≥ {RATIO_TARGET} ({'met' if r['rps'] / base['rps'] >= RATIO_TARGET else 'NOT met'}),"
+                      f" p99 ≤ {P99_TARGET_MS:.0f} ms ({'met' if r['p99_ms'] <= P99_TARGET_MS else 'NOT met'})"
+                      if name == "invoice status" else "—")
+            lines.append(f"| {name} (buyer signed in) | {r['rps']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} |"
+                         f" {r['rps'] / base['rps']:.2f} | {target} |")
+        lines.append(f"| invoice status, two app servers (two ports, loopback round-robin) | {both['rps']:,.0f} |"
+                     f" {both['p50_ms']:.1f} | {both['p99_ms']:.1f} | {both['rps'] / base['rps']:.2f} | — |")
+        lines += [
+            "",
+            "Statements per request (first request of a session / a later one): "
+            + "; ".join(f"{name}: {a} / {b}" for name, (a, b) in counts.items())
+            + ".  Errors: " + ", ".join(f"{n} {r['errors']}" for n, r in
+                                         (("hello", base), *results.items(), ("two servers", both))) + ".",
+            "",
+            "Profile of the app's workers serving the invoice status endpoint (py-spy, sampling all workers for"
+            f" {args.seconds:.0f} s under the same load; share of CPU samples in which the function is on the stack):",
+            "",
+            *(f"- {share:.0%} `{frame}`" for frame, share in hot),
+            "",
+            f"Peak RSS of the app's gunicorn workers after the run: {', '.join(f'{x:.0f}' for x in rss)} MiB"
+            f" ({len(rss)} workers).  Machine: {machine()}.",
+        ]
+        write_section("web", lines)
+        record("web", [
+            row("invoice status endpoint req/s under gunicorn, 32 connections", f"{status['rps']:,.0f}",
+                f"{base['rps']:,.0f} hello-world", f"{ratio:.2f}", f"≥ {RATIO_TARGET}", ratio >= RATIO_TARGET),
+            row("invoice status endpoint p99", f"{status['p99_ms']:.0f} ms", f"{base['p99_ms']:.0f} ms hello-world",
+                "—", f"≤ {P99_TARGET_MS:.0f} ms", status["p99_ms"] <= P99_TARGET_MS),
+            row("wallet page req/s, p99", f"{results['wallet page']['rps']:,.0f}, "
+                f"{results['wallet page']['p99_ms']:.0f} ms", f"{base['rps']:,.0f} hello-world",
+                f"{results['wallet page']['rps'] / base['rps']:.2f}"),
+            row("invoice status, two servers round-robin req/s", f"{both['rps']:,.0f}", f"{status['rps']:,.0f} one server",
+                f"{both['rps'] / status['rps']:.2f}" if status["rps"] else "—"),
+            row("peak RSS of a gunicorn worker", f"{max(rss):.0f} MiB" if rss else "—"),
+        ])
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
