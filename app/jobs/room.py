@@ -31,7 +31,7 @@ def poll_room_feed_once(room=None) -> dict[str, int]:
     totals = {"credited": 0, "unmatched": 0, "pages": 0}
     for _ in range(MAX_PAGES_PER_POLL):
         page = room.fetch_transfers(room_ingest.get_cursor(feed))
-        outcome = room_ingest.ingest(page.transfers, source=feed)
+        outcome = room_ingest.ingest_page(page.transfers, source=feed)
         if page.next_cursor is not None:
             room_ingest.set_cursor(feed, page.next_cursor)
         db.session.commit()

@@ -270,6 +270,11 @@ def ingest_page(transfers: Iterable[FeedTransfer], source: str) -> dict[str, int
             postings.append(Posting(f"{event}:suspense", omnibus, suspense, r.amount, "room_unmatched",
                                     f"unknown sender {r.counterparty[:60]}", event))
     transfer_many(postings)
+    from app.services import notifications
+
+    for r in new:
+        if r.id in credited:
+            notifications.credit_received(r, credit_to[r.id], commission[r.id])
     outcome["credited"], outcome["unmatched"] = len(credited), len(unmatched)
     return outcome
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 
 revision = '0010_perf'
-down_revision = '0005_market'
+down_revision = '0009_ui_pages'
 branch_labels = None
 depends_on = None
 
