@@ -47,6 +47,9 @@ class Plan:
     check_every: float
     drain_seconds: float
     think: tuple[float, float]
+    #: keep the load on past ``duration`` until this many operations (at most until ``max_duration``)
+    min_ops: int = 0
+    max_duration: float = 0
 
 
 PLANS = {
@@ -55,12 +58,16 @@ PLANS = {
                   think=(0.05, 0.4)),
     "long": Plan(duration=20 * 60, sellers=8, buyers=22, rq_workers=3, web_workers=3, invoice_lifetime=60,
                  fault_interval=(6, 14), redis_restarts=3, pg_drops=6, check_every=90, drain_seconds=170,
-                 think=(0.05, 0.5)),
+                 think=(0.05, 0.5), min_ops=20_000, max_duration=28 * 60),
 }
 
 
+_LOG_LOCK = threading.Lock()
+
+
 def log(message: str) -> None:
-    print(f"[chaos {time.strftime('%H:%M:%S')}] {message}", flush=True)
+    with _LOG_LOCK:
+        print(f"[chaos {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def in_process_app(system):
@@ -166,7 +173,13 @@ def main(argv: list[str] | None = None) -> int:
             actor.start()
         nemesis.start()
         next_check = load_started + plan.check_every
-        while time.monotonic() - load_started < duration:
+        def load_on() -> bool:
+            elapsed = time.monotonic() - load_started
+            if elapsed < duration:
+                return True
+            return args.duration is None and stats.total < plan.min_ops and elapsed < plan.max_duration
+
+        while load_on():
             time.sleep(1)
             if time.monotonic() >= next_check:
                 next_check += plan.check_every
