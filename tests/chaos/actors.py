@@ -219,6 +219,9 @@ class Seller(Actor):
 
 
 class Buyer(Actor):
+    #: seconds an invoice stays payable (the run's platform setting)
+    invoice_lifetime = 60
+
     def step(self) -> None:
         getattr(self, self.choose({"buy": 6, "cash_out": 1.5, "look": 1.5}))()
 
@@ -250,11 +253,17 @@ class Buyer(Actor):
         pay_url = self.wait_for_invoice(deposit_id)
         if pay_url is None:
             return
-        choice = self.choose({"pay": 70, "decline": 8, "walk_away": 14, "claim_then_walk_away": 3,
-                              "pay_after_claim": 5})
+        choice = self.choose({"pay": 66, "decline": 8, "walk_away": 13, "claim_then_walk_away": 3,
+                              "pay_after_claim": 5, "pay_late": 5})
         if choice in ("claim_then_walk_away", "pay_after_claim"):
             self.stats.op("claim-paid", _outcome(self.form(f"/buy/{deposit_id}/paid", {})))
-        if choice in ("pay", "decline", "pay_after_claim"):
+        if choice == "pay_late":
+            # Comes back around the invoice's expiry: paid just in time, refused, or paid after the
+            # platform expired it (settled late if the escrow still covers it, else a dispute for ops).
+            self.stop_event.wait(self.rng.uniform(0.6, 1.4) * self.invoice_lifetime)
+            if self.stop_event.is_set():
+                return
+        if choice in ("pay", "decline", "pay_after_claim", "pay_late"):
             self.on_pay_page(pay_url, "decline" if choice == "decline" else "pay")
             for _ in range(self.rng.randint(1, 3)):
                 self.pause()

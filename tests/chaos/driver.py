@@ -163,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(world.sellers)} sellers, {len(world.buyers)} buyers")
         stop = threading.Event()
         actors = [Seller(system, p, rng.randrange(1 << 32), stats, stop, plan.think) for p in world.sellers]
+        Buyer.invoice_lifetime = plan.invoice_lifetime
         actors += [Buyer(system, p, rng.randrange(1 << 32), stats, stop, plan.think) for p in world.buyers]
         actors.append(Stranger(system, None, rng.randrange(1 << 32), stats, stop, plan.think))
         nemesis = Nemesis(system, rng.randrange(1 << 32), stop, interval=plan.fault_interval,
