@@ -45,3 +45,34 @@ def test_seller_sees_requests_page_with_a_request(app):
     assert response.status_code == 200
     assert "60" in response.get_data(as_text=True)
     assert client.get("/seller/withdrawals", headers={"HX-Request": "true"}).status_code == 200
+
+
+def test_connection_dropped_after_the_work_does_not_turn_the_answer_into_a_500(app_factory, database):
+    """If PostgreSQL drops the request's connection after the view is done, is the answer still the view's?
+
+    The bank test saw gunicorn answer 500 (empty body) for requests that had finished: the session
+    teardown rolled back on a connection ``pg_terminate_backend`` had killed, and that error escaped Flask.
+    """
+    import pytest
+    import sqlalchemy as sa
+
+    from app.access import public
+
+    if database.kind != "postgresql":
+        pytest.skip("a dropped server connection is a PostgreSQL matter")
+    app = app_factory()
+
+    @public
+    def finished_then_dropped():
+        pid = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        killer = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+        with killer.connect() as c:
+            c.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        killer.dispose()
+        return "done"
+
+    app.add_url_rule("/_test/dropped", view_func=finished_then_dropped)
+    response = app.test_client().get("/_test/dropped")
+    assert (response.status_code, response.get_data(as_text=True)) == (200, "done")
+    with app.app_context():  # and the pool recovers: the next request gets a live connection
+        assert db.session.execute(sa.text("SELECT 1")).scalar() == 1
