@@ -53,8 +53,8 @@ class Plan:
 
 
 PLANS = {
-    "short": Plan(duration=45, sellers=4, buyers=10, rq_workers=2, web_workers=2, invoice_lifetime=60,
-                  fault_interval=(1.5, 3.0), redis_restarts=1, pg_drops=1, check_every=20, drain_seconds=35,
+    "short": Plan(duration=40, sellers=4, buyers=10, rq_workers=2, web_workers=2, invoice_lifetime=60,
+                  fault_interval=(1.5, 3.0), redis_restarts=1, pg_drops=1, check_every=20, drain_seconds=25,
                   think=(0.05, 0.4)),
     "long": Plan(duration=20 * 60, sellers=8, buyers=22, rq_workers=3, web_workers=3, invoice_lifetime=60,
                  fault_interval=(6, 14), redis_restarts=3, pg_drops=6, check_every=90, drain_seconds=170,
