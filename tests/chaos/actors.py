@@ -167,11 +167,13 @@ def _outcome(response: requests.Response | None) -> str:
 
 
 class Seller(Actor):
-    def run(self) -> None:
-        self.room_deposit()  # a seller starts by bringing dollars in: the market needs liquidity early
-        super().run()
+    started = False
 
     def step(self) -> None:
+        if not self.started:  # a seller starts by bringing dollars in: the market needs liquidity early
+            self.started = True
+            self.room_deposit()
+            return
         getattr(self, self.choose({
             "room_deposit": 3, "withdrawal": 4, "request_action": 2, "look": 2, "cash_out": 0.5,
         }))()
