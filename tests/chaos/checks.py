@@ -63,6 +63,7 @@ def read_platform(engine) -> dict:
                                 "WHERE kind = 'room_omnibus'"),
             "events_open": _rows(c, "SELECT count(*) FROM provider_event WHERE processed_at IS NULL"),
             "pending_holds": _rows(c, "SELECT id, key FROM ledger_transfer WHERE phase = 'pending' AND status = 'pending'"),
+            "dispute_reasons": _rows(c, "SELECT reason, count(*) FROM deposit WHERE status = 'disputed' GROUP BY reason"),
             "now": _rows(c, "SELECT now()"),
         }
     return data
@@ -253,6 +254,7 @@ def final(platform: dict, sandbox: dict, world, *, expiry_slack_seconds: float =
         "deposits": dict(status_count), "disputed_paid": disputed,
         "room_in": len(incoming), "cash_outs": dict(Counter(c[1] for c in platform["cash_outs"])),
         "requests": dict(Counter(r[1] for r in platform["requests"])),
+        "dispute_reasons": {reason: n for reason, n in platform["dispute_reasons"]},
         "rubles_paid_kopecks": sum(sandbox_paid.values()),
         "room_omnibus_cents": omnibus,
     }
