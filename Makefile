@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: setup run test browser-test migrate seed chaos bench assets translations extract-messages clean
+.PHONY: setup run test browser-test migrate seed chaos chaos-short bench assets translations extract-messages clean
 
 setup: $(VENV)/.requirements-installed app/static/vendor/.installed translations
 
@@ -46,6 +46,14 @@ test: setup
 # Just the browser journeys (Playwright + /usr/bin/chromium); screenshots land in test-artifacts/screenshots/.
 browser-test: setup
 	$(BIN)/pytest -m browser tests/browser
+
+# The bank test (tests/chaos/): the whole system under load and faults for ~20 minutes, then every check.
+# CHAOS_SEED=<n> repeats a run's schedule; `make chaos-short` is the ~2-minute mode that `make test` runs.
+chaos: setup
+	$(BIN)/python -m tests.chaos.driver --mode long
+
+chaos-short: setup
+	$(BIN)/python -m tests.chaos.driver --mode short
 
 bench: setup
 	$(BIN)/python -m bench

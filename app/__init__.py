@@ -74,6 +74,9 @@ def _init_extensions(app: Flask) -> None:
     from app.redis_client import init_redis, limiter_storage_uri
 
     db.init_app(app)
+    from app.database import tolerate_dropped_connection_at_teardown
+
+    tolerate_dropped_connection_at_teardown(app, db)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)

@@ -88,3 +88,25 @@ def insert_ignoring_duplicates(table: sa.Table, rows: list[dict], *, conflict_on
     else:
         from sqlalchemy.dialects.sqlite import insert
     db.session.execute(insert(table).values(rows).on_conflict_do_nothing(index_elements=conflict_on))
+
+
+def tolerate_dropped_connection_at_teardown(app, db) -> None:
+    """A connection the server dropped after the work was done must not turn the answer into a 500.
+
+    Flask-SQLAlchemy removes the session when the app context ends; on a
+    connection PostgreSQL has terminated (failover, restart, ``pg_terminate_backend``)
+    the rollback it issues raises, and that error escapes Flask after the view's
+    response was made, so gunicorn answers 500 for a request that succeeded.
+    Registered after ``db.init_app``
+    this runs first; on a disconnect it forgets the session (SQLAlchemy has
+    already invalidated the connection, so the pool hands out a fresh one next).
+    """
+
+    @app.teardown_appcontext
+    def _remove_session(_exc):
+        try:
+            db.session.remove()
+        except sa.exc.DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            db.session.registry.clear()

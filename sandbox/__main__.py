@@ -36,9 +36,14 @@ def main() -> None:
     parser.add_argument("--room-port", type=int, default=5101)
     parser.add_argument("--providers-port", type=int, default=5102)
     parser.add_argument("--accounts", help="JSON file of accounts to open at start (flask demo sandbox-accounts)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds ids and fault rolls (the chaos run passes its own)")
+    parser.add_argument("--quiet", action="store_true", help="log warnings only (no line per request)")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s sandbox %(message)s")
-    room_app, providers_app = create_room_app(), create_providers_app()
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(asctime)s sandbox %(message)s")
+    if args.quiet:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    room_app, providers_app = create_room_app(seed=args.seed), create_providers_app(seed=args.seed)
     if args.accounts:
         load_accounts(args.accounts, room_app, providers_app)
     room = serve(room_app, host=args.host, port=args.room_port)

@@ -1,7 +1,7 @@
 """Misbehaviour on demand, shared by every sandbox server.
 
 Tests and the chaos run tell a sandbox to be slow, fail with 5xx, hang past a
-client's timeout, or (server-specific) duplicate / reorder / lose things.  The
+client's timeout, or (server-specific) duplicate / reorder / lose / delay things.  The
 settings live in one :class:`Faults` object per server and are changed over
 HTTP (``POST /_sandbox/faults`` with a JSON object) so a test in another
 process can steer them.  Every random choice draws from a seeded RNG so a run
@@ -32,6 +32,9 @@ class Faults:
     reorder_rate: float = 0.0
     #: probability that an outgoing notification is silently dropped
     lose_rate: float = 0.0
+    #: probability that a notification batch is held back ``late_seconds`` (so later ones overtake it)
+    late_rate: float = 0.0
+    late_seconds: float = 2.0
     seed: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)

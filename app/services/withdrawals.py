@@ -110,7 +110,7 @@ def progress(request: WithdrawalRequest) -> Progress:
         ).where(t.debit_account_id == request.escrow_account_id,
                 t.phase.in_([Phase.SINGLE.value, Phase.POST_PENDING.value]))
     ).one()
-    # SUM is a Decimal on PostgreSQL; money is int minor units everywhere
+    # SUM over BIGINT is NUMERIC on PostgreSQL: the driver hands back Decimal, and money is int.
     return Progress(amount=request.amount, filled=int(sold), reserved=escrow.pending_debits,
                     remaining=escrow.available, returned=int(returned), open_invoices=request.open_invoices)
 

@@ -98,6 +98,27 @@ def blueprint(providers: dict[str, ProviderSandbox], notifier: Notifier, glitche
             payment.expires_at = now()
         return jsonify(provider.payment_json(provider.load(payment_id)))
 
+    @bp.get("/money")
+    def money():
+        """Read-only: every payment and what each account (wallet / shop / terminal) was paid.
+
+        The chaos test compares this, the providers' own record of the sellers'
+        rubles, with the platform's books.  Nothing is changed (no lazy expiry).
+        """
+        store = next(iter(providers.values())).store
+        paid: dict[str, int] = {}
+        with store.lock:
+            payments = [
+                {"provider": p.provider, "id": p.id, "account": p.account, "order_id": p.order_id,
+                 "amount": p.amount, "paid_amount": p.paid_amount, "status": p.status}
+                for p in store.payments.values()
+            ]
+        for p in payments:
+            if p["paid_amount"] is not None:
+                key = f"{p['provider']}:{p['account']}"
+                paid[key] = paid.get(key, 0) + p["paid_amount"]
+        return jsonify(payments=payments, paid_by_account=paid)
+
     # --- the hosted pay page ----------------------------------------------------------------
 
     @bp.route("/pay/<name>/<payment_id>", methods=["GET", "POST"])

@@ -3,8 +3,11 @@
 Real providers retry for hours (T-Bank) or three times over an hour (YooMoney);
 the sandbox retries a few times within a second so tests stay fast.  The
 server-wide :class:`~sandbox.faults.Faults` decide, per delivery, whether it is
-lost (``lose_rate``) or sent twice (``duplicate_rate``), and per batch whether
-T-Bank's AUTHORIZED/CONFIRMED pair arrives reversed (``reorder_rate``).  The
+lost (``lose_rate``) or sent twice (``duplicate_rate``; the copy follows a moment
+later, after the original was answered, as a provider's retry would), and per
+batch whether T-Bank's AUTHORIZED/CONFIRMED pair arrives reversed
+(``reorder_rate``) or the whole batch is held back ``late_seconds``
+(``late_rate``) so that notifications of later payments overtake it.  The
 last batch of every payment is kept so a test can replay it.
 """
 from __future__ import annotations
@@ -59,7 +62,8 @@ class Notifier:
             planned.append(delivery)
             if self.faults.roll(self.faults.duplicate_rate):
                 planned.append(delivery)
-        self._start(provider, payment_id, planned)
+        delay = self.faults.late_seconds if planned and self.faults.roll(self.faults.late_rate) else 0.0
+        self._start(provider, payment_id, planned, delay)
 
     def resend(self, provider: str, payment_id: str) -> int:
         """Replay the payment's last batch as it was (no faults); how many notifications."""
@@ -77,17 +81,21 @@ class Notifier:
                 self._idle.wait(left)
         return True
 
-    def _start(self, provider: str, payment_id: str, planned: list[Delivery]) -> None:
+    def _start(self, provider: str, payment_id: str, planned: list[Delivery], delay: float = 0.0) -> None:
         if not planned:
             return
         with self._idle:
             self._busy += 1
-        thread = threading.Thread(target=self._run, args=(provider, payment_id, planned),
+        thread = threading.Thread(target=self._run, args=(provider, payment_id, planned, delay),
                                   name=f"notify-{provider}-{payment_id}", daemon=True)
         thread.start()
 
-    def _run(self, provider: str, payment_id: str, planned: list[Delivery]) -> None:
+    def _run(self, provider: str, payment_id: str, planned: list[Delivery], delay: float = 0.0) -> None:
         try:
+            if delay > 0:
+                for delivery in planned:
+                    self._record(provider, payment_id, delivery, 0, f"late {delay:g}s")
+                time.sleep(delay)
             for delivery in planned:
                 self._deliver(provider, payment_id, delivery)
         finally:
