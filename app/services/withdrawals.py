@@ -109,8 +109,9 @@ def progress(request: WithdrawalRequest) -> Progress:
         ).where(t.debit_account_id == request.escrow_account_id,
                 t.phase.in_([Phase.SINGLE.value, Phase.POST_PENDING.value]))
     ).one()
-    return Progress(amount=request.amount, filled=sold, reserved=escrow.pending_debits, remaining=escrow.available,
-                    returned=returned, open_invoices=request.open_invoices)
+    # SUM of a BIGINT is NUMERIC on PostgreSQL (a Decimal here): money stays int.
+    return Progress(amount=request.amount, filled=int(sold), reserved=escrow.pending_debits, remaining=escrow.available,
+                    returned=int(returned), open_invoices=request.open_invoices)
 
 
 def pause(user, request_id: int) -> None:
