@@ -96,3 +96,17 @@ def sign_in(app, client, actor: str, world: World) -> None:
 @pytest.fixture
 def sec_app(app_factory, sandbox_config):  # noqa: F811
     return app_factory(**sandbox_config)
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(monkeypatch):
+    """argon2 with its smallest cost: the suite signs in through the real forms many times.
+
+    Still argon2id through the same code path; only the work factor is lower (the hash is
+    what the secret scans look at, and it is never the password either way).
+    """
+    from argon2 import PasswordHasher
+
+    from app.services import accounts
+
+    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
