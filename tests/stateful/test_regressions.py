@@ -1,0 +1,62 @@
+"""Failures the state machines found, pinned as plain tests (each names the machine's steps)."""
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from app.extensions import db
+from app.jobs import invoices as invoice_jobs
+from app.ledger.models import LedgerTransfer
+from app.ledger.sweeper import void_expired_holds
+from app.models.market import Deposit, WithdrawalRequest
+from app.services import matching, quotes, withdrawals
+from app.services.settings import current_settings
+from tests.provider_sandbox import add_form, quick_user
+from tests.security.conftest import fund
+from tests.stateful.harness import FakeClock, ledger_ok
+
+
+@pytest.fixture
+def market(market_app):
+    with market_app.app_context(), market_app.test_request_context():
+        clock = FakeClock()
+        clock.install()
+        yield clock
+        clock.uninstall()
+        db.session.rollback()
+
+
+def _published(providers):
+    seller, form, _ = add_form(providers, "tbank", f"s-{uuid.uuid4().hex[:6]}@example.com")
+    fund(seller.id, 60_00)
+    request = withdrawals.create(seller, payment_form_id=form.id, amount=50_00, min_invoice_kopecks=500_00,
+                                 max_invoice_kopecks=5000_00, max_open_invoices=2, request_key=uuid.uuid4().hex)
+    buyer = quick_user("buyer@example.com")
+    deposit = matching.create_deposit(buyer, quotes.quote("tbank", 1000_00, current_settings()), uuid.uuid4().hex)
+    db.session.commit()
+    assert matching.match(deposit.id) == "awaiting_payment"
+    return deposit.id, request.id
+
+
+@pytest.mark.parametrize("then", ["paid", "expired"])
+def test_invoice_outlived_by_its_hold_still_settles_or_expires(market, providers, then):
+    """Sweepers down for over an hour: the ledger backstop expires an invoice's hold first (or the hold is
+    past its timeout).  Does a payment still settle — from the escrow, once — and does expiry still work,
+    instead of PendingExpired / AlreadyResolved failing every later sweep?"""
+    deposit_id, request_id = _published(providers)
+    market.advance(timedelta(minutes=80))
+    if then == "paid":
+        payment_id = db.session.get(Deposit, deposit_id).provider_payment_id
+        providers.pay("tbank", payment_id)
+        assert invoice_jobs.poll_one(deposit_id) == "settled"
+        assert invoice_jobs.poll_one(deposit_id) == "done"
+    else:
+        void_expired_holds()  # the backstop runs first
+        invoice_jobs.sweep_invoices.__wrapped__()
+        assert db.session.get(Deposit, deposit_id).status == "expired"
+    assert db.session.get(WithdrawalRequest, request_id).open_invoices == 0
+    settles = db.session.scalars(db.select(LedgerTransfer).where(LedgerTransfer.key.like(f"deposit:{deposit_id}:%settle")))
+    assert len(list(settles)) == (1 if then == "paid" else 0)
+    ledger_ok()
