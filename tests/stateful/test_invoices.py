@@ -66,6 +66,7 @@ def _machine(app, providers, database):
         def __init__(self):
             super().__init__()
             reset_database(app, database)
+            providers._post("/_sandbox/faults/reset")
             self.ctx = app.app_context()
             self.ctx.push()
             self.request_ctx = app.test_request_context()
@@ -94,6 +95,7 @@ def _machine(app, providers, database):
             db.session.remove()
 
         def teardown(self):
+            providers._post("/_sandbox/faults/reset")
             for status in db.session.scalars(sa.select(Deposit.status)):
                 REACHED[f"deposit {status}"] += 1
             db.session.remove()
@@ -234,6 +236,11 @@ def _machine(app, providers, database):
         def hold_backstop_sweeper(self, at):
             with crashing(self.crash, at):
                 void_expired_holds()
+
+        @rule(down=st.booleans())
+        def provider_outage(self, down):
+            """The provider answers every call with 503 (invoices, status, cancel), or is back."""
+            providers._post("/_sandbox/faults", {"error_rate": 1.0 if down else 0.0})
 
         @rule(step=st.sampled_from(STEPS))
         def time_passes(self, step):
