@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, settings
 
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "default")
 _COMMON = {
@@ -25,9 +25,7 @@ _COMMON = {
 }
 settings.register_profile("default", derandomize=True, database=None, **_COMMON)
 settings.register_profile("long", derandomize=False, **_COMMON)
-settings.register_profile("ci", derandomize=True, database=None, phases=[Phase.explicit, Phase.generate],
-                          **_COMMON)
-settings.load_profile(PROFILE if PROFILE in ("default", "long", "ci") else "default")
+settings.load_profile(PROFILE if PROFILE in ("default", "long") else "default")
 
 
 def examples(default: int, long: int) -> int:
