@@ -61,10 +61,11 @@ ADMIN_ONLY_RULE = Rule(anonymous=LOGIN, user=FORBIDDEN, other=FORBIDDEN, ops_no_
                        admin=OK)
 
 #: admin-area endpoints only an admin may use (settings, approvals, role changes): one line each
-ADMIN_ONLY: set[str] = set([
-    # "admin.settings",
-    # "admin.approvals",
-])
+ADMIN_ONLY: set[str] = {
+    "admin.settings",                       # platform settings (branch admin-core)
+    "admin.ledger_adjustment_approve",      # approvals of manual ledger adjustments (branch admin-money)
+    "admin.ledger_adjustment_reject",
+}
 
 #: sample URLs for admin endpoints whose arguments must be real (one line each); others get 1 per argument
 ADMIN_URLS: dict[str, str] = {
@@ -121,6 +122,12 @@ ROUTES: dict[str, Route] = {
     "seller.enable_api_form": Route("POST", "/seller/api-forms/{form}/enable", OWN),
     "seller.delete_api_form": Route("POST", "/seller/api-forms/{spare_form}/delete", OWN),
     "seller.withdrawal_action": Route("POST", "/seller/withdrawals/{request}/pause", OWN),
+    # --- the notification centre (branch notifications; rows for absent endpoints are simply unused) ---
+    "notifications.index": Route("GET", "/notifications/", SIGNED_IN),
+    "notifications.bell": Route("GET", "/notifications/bell", SIGNED_IN),
+    "notifications.mark_read": Route("POST", "/notifications/{notification}/read", OWN),
+    "notifications.mark_all_read": Route("POST", "/notifications/read-all", SIGNED_IN),
+    "notifications.settings": Route("POST", "/notifications/settings", SIGNED_IN),
 }
 
 #: object-level checks of ids sent in a form body rather than the URL:

@@ -76,8 +76,19 @@ def build_world(app, providers) -> World:  # noqa: F811
                                           uuid.uuid4().hex)
         db.session.commit()
         world.objects.update(deposit=deposit.id, request=request.id, form=form.id, spare_form=spare.id,
-                             hook_token=form.hook_token, room_account=account.id, notification=0)
+                             hook_token=form.hook_token, room_account=account.id, notification=_notification(owner))
+        db.session.commit()
     return world
+
+
+def _notification(owner) -> int:
+    """One notification of the owner's, once the notification centre exists (0 before)."""
+    try:
+        from app.services import notifications
+    except ImportError:
+        return 0
+    return notifications.notify(owner.id, "credit_received", f"security-world:{uuid.uuid4().hex}",
+                                amount=100, commission=0) or 0
 
 
 def sign_in(app, client, actor: str, world: World) -> None:

@@ -40,9 +40,13 @@ def classify(response, endpoint: str = "") -> str:
     return f"status {code}"
 
 
-def _matches(outcome: str, expected: str) -> bool:
+def _matches(outcome: str, expected: str, endpoint: str = "") -> bool:
     if expected == table.DENIED_2FA:
         return outcome in (table.DENIED_2FA, table.FORBIDDEN)
+    if expected == table.OK and endpoint.startswith("admin."):
+        # Past the guard is what the admin rule promises; a sample id may not exist (404) and a bare
+        # POST may be refused as incomplete (400) — the admin views' own tests check their input.
+        return outcome in (table.OK, table.NOT_FOUND, table.REJECTED)
     return outcome == expected
 
 
@@ -114,7 +118,7 @@ def test_access_matrix(sec_app, providers, monkeypatch):
             data = {"csrf_token": token} if method != "GET" else None
             response = client.open(url, method=method, data=data)
             outcome, expected = classify(response, rule.endpoint), rule_row.expect(actor)
-            if not _matches(outcome, expected):
+            if not _matches(outcome, expected, rule.endpoint):
                 failures.append(f"{rule.endpoint} {method} {url} as {actor}: {outcome} "
                                 f"({response.status_code}), expected {expected}")
             if rule.endpoint == "auth.logout":
