@@ -61,7 +61,8 @@ def _live_hold(deposit: Deposit):
     invoice awaiting payment whose hold is gone or expired: its flow must then take the dollars
     again from the escrow (as for a late payment) instead of failing on the hold forever.
     """
-    hold = db.session.get(ledger.LedgerTransfer, deposit.hold_transfer_id) if deposit.hold_transfer_id else None
+    hold = (db.session.get(ledger.LedgerTransfer, deposit.hold_transfer_id, populate_existing=True)
+            if deposit.hold_transfer_id else None)
     if hold is None or not hold.is_open:
         return None
     if hold.timeout_at is not None and hold.timeout_at <= utcnow():
@@ -130,7 +131,7 @@ def expire(deposit_id: int, *, reason: str = "expired") -> str:
     if deposit is None or deposit.status != "awaiting_payment":
         return deposit.status if deposit else "missing"
     DEPOSIT.transition(Deposit, deposit.id, "expired", expect="awaiting_payment", reason=reason[:255])
-    hold = db.session.get(ledger.LedgerTransfer, deposit.hold_transfer_id)
+    hold = db.session.get(ledger.LedgerTransfer, deposit.hold_transfer_id, populate_existing=True)
     if hold.is_open:  # the ledger's backstop may have expired it already
         ledger.void_pending(key=f"deposit:{deposit.id}:expire", pending_id=deposit.hold_transfer_id)
     withdrawals.after_invoice_ended(deposit.withdrawal_id)
