@@ -273,7 +273,7 @@ def _machine(app, providers, database):
                 backstopped = hold is not None and hold.status == "expired"
                 if open_holds:
                     assert open_holds[0].id == d.hold_transfer_id
-                if open_holds or (backstopped and d.status == "awaiting_payment"):
+                if open_holds or (backstopped and d.status in ("matching", "awaiting_payment")):
                     slots[d.withdrawal_id] = slots.get(d.withdrawal_id, 0) + 1
                 elif backstopped and d.status in ("disputed", "rejected", "settled"):
                     leaked[d.withdrawal_id] = leaked.get(d.withdrawal_id, 0) + 1

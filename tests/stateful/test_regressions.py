@@ -60,3 +60,26 @@ def test_invoice_outlived_by_its_hold_still_settles_or_expires(market, providers
         keys = db.session.scalars(db.select(LedgerTransfer.key).where(LedgerTransfer.key.like(f"deposit:{deposit_id}:%settle")))
         assert len(list(keys)) == settled
     ledger_ok()
+
+
+def test_matching_whose_hold_the_backstop_expired_moves_on(market, providers):
+    """A deposit reserved and then left (worker killed) for over an hour: the backstop expires its hold.
+    When the re-driven attempt fails at the provider, is the attempt abandoned (slot freed) instead of
+    AlreadyResolved failing the matching sweep forever?"""
+    seller, form, _ = add_form(providers, "tbank", "s-held@example.com")
+    fund(seller.id, 60_00)
+    request = withdrawals.create(seller, payment_form_id=form.id, amount=50_00, min_invoice_kopecks=500_00,
+                                 max_invoice_kopecks=5000_00, max_open_invoices=2, request_key=uuid.uuid4().hex)
+    buyer = quick_user("buyer@example.com")
+    deposit = matching.create_deposit(buyer, quotes.quote("tbank", 1000_00, current_settings()), uuid.uuid4().hex)
+    db.session.commit()
+    assert matching.reserve(deposit.id, set(), 900) is not None  # then the worker died
+    db.session.commit()
+    market.advance(timedelta(minutes=80))
+    void_expired_holds()
+    providers._post("/_sandbox/faults", {"error_rate": 1.0})
+    invoice_jobs.sweep_invoices.__wrapped__()
+    assert db.session.get(Deposit, deposit.id).status in ("matching", "failed")
+    assert db.session.get(Deposit, deposit.id).hold_transfer_id is None
+    assert db.session.get(WithdrawalRequest, request.id).open_invoices == 0
+    ledger_ok()
