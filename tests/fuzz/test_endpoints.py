@@ -145,3 +145,24 @@ def test_notification_endpoint_takes_any_bytes(sec_app, providers):
             assert changed(before, after) in ([], ["provider_event"])
 
     run()
+
+
+def test_ids_beyond_bigint_are_not_found(sec_app, providers):
+    """Does every route with an id in its path answer a 64-bit-overflowing or maximal id with 404, not 500?"""
+    world = build_world(sec_app, providers)
+    client, token = _Sender(sec_app, world).client("user")
+    checked = 0
+    for rule in sec_app.url_map.iter_rules():
+        ints = [a for a in rule.arguments if type(rule._converters[a]).__name__.endswith(("IntegerConverter",
+                                                                                        "RowIdConverter"))]
+        if not ints:
+            continue
+        for value in (2**63 - 1, 2**63, 10**30):
+            url = rule.rule
+            for arg in rule.arguments:
+                url = url.replace(f"<int:{arg}>", str(value)).replace(f"<{arg}>", "pause")
+            method = "GET" if "GET" in rule.methods else "POST"
+            response = client.open(url, method=method, data={"csrf_token": token})
+            assert response.status_code == 404, (url, response.status_code)
+            checked += 1
+    assert checked >= 24  # 8 routes × 3 values (more as routes with ids are added)
