@@ -166,3 +166,21 @@ def test_ids_beyond_bigint_are_not_found(sec_app, providers):
             assert response.status_code == 404, (url, response.status_code)
             checked += 1
     assert checked >= 24  # 8 routes × 3 values (more as routes with ids are added)
+
+
+def test_non_ascii_credentials_are_refused_with_a_message(sec_app, providers):
+    """Found by the long fuzz run: Arabic digits in a YooKassa shop id went into the Basic-auth header (500).
+    Is a credential that cannot go into a header or signature refused with a form message, writing nothing?"""
+    world = build_world(sec_app, providers)
+    client, token = _Sender(sec_app, world).client("user")
+    fields = {"name": "x", "terminal_key": "١٢٣", "password": "пароль-123", "wallet": "４１００１",
+              "notification_secret": "s\u200bcret", "oauth_token": "tök", "shop_id": "١٢٣", "secret_key": "ключ"}
+    with sec_app.app_context():
+        before = snapshot()
+    for kind in ("yookassa", "tbank", "yoomoney"):
+        response = client.post(f"/seller/api-forms/new?kind={kind}", data={"csrf_token": token, **fields})
+        assert response.status_code == 200, kind
+        html = response.get_data(as_text=True)
+        assert "латинских букв" in html or "Latin letters" in html  # Russian once the catalogue has it
+    with sec_app.app_context():
+        assert changed(before, snapshot()) == []
