@@ -184,3 +184,13 @@ def test_non_ascii_credentials_are_refused_with_a_message(sec_app, providers):
         assert "латинских букв" in html or "Latin letters" in html  # Russian once the catalogue has it
     with sec_app.app_context():
         assert changed(before, snapshot()) == []
+
+
+def test_huge_counts_are_a_form_error(sec_app, providers):
+    """Found by the long fuzz run: a 400-digit "invoices open at once" crashed WTForms' NumberRange (500)."""
+    world = build_world(sec_app, providers)
+    client, token = _Sender(sec_app, world).client("user")
+    response = client.post("/seller/withdrawals", data={
+        "csrf_token": token, "wr-payment_form": str(world.objects["form"]), "wr-amount": "1", "wr-min_invoice": "100",
+        "wr-max_invoice": "1000", "wr-max_open_invoices": "9" * 400, "wr-request_key": "0" * 32})
+    assert response.status_code == 422
