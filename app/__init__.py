@@ -31,6 +31,9 @@ def _check_production_config(app: Flask, config_class: type) -> None:
 def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     config_class = config_class or config_from_env()
     app = Flask(__name__, instance_relative_config=True)
+    from app.web.urls import RowIdConverter
+
+    app.url_map.converters["int"] = RowIdConverter  # before any route is added
     app.config.from_object(config_class)
     app.config.update(overrides)
     _check_production_config(app, config_class)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 
 from flask_babel import lazy_gettext as _l
-from wtforms import HiddenField, StringField
+from wtforms import HiddenField, IntegerField, StringField
 from wtforms.validators import DataRequired, Regexp, ValidationError
 
 from app.money import AmountError, parse_amount
@@ -34,3 +34,14 @@ class RequestKeyField(HiddenField):
     def __init__(self, label=None, **kwargs):
         super().__init__(label, [DataRequired(), Regexp(r"^[0-9a-f]{32}$", message=_l("Reload the page and try again."))],
                          default=lambda: uuid.uuid4().hex, **kwargs)
+
+
+class CountField(IntegerField):
+    """A small whole number a person types (counts, limits).  Beyond ±10⁹ it is "not a valid integer"
+    rather than a value that crashes WTForms' NumberRange (``math.isnan`` of a huge int overflows)."""
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        if self.data is not None and abs(self.data) > 10**9:
+            self.data = None
+            raise ValueError(self.gettext("Not a valid integer value."))

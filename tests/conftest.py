@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+import tests.hypothesis_profiles  # noqa: F401  (registers and loads the profile: HYPOTHESIS_PROFILE=long)
 from app import create_app
 from app.extensions import db
 from config import TestingConfig, normalise_database_url

@@ -6,12 +6,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, SelectField, SubmitField
+from wtforms import SelectField, SubmitField
 from wtforms.validators import DataRequired, NumberRange
 
 from app.errors import DomainError
 from app.extensions import db
-from app.forms import AmountField, RequestKeyField
+from app.forms import AmountField, CountField, RequestKeyField
 from app.seller import bp
 from app.services import payment_forms, wallet_view, withdrawals
 from app.web.htmx import is_htmx
@@ -22,7 +22,7 @@ class WithdrawalForm(FlaskForm):
     amount = AmountField(_l("Dollars to sell, $"))
     min_invoice = AmountField(_l("Smallest invoice, ₽"))
     max_invoice = AmountField(_l("Largest invoice, ₽"))
-    max_open_invoices = IntegerField(_l("Invoices open at once"), default=3,
+    max_open_invoices = CountField(_l("Invoices open at once"), default=3,
                                      validators=[DataRequired(), NumberRange(min=1, max=50)])
     request_key = RequestKeyField()
     submit = SubmitField(_l("Put up for sale"))

@@ -56,6 +56,23 @@ def _credit_buyer(deposit: Deposit) -> None:
         )
 
 
+def _live_hold(deposit: Deposit):
+    """The deposit's hold if it can still be posted; a hold past its backstop is released here first.
+
+    The ledger's backstop sweeper (or an invoice sweeper that did not run for an hour) can leave an
+    invoice awaiting payment whose hold is gone or expired: its flow must then take the dollars
+    again from the escrow (as for a late payment) instead of failing on the hold forever.
+    """
+    hold = (db.session.get(ledger.LedgerTransfer, deposit.hold_transfer_id, populate_existing=True)
+            if deposit.hold_transfer_id else None)
+    if hold is None or not hold.is_open:
+        return None
+    if hold.timeout_at is not None and hold.timeout_at <= utcnow():
+        ledger.void_pending(key=f"deposit:{deposit.id}:release-outlived", pending_id=hold.id)
+        return None
+    return hold
+
+
 def dispute(deposit: Deposit, reason: str, *, actor=None) -> bool:
     if DEPOSIT.transition(Deposit, deposit.id, "disputed", reason=reason[:255]):
         audit.record("deposit.disputed", actor=actor, target=deposit, reason=reason[:255])
@@ -77,25 +94,31 @@ def settle_paid(deposit_id: int, paid_kopecks: int | None, *, source: str) -> st
         dispute(deposit, f"paid amount {paid_kopecks} differs from the invoice {deposit.amount_kopecks}")
         return "disputed"
     now = utcnow()
-    if deposit.status == "awaiting_payment":
+    if deposit.status == "awaiting_payment" and _live_hold(deposit) is not None:
         DEPOSIT.transition(Deposit, deposit.id, "paid", expect="awaiting_payment",
                            paid_kopecks=paid_kopecks, paid_at=now)
         ledger.post_pending(key=f"deposit:{deposit.id}:settle", pending_id=deposit.hold_transfer_id)
         withdrawals_slot_freed = True
-    elif deposit.status in LATE_PAYABLE:
-        # Late payment: the hold was voided at expiry or cancel; take the dollars again if the escrow still has them.
+    elif deposit.status in (*LATE_PAYABLE, "awaiting_payment"):
+        # Late payment (after expiry or cancel), or a hold that outlived its backstop: the hold is gone;
+        # take the dollars again if the escrow still has them.  An invoice still awaiting payment also
+        # frees its slot.
+        slot_taken = deposit.status == "awaiting_payment"
         request = db.session.get(WithdrawalRequest, deposit.withdrawal_id)
         ledger.lock(request.escrow_account_id)
         if ledger.balance(request.escrow_account_id).available < deposit.usd_cents:
             dispute(deposit, "paid after expiry; the seller's escrow no longer covers it")
+            if slot_taken:
+                withdrawals.after_invoice_ended(request.id)
             return "disputed"
-        DEPOSIT.transition(Deposit, deposit.id, "paid", expect=deposit.status, paid_kopecks=paid_kopecks, paid_at=now)
+        DEPOSIT.transition(Deposit, deposit.id, "paid", expect=deposit.status, paid_kopecks=paid_kopecks,
+                           paid_at=now)
         ledger.transfer(
             key=f"deposit:{deposit.id}:late-settle", debit=request.escrow_account_id,
             credit=ledger.wallet_of(deposit.buyer_id), amount=deposit.usd_cents, kind=TransferKind.PURCHASE,
             memo=f"deposit {deposit.id} (paid late)", event=f"deposit:{deposit.id}",
         )
-        withdrawals_slot_freed = False
+        withdrawals_slot_freed = slot_taken
     else:
         return deposit.status
     _credit_buyer(deposit)
@@ -117,7 +140,9 @@ def expire(deposit_id: int, *, reason: str = "expired") -> str:
     if deposit is None or deposit.status != "awaiting_payment":
         return deposit.status if deposit else "missing"
     DEPOSIT.transition(Deposit, deposit.id, "expired", expect="awaiting_payment", reason=reason[:255])
-    ledger.void_pending(key=f"deposit:{deposit.id}:expire", pending_id=deposit.hold_transfer_id)
+    hold = db.session.get(ledger.LedgerTransfer, deposit.hold_transfer_id, populate_existing=True)
+    if hold.is_open:  # the ledger's backstop may have expired it already
+        ledger.void_pending(key=f"deposit:{deposit.id}:expire", pending_id=deposit.hold_transfer_id)
     withdrawals.after_invoice_ended(deposit.withdrawal_id)
     audit.record("deposit.expired", target=deposit, reason=reason[:255])
     return "expired"
@@ -191,7 +216,9 @@ def cancel(deposit_id: int, *, actor=None) -> str:
     if deposit is None or deposit.status != "awaiting_payment":
         return deposit.status if deposit else "missing"
     DEPOSIT.transition(Deposit, deposit.id, "cancelled", expect="awaiting_payment", reason="cancelled by the buyer")
-    ledger.void_pending(key=f"deposit:{deposit.id}:cancel", pending_id=deposit.hold_transfer_id)
+    hold = db.session.get(ledger.LedgerTransfer, deposit.hold_transfer_id, populate_existing=True)
+    if hold.is_open:  # the ledger's backstop may have expired it already
+        ledger.void_pending(key=f"deposit:{deposit.id}:cancel", pending_id=deposit.hold_transfer_id)
     withdrawals.after_invoice_ended(deposit.withdrawal_id)
     audit.record("deposit.cancelled", actor=actor, target=deposit)
     return "cancelled"
@@ -234,13 +261,15 @@ def resolve_dispute(deposit_id: int, *, confirm: bool, actor, reason: str) -> st
     if deposit is None or deposit.status != "disputed":
         raise ValidationFailed(str(_l("This deposit is not in dispute.")))
     hold = db.session.get(ledger.LedgerTransfer, deposit.hold_transfer_id) if deposit.hold_transfer_id else None
-    if hold is not None and hold.is_open and hold.timeout_at is not None and hold.timeout_at <= utcnow():
+    # An invoice keeps its slot of the request exactly while its hold is open (expire() and cancel() free
+    # it together with the hold); a hold the ledger's backstop expired during the dispute is a known,
+    # bounded leak of one slot (never of money).
+    slot_taken = hold is not None and hold.is_open
+    if slot_taken and hold.timeout_at is not None and hold.timeout_at <= utcnow():
         # The hold's backstop passed while ops looked: release it as the sweeper would (same key), then
         # a confirmation takes the dollars from the escrow afresh.
         ledger.expire_pending(key=f"ledger:expire:{hold.id}", pending_id=hold.id)
     hold_open = hold is not None and hold.is_open
-    # The invoice still holds a slot of the request unless expire() freed it (a "voided" hold, or none).
-    slot_taken = hold is not None and hold.status in (ledger.Status.PENDING.value, ledger.Status.EXPIRED.value)
     request = db.session.get(WithdrawalRequest, deposit.withdrawal_id)
     event = f"deposit:{deposit.id}"
     if confirm:

@@ -407,7 +407,8 @@ def abandon(deposit_id: int, hold_id: int, why: str) -> None:
     deposit = _lock_deposit(deposit_id)
     if deposit is None or deposit.status != "matching" or deposit.hold_transfer_id != hold_id:
         return
-    ledger.void_pending(key=f"deposit:{deposit.id}:abandon:{deposit.match_attempts}", pending_id=hold_id)
+    if db.session.get(ledger.LedgerTransfer, hold_id, populate_existing=True).is_open:  # the backstop may have expired it
+        ledger.void_pending(key=f"deposit:{deposit.id}:abandon:{deposit.match_attempts}", pending_id=hold_id)
     request_id = deposit.withdrawal_id
     deposit.withdrawal_id = deposit.payment_form_id = deposit.hold_transfer_id = None
     deposit.provider_payment_id = deposit.pay_url = deposit.sbp_payload = None

@@ -123,6 +123,8 @@ def _clean(kind: str, raw: Mapping[str, str]) -> dict[str, str]:
             raise ValidationFailed(_("Fill in every field."))
         if len(value) > VALUE_MAX:
             raise ValidationFailed(_("A value is too long."))
+        if not (value.isascii() and value.isprintable()):  # they go into HTTP headers and signatures
+            raise ValidationFailed(_("Credentials contain only Latin letters, digits and punctuation."))
         values[f.name] = value
     return values
 

@@ -98,6 +98,11 @@ class CreatedInvoice:
     sbp_payload: str | None
     raw_status: str
 
+    def __post_init__(self) -> None:
+        # The pay URL becomes a link on the buyer's page: only a web address, never javascript: or data:.
+        if not self.pay_url.lower().startswith(("https://", "http://")):
+            raise ProviderError("the provider returned a pay link that is not a web address")
+
 
 @dataclass(frozen=True)
 class PaymentStatus:

@@ -14,8 +14,9 @@ PUBLIC_ENDPOINTS = {
 
 
 def _sample_url(rule):
-    values = {arg: ("1" if rule._converters[arg].__class__.__name__ == "IntegerConverter" else "x")
-              for arg in rule.arguments}
+    from werkzeug.routing import IntegerConverter
+
+    values = {arg: ("1" if isinstance(rule._converters[arg], IntegerConverter) else "x") for arg in rule.arguments}
     path = rule.rule
     for arg, value in values.items():
         path = path.replace(f"<int:{arg}>", value).replace(f"<{arg}>", value).replace(f"<path:{arg}>", value)

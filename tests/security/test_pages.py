@@ -1,0 +1,111 @@
+"""Security headers and the CSP on every page; nothing inline that the CSP would have to allow.
+
+The CSP is ``script-src 'self'; style-src 'self'`` without 'unsafe-inline': an inline script,
+event-handler attribute, ``javascript:`` URL or ``style`` attribute would be blocked in the
+browser (and would be a hole if the CSP were loosened for it).  The templates are scanned as
+source, and every GET page of the access table is scanned as rendered, for each actor who may see it.
+"""
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from tests.security import access_table as table
+from tests.security.conftest import build_world, sign_in
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "app" / "templates"
+REQUIRED_CSP = {
+    "default-src": "'self'", "script-src": "'self'", "style-src": "'self'", "object-src": "'none'",
+    "frame-ancestors": "'none'", "base-uri": "'self'",
+}
+
+
+class _InlineFinder(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.problems: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "script":
+            if not attrs.get("src"):
+                self.problems.append("inline <script>")
+            self._in_script = True
+        for name, value in attrs.items():
+            if name.startswith("on"):
+                self.problems.append(f"<{tag} {name}=…>")
+            if name == "style":
+                self.problems.append(f"<{tag} style=…>")
+            if name in ("href", "src", "action", "formaction") and (value or "").strip().lower().startswith("javascript:"):
+                self.problems.append(f"<{tag} {name}=javascript:…>")
+        if tag == "style":
+            self.problems.append("inline <style>")
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = False
+
+
+def inline_problems(html: str) -> list[str]:
+    finder = _InlineFinder()
+    finder.feed(html)
+    return finder.problems
+
+
+def check_headers(response) -> list[str]:
+    problems = []
+    csp = response.headers.get("Content-Security-Policy", "")
+    directives = dict((part.strip().split(" ", 1) + [""])[:2] for part in csp.split(";") if part.strip())
+    for name, value in REQUIRED_CSP.items():
+        if directives.get(name, "").strip() != value:
+            problems.append(f"CSP {name} is {directives.get(name)!r}, expected {value!r}")
+    if "unsafe-inline" in csp or "unsafe-eval" in csp:
+        problems.append("CSP allows unsafe-inline/unsafe-eval")
+    expected = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
+    for name, value in expected.items():
+        if response.headers.get(name) != value:
+            problems.append(f"{name} is {response.headers.get(name)!r}")
+    return problems
+
+
+@pytest.mark.parametrize("template", sorted(str(p.relative_to(TEMPLATES)) for p in TEMPLATES.rglob("*.html")))
+def test_templates_have_nothing_inline(template):
+    """Is each template free of inline scripts, event handlers, javascript: URLs and style attributes?"""
+    source = (TEMPLATES / template).read_text()
+    # Jinja expressions may sit inside attributes; blank them so the HTML parser sees plain markup.
+    source = re.sub(r"{[{%#].*?[}%#]}", "x", source, flags=re.S)
+    assert inline_problems(source) == []
+
+
+def test_every_page_has_the_headers_and_nothing_inline(sec_app, providers):
+    """Does every GET route, for every actor, carry the headers and render nothing inline?"""
+    sec_app.add_url_rule("/_pages-boom", endpoint="pages_boom", view_func=lambda: 1 / 0)
+    world = build_world(sec_app, providers)
+    failures, pages = [], 0
+    for actor in table.ACTORS:
+        client = sec_app.test_client()
+        client.environ_base["REMOTE_ADDR"] = "2001:db8::77"
+        sign_in(sec_app, client, actor, world)
+        urls = [route.url.format(**world.objects) for endpoint, route in table.ROUTES.items()
+                if route.method == "GET" and endpoint not in ("static", "favicon")]
+        urls += ["/no-such-page", "/_pages-boom", "/seller/api-forms/new?kind=tbank", "/buy/", "/seller/withdrawals",
+                 "/account", "/login", "/register"]
+        for url in urls:
+            for headers in ({}, {"HX-Request": "true"}):
+                response = client.get(url, headers=headers)
+                if response.status_code in (301, 302, 303):
+                    continue
+                pages += 1
+                problems = check_headers(response)
+                if response.mimetype == "text/html":
+                    problems += inline_problems(response.get_data(as_text=True))
+                failures += [f"{url} as {actor} {headers or ''} ({response.status_code}): {p}" for p in problems]
+        # POST error pages too: the CSRF refusal
+        response = client.post("/account", data={})
+        failures += [f"CSRF error page as {actor}: {p}" for p in check_headers(response)]
+    assert pages > 60
+    assert not failures, "\n".join(failures)
