@@ -22,6 +22,8 @@ def _entries(items):
 def index():
     """The list of the user's notifications, newest first ("show more" pages by id)."""
     before = request.args.get("before", type=int)
+    if before is not None and not 0 < before < 2**63:
+        before = None  # a cursor no row id can have (a BIGINT overflow would be a 500): the first page
     items = notifications.page_of(current_user.id, before_id=before)
     context = {"entries": _entries(items), "read_form": MarkReadForm(), "all_form": MarkAllReadForm(),
                "more": items[-1].id if len(items) == notifications.PAGE_SIZE else None, "texts": texts}

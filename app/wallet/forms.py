@@ -31,7 +31,7 @@ class HistoryFilterForm(FlaskForm):
     kind = SelectField(_l("Kind"), validate_choice=True, default="")
     date_from = DateField(_l("Date from"), validators=[Optional()])
     date_to = DateField(_l("Date to"), validators=[Optional()])
-    before = IntegerField(widget=HiddenInput(), validators=[Optional(), NumberRange(min=1)])
+    before = IntegerField(widget=HiddenInput(), validators=[Optional(), NumberRange(min=1, max=2**63 - 1)])
     submit = SubmitField(_l("Show"))
 
     def validate_date_to(self, field):

@@ -21,7 +21,7 @@ from tests.admin.conftest import audit_events, make_deposit, make_seller, post_f
 def _invoiced(buyer, rubles_kopecks: int) -> Deposit:
     """A deposit matched to the queue and awaiting payment (the provider call itself is not what this tests)."""
     deposit = make_deposit(buyer, rubles_kopecks)
-    assert matching.reserve(deposit.id, set(), 900) is not None
+    assert matching.reserve(deposit.id, set()).reservation is not None
     DEPOSIT.transition(Deposit, deposit.id, "awaiting_payment", expect="matching")
     db.session.commit()
     return db.session.get(Deposit, deposit.id)

@@ -36,7 +36,7 @@ def test_user_page_and_every_action_with_its_audit_entry(app, staff):
         db.session.commit()
         seller_id, display, old_token = seller.id, form.display, seller.session_token
         sale = make_deposit(db.session.get(User, staff.user.id), 1_000_00)
-        assert matching.reserve(sale.id, set(), 900).withdrawal_id == request.id
+        assert matching.reserve(sale.id, set()).reservation.request_id == request.id
         request_id = request.id
         db.session.commit()
     ops = sign_in(app, staff.ops)
@@ -111,7 +111,7 @@ def test_frozen_seller_is_skipped_by_matching_and_cannot_withdraw_or_cash_out(ap
     db.session.commit()
 
     deposit = make_deposit(buyer, 1_000_00)
-    assert matching.reserve(deposit.id, set(), 900) is None  # the only seller is frozen: no one to match
+    assert matching.reserve(deposit.id, set()).reservation is None  # the only seller is frozen: no one to match
     db.session.commit()
     assert db.session.get(type(deposit), deposit.id).status == "failed"
 
@@ -133,9 +133,9 @@ def test_frozen_seller_is_skipped_by_matching_and_cannot_withdraw_or_cash_out(ap
     withdrawals.resume(seller, request.id)
     db.session.commit()
     second = make_deposit(buyer, 1_000_00)
-    reserved = matching.reserve(second.id, set(), 900)
+    reserved = matching.reserve(second.id, set()).reservation
     db.session.commit()
-    assert reserved is not None and reserved.withdrawal_id == request.id
+    assert reserved is not None and reserved.request_id == request.id
     assert cashouts.request_cash_out(seller, account.id, 5_00, uuid.uuid4().hex).status == "requested"
     db.session.commit()
     assert ledger.verify_ledger().ok

@@ -72,6 +72,16 @@ ENTRIES: dict[str, Entry] = {
         "wr-request_key": field(request_keys)}),
     "seller.withdrawal_action": Entry("POST", "/seller/withdrawals/{any_id}/{text}"),
     # --- wallet ------------------------------------------------------------------------------
+    "deposits.cancel": Entry("POST", "/buy/{any_id}/cancel"),
+    "wallet.history_page": Entry("GET", "/wallet/history", query={"kind": field(), "date_from": field(),
+                                                                  "date_to": field(), "before": field()}),
+    "wallet.history_csv": Entry("GET", "/wallet/history.csv", query={"kind": field(), "date_from": field(),
+                                                                     "date_to": field()}),
+    "notifications.index": Entry("GET", "/notifications/", query={"before": field()}),
+    "notifications.mark_read": Entry("POST", "/notifications/{any_id}/read", {"go": field()}),
+    "notifications.mark_all_read": Entry("POST", "/notifications/read-all"),
+    "notifications.settings": Entry("POST", "/notifications/settings", {"email": field(), "telegram": field(),
+                                                                        "telegram_chat_id": field()}),
     "wallet.add_room_account": Entry("POST", "/wallet/room-accounts", {"ra-identifier": field()}),
     "wallet.cash_out": Entry("POST", "/wallet/cash-outs", {
         "co-room_account": field(ids), "co-amount": field(amounts), "co-request_key": field(request_keys)}),
@@ -83,7 +93,8 @@ WEBHOOKS = {"hooks.notify"}
 #: GET pages that read no input besides the signed-in user (the access and page tests open them)
 NO_INPUT = {
     "static", "favicon", "main.index", "main.healthz", "main.readyz", "metrics.metrics", "deposits.history",
-    "seller.index", "seller.api_forms", "wallet.index", "wallet.live",
+    "seller.index", "seller.api_forms", "wallet.index", "wallet.live", "seller.dashboard_live",
+    "notifications.bell",
 }
 
 #: endpoints not fuzzed, and why

@@ -67,6 +67,8 @@ def _send(sender, data, endpoint, method, url, entry_fields, query_fields, actor
         response = client.get(url, query_string=query)
     else:
         response = client.open(url, method=method, data={**form, "csrf_token": token}, query_string=query)
+    response.get_data()  # a streamed answer (the CSV export) runs to its end and releases its context,
+    response.close()     # as a server would, before the tables are compared
     with sender.app.app_context():
         after = snapshot()
         db.session.remove()
@@ -155,14 +157,15 @@ def test_ids_beyond_bigint_are_not_found(sec_app, providers):
     for rule in sec_app.url_map.iter_rules():
         ints = [a for a in rule.arguments if type(rule._converters[a]).__name__.endswith(("IntegerConverter",
                                                                                         "RowIdConverter"))]
-        if not ints:
-            continue
+        if not ints or rule.endpoint.startswith("admin."):
+            continue  # the ops area answers a signed-in user 403 first; tests/admin_money checks its 404s
         for value in (2**63 - 1, 2**63, 10**30):
             url = rule.rule
             for arg in rule.arguments:
                 url = url.replace(f"<int:{arg}>", str(value)).replace(f"<{arg}>", "pause")
             method = "GET" if "GET" in rule.methods else "POST"
             response = client.open(url, method=method, data={"csrf_token": token})
+            response.close()
             assert response.status_code == 404, (url, response.status_code)
             checked += 1
     assert checked >= 24  # 8 routes × 3 values (more as routes with ids are added)

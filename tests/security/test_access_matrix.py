@@ -118,6 +118,8 @@ def test_access_matrix(sec_app, providers, monkeypatch):
             data = {"csrf_token": token} if method != "GET" else None
             response = client.open(url, method=method, data=data)
             outcome, expected = classify(response, rule.endpoint), rule_row.expect(actor)
+            # A streamed answer (the CSV export) keeps its request context until closed, as a server would.
+            response.close()
             if not _matches(outcome, expected, rule.endpoint):
                 failures.append(f"{rule.endpoint} {method} {url} as {actor}: {outcome} "
                                 f"({response.status_code}), expected {expected}")

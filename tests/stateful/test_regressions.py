@@ -73,7 +73,7 @@ def test_matching_whose_hold_the_backstop_expired_moves_on(market, providers):
     buyer = quick_user("buyer@example.com")
     deposit = matching.create_deposit(buyer, quotes.quote("tbank", 1000_00, current_settings()), uuid.uuid4().hex)
     db.session.commit()
-    assert matching.reserve(deposit.id, set(), 900) is not None  # then the worker died
+    assert matching.reserve(deposit.id, set()).reservation is not None  # then the worker died
     db.session.commit()
     market.advance(timedelta(minutes=80))
     void_expired_holds()
