@@ -34,7 +34,10 @@ MAX_POLL_INTERVAL = timedelta(minutes=2)
 
 
 def _lock(deposit_id: int) -> Deposit | None:
-    return db.session.scalar(sa.select(Deposit).where(Deposit.id == deposit_id).with_for_update())
+    # populate_existing: a Deposit the caller loaded earlier must show the row as locked now, not as it was;
+    # every status decision below is taken on this fresh copy (a stale "awaiting_payment" once credited twice).
+    return db.session.scalar(sa.select(Deposit).where(Deposit.id == deposit_id).with_for_update()
+                             .execution_options(populate_existing=True))
 
 
 def amount_matches(deposit: Deposit, paid_kopecks: int | None) -> bool:
@@ -111,8 +114,9 @@ def settle_paid(deposit_id: int, paid_kopecks: int | None, *, source: str) -> st
             if slot_taken:
                 withdrawals.after_invoice_ended(request.id)
             return "disputed"
-        DEPOSIT.transition(Deposit, deposit.id, "paid", expect=deposit.status, paid_kopecks=paid_kopecks,
-                           paid_at=now)
+        if not DEPOSIT.transition(Deposit, deposit.id, "paid", expect=deposit.status, paid_kopecks=paid_kopecks,
+                                  paid_at=now):
+            return db.session.get(Deposit, deposit.id, populate_existing=True).status
         ledger.transfer(
             key=f"deposit:{deposit.id}:late-settle", debit=request.escrow_account_id,
             credit=ledger.wallet_of(deposit.buyer_id), amount=deposit.usd_cents, kind=TransferKind.PURCHASE,
