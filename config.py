@@ -84,6 +84,8 @@ class Config:
     ROOM_API_TOKEN = os.environ.get("ROOM_API_TOKEN", "sandbox-room-token")
     ROOM_CONNECT_TIMEOUT = float(os.environ.get("ROOM_CONNECT_TIMEOUT", "3.05"))
     ROOM_READ_TIMEOUT = float(os.environ.get("ROOM_READ_TIMEOUT", "10"))
+    #: extra attempts (with backoff) for a failed room read; sends are never retried
+    ROOM_READ_RETRIES = int(os.environ.get("ROOM_READ_RETRIES", "2"))
 
     YOOMONEY_BASE_URL = os.environ.get("YOOMONEY_BASE_URL", "http://127.0.0.1:5102/yoomoney")
     YOOMONEY_QUICKPAY_URL = os.environ.get(

@@ -40,8 +40,16 @@ class CountField(IntegerField):
     """A small whole number a person types (counts, limits).  Beyond ±10⁹ it is "not a valid integer"
     rather than a value that crashes WTForms' NumberRange (``math.isnan`` of a huge int overflows)."""
 
+    limit = 10**9
+
     def process_formdata(self, valuelist):
         super().process_formdata(valuelist)
-        if self.data is not None and abs(self.data) > 10**9:
+        if self.data is not None and abs(self.data) > self.limit:
             self.data = None
             raise ValueError(self.gettext("Not a valid integer value."))
+
+
+class RowIdField(CountField):
+    """A row id or paging cursor: anything a BIGINT column cannot hold is "not a valid integer"."""
+
+    limit = 2**63 - 1

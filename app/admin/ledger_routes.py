@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, RadioField, SelectField, TextAreaField
+from wtforms import RadioField, SelectField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from app.access import roles_required
@@ -14,7 +14,7 @@ from app.admin import bp, section
 from app.admin.money_forms import MAX_ROW_ID, ReasonForm, SearchForm, TextField, page_arg, rate_limited, reason_field
 from app.errors import DomainError, NotFound
 from app.extensions import db
-from app.forms import AmountField, RequestKeyField
+from app.forms import AmountField, RequestKeyField, RowIdField
 from app.ledger.models import AccountKind
 from app.models import Role
 from app.services import adjustments, ledger_explorer
@@ -30,7 +30,7 @@ class AccountSearchForm(SearchForm):
 
 
 class TransferSearchForm(SearchForm):
-    account = IntegerField(_l("Account id"), validators=[Optional(), NumberRange(min=1, max=MAX_ROW_ID)])
+    account = RowIdField(_l("Account id"), validators=[Optional(), NumberRange(min=1, max=MAX_ROW_ID)])
     kind = TextField(_l("Kind"), validators=[Optional(), Length(max=32)])
     text = TextField(_l("Key, event or memo contains"), validators=[Optional(), Length(max=128)])
     min_amount = AmountField(_l("From, $"), validators=[Optional()])
@@ -38,7 +38,7 @@ class TransferSearchForm(SearchForm):
 
 
 class AdjustmentForm(FlaskForm):
-    account = IntegerField(_l("Account id"), validators=[InputRequired(), NumberRange(min=1, max=MAX_ROW_ID)])
+    account = RowIdField(_l("Account id"), validators=[InputRequired(), NumberRange(min=1, max=MAX_ROW_ID)])
     direction = RadioField(_l("The account"), choices=[("credit", _l("gains the amount")),
                                                        ("debit", _l("loses the amount"))],
                            validators=[InputRequired(message=_l("Choose a direction."))])

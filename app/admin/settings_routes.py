@@ -5,7 +5,6 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from wtforms import IntegerField
 from wtforms.validators import InputRequired, NumberRange
 
 from app.access import roles_required
@@ -13,7 +12,7 @@ from app.admin import bp, section
 from app.admin.actions import ReasonForm, action_rate_limit
 from app.errors import DomainError
 from app.extensions import db
-from app.forms import AmountField
+from app.forms import AmountField, CountField
 from app.models import Role
 from app.services import settings as settings_service
 
@@ -67,7 +66,7 @@ class SettingsForm(ReasonForm):
     commission = AmountOrZeroField(LABELS["commission_bps"])
     commission_min = AmountOrZeroField(LABELS["commission_min_cents"])
     buyer_fee = AmountOrZeroField(LABELS["buyer_fee_bps"])
-    invoice_lifetime = IntegerField(LABELS["invoice_lifetime_seconds"],
+    invoice_lifetime = CountField(LABELS["invoice_lifetime_seconds"],
                                     validators=[InputRequired(), NumberRange(min=1, max=1440)])
     invoice_min = AmountField(LABELS["invoice_min_kopecks"])
     invoice_max = AmountField(LABELS["invoice_max_kopecks"])

@@ -1,11 +1,11 @@
 """Forms of the wallet blueprint."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, IntegerField, SelectField, StringField, SubmitField
+from wtforms import DateField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import HiddenInput
 
-from app.forms import AmountField, RequestKeyField
+from app.forms import AmountField, RequestKeyField, RowIdField
 
 
 class RoomAccountForm(FlaskForm):
@@ -31,7 +31,7 @@ class HistoryFilterForm(FlaskForm):
     kind = SelectField(_l("Kind"), validate_choice=True, default="")
     date_from = DateField(_l("Date from"), validators=[Optional()])
     date_to = DateField(_l("Date to"), validators=[Optional()])
-    before = IntegerField(widget=HiddenInput(), validators=[Optional(), NumberRange(min=1, max=2**63 - 1)])
+    before = RowIdField(widget=HiddenInput(), validators=[Optional(), NumberRange(min=1, max=2**63 - 1)])
     submit = SubmitField(_l("Show"))
 
     def validate_date_to(self, field):

@@ -29,6 +29,7 @@ def room_connector_from_config(config: Mapping) -> RoomConnector | None:
             config["ROOM_API_TOKEN"],
             platform_account=config.get("ROOM_PLATFORM_ACCOUNT"),
             timeout=(float(config.get("ROOM_CONNECT_TIMEOUT", 3.05)), float(config.get("ROOM_READ_TIMEOUT", 10))),
+            retries=int(config.get("ROOM_READ_RETRIES", 2)),
         )
     if kind in FED_BY_OPS:
         return None
