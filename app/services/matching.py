@@ -24,6 +24,8 @@ for an abandoned attempt can never be paid.
 from __future__ import annotations
 
 import logging
+import random
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -47,6 +49,8 @@ log = logging.getLogger(__name__)
 
 #: sellers tried for one deposit before it fails
 MAX_ATTEMPTS = 3
+#: how long a buyer waits for sellers locked by other buyers' reservations before "no seller"
+BUSY_WAIT_SECONDS = 3.0
 #: the ledger's own backstop for a hold, beyond the invoice's expiry
 HOLD_BACKSTOP = timedelta(hours=1)
 
@@ -81,8 +85,8 @@ def _eligible(kind: str, buyer_id: int):
     )
 
 
-def first_eligible(deposit: Deposit, exclude: set[int]) -> WithdrawalRequest | None:
-    """The first request in FIFO order that can take this whole deposit."""
+def first_eligible(deposit: Deposit, exclude: set[int], *, lock: bool = True) -> WithdrawalRequest | None:
+    """The first request in FIFO order that can take this whole deposit (locked, skipping locked ones)."""
     w = WithdrawalRequest
     query = (
         _eligible(deposit.kind, deposit.buyer_id)
@@ -90,8 +94,9 @@ def first_eligible(deposit: Deposit, exclude: set[int]) -> WithdrawalRequest | N
                _escrow_free() >= deposit.usd_cents)
         .order_by(w.queued_at, w.id)
         .limit(1)
-        .with_for_update(of=w, skip_locked=True)
     )
+    if lock:
+        query = query.with_for_update(of=w, skip_locked=True)
     if exclude:
         query = query.where(w.id.not_in(exclude))
     return db.session.scalar(query)
@@ -298,12 +303,26 @@ def _give_back_slot(request_id: int) -> None:
                        .values(open_invoices=_w.c.open_invoices - 1, updated_at=utcnow()))
 
 
-def reserve(deposit_id: int, exclude: set[int]) -> _Outcome:
+def _eligible_but_locked(deposit_id: int, exclude: set[int]) -> bool:
+    """After the pick skipped every locked request: would one of them take this deposit?  (PostgreSQL only:
+    SQLite's single writer never skips.)  Another buyer's reservation holds it for milliseconds; it may
+    still have a free slot and dollars when that transaction ends."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return False
+    from types import SimpleNamespace
+
+    deposit = db.session.execute(sa.select(_d.c.kind, _d.c.buyer_id, _d.c.amount_kopecks, _d.c.usd_cents)
+                                 .where(_d.c.id == deposit_id)).one()
+    return first_eligible(SimpleNamespace(**deposit._mapping), exclude, lock=False) is not None
+
+
+def reserve(deposit_id: int, exclude: set[int], *, may_wait: bool = True) -> _Outcome:
     """Hold dollars of the first eligible seller for this deposit.
 
     Returns the reservation (maybe one made earlier and not yet published), or
     the deposit's status when it is no longer matching.  Fails the deposit
-    when no seller can take it.
+    when no seller can take it; answers "busy" instead (nothing written) when the
+    only sellers who could are locked by other reservations right now and ``may_wait``.
     """
     from app.connectors.payments.base import InvoiceRequest
     from app.services import payment_forms
@@ -357,6 +376,8 @@ def reserve(deposit_id: int, exclude: set[int]) -> _Outcome:
             idempotence_key=idempotence_key, adapter=payment_forms.adapter_of(form),
             form_had_failures=bool(row.consecutive_failures),
         ), "matching")
+    if may_wait and _eligible_but_locked(deposit_id, exclude):
+        return _Outcome(None, "busy")
     deposit = db.session.get(Deposit, deposit_id)
     fail(deposit, str(_l("No seller can take this amount right now.")))
     return _Outcome(None, "failed")
@@ -477,9 +498,15 @@ def _status(deposit_id: int) -> str:
 def match(deposit_id: int) -> str:
     """Run matching to the end: published, failed, or nothing to do.  Returns the deposit's status."""
     exclude: set[int] = set()
-    for _ in range(MAX_ATTEMPTS + 1):
-        outcome = reserve(deposit_id, exclude)
-        db.session.commit()
+    wait_until = time.monotonic() + BUSY_WAIT_SECONDS
+    attempts = 0
+    while attempts <= MAX_ATTEMPTS:
+        outcome = reserve(deposit_id, exclude, may_wait=time.monotonic() < wait_until)
+        db.session.commit()  # also releases the deposit's lock while we wait
+        if outcome.status == "busy":
+            time.sleep(random.uniform(0.005, 0.03))
+            continue
+        attempts += 1
         if outcome.reservation is None:
             return outcome.status
         exclude.add(outcome.reservation.request_id)

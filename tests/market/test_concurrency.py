@@ -133,3 +133,37 @@ def test_poll_and_duplicate_notifications_racing_settle_each_invoice_once(market
     assert purchases == RACERS
     report = ledger.verify_ledger()
     assert report.ok, report.violations
+
+
+@pytest.mark.parametrize("released_after, expected", [(0.3, "awaiting_payment"), (None, "failed")])
+def test_a_seller_locked_by_another_reservation_is_waited_for(market_app, market, database, monkeypatch,
+                                                                released_after, expected):
+    """The pick skips requests locked by other buyers' reservations.  Found by the 32-buyer test: a buyer was
+    told "no seller" while the only seller, locked for milliseconds, still had dollars.  Does the matcher wait
+    for a locked seller who could take the deposit (and give up with "no seller" once the wait is over)?"""
+    if database.kind != "postgresql":
+        pytest.skip("SKIP LOCKED is a PostgreSQL matter; SQLite serialises writers")
+    monkeypatch.setattr(matching, "BUSY_WAIT_SECONDS", 1.0)
+    _, _, request = market.seller("s@example.com", "tbank", dollars=40_00)
+    buyer = gen_user("b@example.com")
+    deposit = matching.create_deposit(buyer, quotes.quote("tbank", 1_000_00, current_settings()), uuid.uuid4().hex)
+    db.session.commit()
+    locked, release, request_id = threading.Event(), threading.Event(), request.id
+
+    def hold_the_seller():  # another buyer's reservation transaction, held open
+        with market_app.app_context(), db.engine.connect() as conn, conn.begin():
+            conn.execute(sa.select(WithdrawalRequest.id).where(WithdrawalRequest.id == request_id).with_for_update())
+            locked.set()
+            release.wait(timeout=10)
+
+    holder = threading.Thread(target=hold_the_seller)
+    holder.start()
+    assert locked.wait(timeout=10)
+    if released_after is not None:
+        threading.Timer(released_after, release.set).start()
+    try:
+        status = matching.match(deposit.id)
+    finally:
+        release.set()
+        holder.join()
+    assert status == expected
