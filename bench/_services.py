@@ -181,8 +181,12 @@ def children(pid: int) -> list[int]:
 
 
 def peak_rss_mib(pid: int) -> float:
-    """The process's peak resident set (VmHWM), MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    """The process's peak resident set (VmHWM), MiB; 0 for a process that has gone (a recycled worker)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    for line in status.splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0

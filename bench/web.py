@@ -184,7 +184,8 @@ def main(argv=None) -> int:
     sampler.join()
     for frame, share in hot:
         print(f"  {share:6.1%}  {frame}")
-    rss = sorted(_services.peak_rss_mib(pid) for pid in workers)
+    # gunicorn's max_requests may have replaced a worker meanwhile: measure the ones alive now
+    rss = sorted(r for r in (_services.peak_rss_mib(pid) for pid in _services.children(web.pid)) if r)
 
     second, port2 = _services.gunicorn("wsgi:app", env)
     _services.warm_up(port2, status_path, headers, seconds=10)

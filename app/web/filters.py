@@ -1,6 +1,7 @@
 """Jinja filters and globals beyond money formatting (which lives in app.money)."""
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 import segno
@@ -35,8 +36,15 @@ def seconds_left(moment: datetime | None) -> int:
 
 def qr_svg(payload: str) -> Markup:
     """An SBP QR code as inline SVG, rendered on the server (no script, CSP-safe)."""
+    return Markup(_qr_svg(payload))  # noqa: S704
+
+
+@functools.lru_cache(maxsize=512)
+def _qr_svg(payload: str) -> str:
+    # ~7 ms of segno per call, and the invoice fragment is polled every 2 s while it waits:
+    # an invoice's payload never changes, so each worker draws it once.
     # segno writes the SVG itself; the payload is only encoded as modules, never echoed as markup.
-    return Markup(segno.make(payload, error="m").svg_inline(scale=4, dark="#111", light="#fff"))  # noqa: S704
+    return segno.make(payload, error="m").svg_inline(scale=4, dark="#111", light="#fff")
 
 
 def rub_plain(kopecks: int) -> str:
