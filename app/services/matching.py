@@ -29,6 +29,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -265,8 +266,6 @@ def _pick(deposit_id: int, exclude: set[int]) -> sa.Row | None:
 
 def _pick_portable(deposit_id: int, exclude: set[int]) -> sa.Row | None:
     """The same as the WITH statement, one statement at a time (SQLite: the transaction holds the write lock)."""
-    from types import SimpleNamespace
-
     from app.services.settings import current_settings
 
     deposit = db.session.execute(
@@ -309,8 +308,6 @@ def _eligible_but_locked(deposit_id: int, exclude: set[int]) -> bool:
     still have a free slot and dollars when that transaction ends."""
     if db.session.get_bind().dialect.name != "postgresql":
         return False
-    from types import SimpleNamespace
-
     deposit = db.session.execute(sa.select(_d.c.kind, _d.c.buyer_id, _d.c.amount_kopecks, _d.c.usd_cents)
                                  .where(_d.c.id == deposit_id)).one()
     return first_eligible(SimpleNamespace(**deposit._mapping), exclude, lock=False) is not None
