@@ -67,7 +67,7 @@ class SettingsForm(ReasonForm):
     commission_min = AmountOrZeroField(LABELS["commission_min_cents"])
     buyer_fee = AmountOrZeroField(LABELS["buyer_fee_bps"])
     invoice_lifetime = CountField(LABELS["invoice_lifetime_seconds"],
-                                    validators=[InputRequired(), NumberRange(min=1, max=1440)])
+                                  validators=[InputRequired(), NumberRange(min=1, max=1440)])
     invoice_min = AmountField(LABELS["invoice_min_kopecks"])
     invoice_max = AmountField(LABELS["invoice_max_kopecks"])
     cashout_min = AmountField(LABELS["cashout_min_cents"])

@@ -137,7 +137,7 @@ def test_poll_and_duplicate_notifications_racing_settle_each_invoice_once(market
 
 @pytest.mark.parametrize("released_after, expected", [(0.3, "awaiting_payment"), (None, "failed")])
 def test_a_seller_locked_by_another_reservation_is_waited_for(market_app, market, database, monkeypatch,
-                                                                released_after, expected):
+                                                               released_after, expected):
     """The pick skips requests locked by other buyers' reservations.  Found by the 32-buyer test: a buyer was
     told "no seller" while the only seller, locked for milliseconds, still had dollars.  Does the matcher wait
     for a locked seller who could take the deposit (and give up with "no seller" once the wait is over)?"""
