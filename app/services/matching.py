@@ -302,15 +302,14 @@ def _give_back_slot(request_id: int) -> None:
                        .values(open_invoices=_w.c.open_invoices - 1, updated_at=utcnow()))
 
 
-def _eligible_but_locked(deposit_id: int, exclude: set[int]) -> bool:
+def _eligible_but_locked(picked, exclude: set[int]) -> bool:
     """After the pick skipped every locked request: would one of them take this deposit?  (PostgreSQL only:
     SQLite's single writer never skips.)  Another buyer's reservation holds it for milliseconds; it may
-    still have a free slot and dollars when that transaction ends."""
+    still have a free slot and dollars when that transaction ends.  ``picked`` is the pick's row: the
+    deposit's kind, buyer and amounts as it read them under the deposit's lock."""
     if db.session.get_bind().dialect.name != "postgresql":
         return False
-    deposit = db.session.execute(sa.select(_d.c.kind, _d.c.buyer_id, _d.c.amount_kopecks, _d.c.usd_cents)
-                                 .where(_d.c.id == deposit_id)).one()
-    return first_eligible(SimpleNamespace(**deposit._mapping), exclude, lock=False) is not None
+    return first_eligible(picked, exclude, lock=False) is not None
 
 
 def reserve(deposit_id: int, exclude: set[int], *, may_wait: bool = True) -> _Outcome:
@@ -373,7 +372,7 @@ def reserve(deposit_id: int, exclude: set[int], *, may_wait: bool = True) -> _Ou
             idempotence_key=idempotence_key, adapter=payment_forms.adapter_of(form),
             form_had_failures=bool(row.consecutive_failures),
         ), "matching")
-    if may_wait and _eligible_but_locked(deposit_id, exclude):
+    if may_wait and _eligible_but_locked(row, exclude):
         return _Outcome(None, "busy")
     deposit = db.session.get(Deposit, deposit_id)
     fail(deposit, str(_l("No seller can take this amount right now.")))

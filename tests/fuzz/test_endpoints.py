@@ -59,6 +59,11 @@ def _draw_values(data, fields: dict, label: str) -> dict:
     return values
 
 
+def _with_ids(rule: str) -> str:
+    """A route's URL with 1 for each of its arguments (``/admin/users/<int:user_id>`` → ``/admin/users/1``)."""
+    return re.sub(r"<(?:\w+:)?\w+>", "1", rule)
+
+
 def _send(sender, data, endpoint, method, url, entry_fields, query_fields, actor, allowed):
     client, token = sender.client(actor)
     form = _draw_values(data, entry_fields, endpoint)
@@ -112,9 +117,7 @@ def test_no_5xx_and_no_partial_write(sec_app, providers):
                     entry.writes_on_rejection)
         fuzz(entry_request)
     for rule in admin_rules:
-        url = rule.rule
-        for arg in rule.arguments:
-            url = url.replace(f"<int:{arg}>", "1").replace(f"<{arg}>", "1")
+        url = _with_ids(rule.rule)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             def admin_request(data, rule=rule, method=method, url=url):
                 fields = data.draw(table.ADMIN_GENERIC_FIELDS, label=rule.endpoint)
@@ -128,10 +131,7 @@ def _admin_field_names(app, client) -> list[str]:
     names = set()
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("admin.") and "GET" in rule.methods:
-            url = rule.rule
-            for arg in rule.arguments:
-                url = url.replace(f"<int:{arg}>", "1").replace(f"<{arg}>", "1")
-            response = client.get(url)
+            response = client.get(_with_ids(rule.rule))
             names |= set(re.findall(r'name="([a-z][\w-]*)"', response.get_data(as_text=True)))
             response.close()
     return sorted(names - {"csrf_token"})
@@ -155,7 +155,7 @@ def test_every_field_takes_every_troublemaker(sec_app, providers, database, monk
     for value in NASTY:
         for endpoint, method, url, fields, query, actor in requests:
             path_value = quote(value, safe="") or "x"
-            url = re.sub(r"<(int:)?\w+>", "1", url).replace("{any_id}", path_value).replace("{text}", path_value)
+            url = _with_ids(url).replace("{any_id}", path_value).replace("{text}", path_value)
             client, token = sender.client(actor)
             response = client.open(url, method=method, query_string={name: value for name in query},
                                    data=None if method == "GET" else {**dict.fromkeys(fields, value),
