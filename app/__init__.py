@@ -77,9 +77,12 @@ def _init_extensions(app: Flask) -> None:
     from app.redis_client import init_redis, limiter_storage_uri
 
     db.init_app(app)
-    from app.database import tolerate_dropped_connection_at_teardown
+    from app.database import ping_when_idle, tolerate_dropped_connection_at_teardown
 
     tolerate_dropped_connection_at_teardown(app, db)
+    with app.app_context():
+        for engine in db.engines.values():
+            ping_when_idle(engine, app.config["DB_PING_IDLE_SECONDS"])
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, render_template, request
+import sqlalchemy as sa
+from flask import Flask, g, make_response, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -82,6 +83,13 @@ def register(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         db.session.rollback()
+        if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+            # The server dropped the connection under this request (restart, failover); nothing was
+            # committed, the pool reconnects, and the same request a moment later succeeds.
+            log.warning("database connection lost during request %s", g.get("request_id"))
+            response = make_response(render_error(503))
+            response.headers["Retry-After"] = "1"
+            return response
         log.exception("unhandled error (request %s)", g.get("request_id"))
         try:
             return render_error(500)

@@ -1,0 +1,93 @@
+"""Pooled connections are checked only after sitting idle (app.database.ping_when_idle).
+
+``pool_pre_ping`` cost a round trip per request and per job; the idle-only
+ping keeps its protection where it matters (a connection left in the pool
+while the server restarted or a firewall dropped it) without that cost.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from app.extensions import db
+
+
+def _count_pings(monkeypatch, app) -> list[int]:
+    calls = []
+    with app.app_context():
+        dialect = db.engine.dialect
+    real = dialect.do_ping
+    monkeypatch.setattr(dialect, "do_ping", lambda conn: calls.append(1) or real(conn))
+    return calls
+
+
+def _one_request(app) -> int:
+    """A unit of work as a request or job does it: check out, query, give the connection back."""
+    with app.app_context():
+        value = db.session.execute(sa.text("SELECT 1")).scalar()
+        db.session.commit()
+    return value
+
+
+def test_a_connection_back_from_work_a_moment_ago_is_not_pinged(app_factory, monkeypatch):
+    app = app_factory(DB_PING_IDLE_SECONDS=3600)
+    pings = _count_pings(monkeypatch, app)
+    assert [_one_request(app) for _ in range(5)] == [1] * 5
+    assert pings == []
+
+
+def test_a_connection_idle_longer_than_the_limit_is_pinged_before_use(app_factory, monkeypatch):
+    app = app_factory(DB_PING_IDLE_SECONDS=0.05)
+    pings = _count_pings(monkeypatch, app)
+    _one_request(app)  # a new connection needs no ping
+    assert pings == []
+    time.sleep(0.1)
+    assert _one_request(app) == 1
+    assert pings == [1]
+
+
+def test_an_idle_connection_the_server_dropped_is_replaced_before_anyone_uses_it(app_factory, database):
+    if database.kind != "postgresql":
+        pytest.skip("a dropped server connection is a PostgreSQL matter")
+    app = app_factory(DB_PING_IDLE_SECONDS=0.05)
+    with app.app_context():
+        before = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        db.session.commit()
+    killer = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    with killer.connect() as conn:
+        assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": before}).scalar()
+    killer.dispose()
+    time.sleep(0.1)
+    with app.app_context():  # the request sees no error: the ping found the dead connection first
+        after = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        db.session.commit()
+    assert after != before
+
+
+def test_a_request_whose_connection_dies_under_it_gets_a_503_to_retry_not_a_500(app_factory, database):
+    if database.kind != "postgresql":
+        pytest.skip("a dropped server connection is a PostgreSQL matter")
+    from app.access import public
+
+    app = app_factory()
+
+    @public
+    def dropped_mid_request():
+        pid = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        killer = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+        with killer.connect() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        killer.dispose()
+        db.session.execute(sa.text("SELECT 1"))  # the server is gone from under this connection
+        return "unreachable"
+
+    app.add_url_rule("/_test/dropped-mid-request", view_func=dropped_mid_request)
+    client = app.test_client()
+    response = client.get("/_test/dropped-mid-request", headers={"Accept": "application/json"})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert response.get_json()["error"]
+    with app.app_context():  # and the next unit of work has a live connection
+        assert db.session.execute(sa.text("SELECT 1")).scalar() == 1
