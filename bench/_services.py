@@ -209,7 +209,7 @@ def _connection_loop(port_list, path, headers, start_at, stop_at, out):
             conn.request("GET", path, headers=headers)
             response = conn.getresponse()
             response.read()
-            if response.status != 200:
+            if not 200 <= response.status < 300:  # 204: an unchanged poll
                 errors += 1
             if response.getheader("Connection", "").lower() == "close":
                 conn.close()

@@ -102,3 +102,34 @@ def test_final_states_have_their_own_panels(market_web, market_app):
     page = client.get(f"/buy/{deposit_id}").get_data(as_text=True)
     assert 'data-status="settled"' in page and 'id="open-wallet"' in page and "/wallet/" in page
     _assert_seller_hidden(page)
+
+
+def _poll_url(fragment: str) -> str:
+    return re.search(r'hx-get="([^"]+)"', fragment).group(1).replace("&amp;", "&")
+
+
+def test_an_unchanged_poll_gets_no_content_and_a_changed_one_the_new_fragment(market_web, market_app):
+    """Is the 2-second poll answered with an empty 204 while nothing shown has changed, and with the new
+    fragment as soon as something has (here: the buyer says they paid)?  Others still get a 404."""
+    deposit_id = _open_invoice(market_web)
+    client = market_app.test_client()
+    _login(client, "buyer@example.com")
+    htmx = {"HX-Request": "true"}
+    fragment = client.get(f"/buy/{deposit_id}", headers=htmx).get_data(as_text=True)
+    poll = _poll_url(fragment)
+    assert poll.startswith(f"/buy/{deposit_id}?v=")
+    unchanged = client.get(poll, headers=htmx)
+    assert (unchanged.status_code, unchanged.get_data()) == (204, b"")
+    assert client.get(poll).status_code == 200  # a page load always renders
+    assert client.get(f"/buy/{deposit_id}?v=stale", headers=htmx).status_code == 200
+
+    other = market_app.test_client()
+    _login(other, "other@example.com")
+    assert other.get(poll, headers=htmx).status_code == 404  # the owner check comes first
+
+    client.post(f"/buy/{deposit_id}/paid", data={"csrf_token": csrf_from(fragment)})
+    changed = client.get(poll, headers=htmx)
+    assert changed.status_code == 200
+    new_fragment = changed.get_data(as_text=True)
+    assert 'id="claim-paid"' not in new_fragment and _poll_url(new_fragment) != poll
+    assert client.get(_poll_url(new_fragment), headers=htmx).status_code == 204

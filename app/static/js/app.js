@@ -10,11 +10,17 @@ document.addEventListener("click", function (event) {
   });
 });
 
-// Invoice countdown: the server renders the seconds left; this only ticks them down between polls.
+// Invoice countdown: the server renders the seconds left; this ticks them down until the next render.
+// It counts to a deadline fixed when the element first ticks, not tick by tick: a background tab's
+// timers are throttled, and an unchanged poll (204) no longer re-renders the countdown.
 setInterval(function () {
   document.querySelectorAll("[data-expires-in]").forEach(function (el) {
-    var left = parseInt(el.getAttribute("data-expires-in"), 10) - 1;
-    if (isNaN(left) || left < 0) return;
+    if (!el.hasAttribute("data-deadline")) {
+      var given = parseInt(el.getAttribute("data-expires-in"), 10);
+      if (isNaN(given)) return;
+      el.setAttribute("data-deadline", String(Date.now() + given * 1000));
+    }
+    var left = Math.max(0, Math.round((parseInt(el.getAttribute("data-deadline"), 10) - Date.now()) / 1000));
     el.setAttribute("data-expires-in", String(left));
     var m = Math.floor(left / 60), s = left % 60;
     el.textContent = el.textContent.replace(/\d+(\D+)\d{2}(\D*)$/, m + "$1" + (s < 10 ? "0" + s : s) + "$2");

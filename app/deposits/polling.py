@@ -1,0 +1,33 @@
+"""What the invoice page's 2-second poll needs: a fingerprint of what the status fragment would show.
+
+The fragment asks for itself with the fingerprint it was rendered from
+(``?v=…``); while nothing it shows has changed, the poll is answered with an
+empty 204, which htmx leaves alone, instead of the whole invoice rendered again
+(two CSRF tokens, a form, a QR code and some twenty translated strings).  The
+countdown ticks in the browser (app.js), so an unchanged poll loses nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+
+from flask_babel import get_locale
+
+from app.models.market import Deposit
+from app.services import invoices
+from app.web.filters import seconds_left
+
+#: seconds left to pay below which the page warns the buyer (the template shows the warning)
+URGENT_SECONDS = 180
+
+
+def view_version(deposit: Deposit) -> str:
+    """Changes whenever the status fragment would render differently (apart from the ticking countdown)."""
+    shown = (
+        deposit.status,
+        deposit.updated_at.isoformat() if deposit.updated_at else "",
+        deposit.buyer_claimed_paid_at is not None,
+        invoices.can_open_dispute(deposit),
+        deposit.status == "awaiting_payment" and seconds_left(deposit.expires_at) < URGENT_SECONDS,
+        str(get_locale()),
+    )
+    return hashlib.blake2s(repr(shown).encode(), digest_size=8).hexdigest()
