@@ -681,7 +681,8 @@ def write_report(measurements: list[Measurement]) -> None:
         *rows,
         "",
         f"Per reservation, averaged over the {first.seconds} s window.  Statements: SQL statements sent (besides"
-        " them each transaction costs a BEGIN, a COMMIT and a pre-ping `SELECT 1`); transactions: commits;"
+        " them each transaction costs a BEGIN and a COMMIT; connections are pinged only after sitting idle);"
+        " transactions: commits;"
         " db ms: time from sending a statement to having its result (with threads this includes waiting for"
         " the GIL), the rest is Python; deposit / reserve / invoice: `create_deposit` + commit,"
         " `matching.reserve`, `matching.create_invoice` with the publish; requests used: distinct requests"
