@@ -21,7 +21,10 @@ the account still returns the first result instead of ``InsufficientFunds``.
 On PostgreSQL the insert and the update of the sums are one statement (a
 data-modifying WITH), so a transfer costs BEGIN, the lock, that statement and
 the caller's COMMIT: four round trips, against pgbench's seven.  On SQLite the
-update is a statement of its own.  The returned object is built from the
+update is a statement of its own.  On PostgreSQL the lock and the insert are
+sent on the connection's driver cursor (:func:`_execute_hot`: SQLAlchemy's
+execution path was a fifth of a posting's Python time), with SQLAlchemy's
+cursor events and error translation kept.  The returned object is built from the
 values sent (no SELECT) and registered in the session like a flushed insert.
 """
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import attributes
@@ -113,14 +117,71 @@ _LOCK_MANY = (
 )
 
 
-def _lock_ids(conn: sa.Connection, ids: Iterable[int]) -> dict[int, sa.Row]:
+#: statement → its PostgreSQL SQL text (psycopg's named placeholders) and the values of its literal parameters
+_PG_SQL: dict[sa.Executable, tuple[str, dict]] = {}
+
+
+def _execute_hot(conn: sa.Connection, stmt: sa.Executable, params: dict) -> list[tuple]:
+    """Run one of a posting's two statements; the rows as tuples.  On PostgreSQL, on the driver's cursor.
+
+    SQLAlchemy's execution path (the statement's cache key, an execution
+    context, the result's metadata) cost a fifth of a posting's Python time
+    (0.57 → 0.45 ms of CPU per posting without it), for fixed SQL whose
+    parameters are integers, strings and timezone-aware datetimes (psycopg
+    sends those as they are; ``reserve`` refuses a naive ``timeout_at``) and
+    whose rows are read as tuples.  The statement is compiled once and sent on
+    the connection's own cursor, inside the same transaction.  What SQLAlchemy does around a statement is kept: its
+    ``before_cursor_execute`` / ``after_cursor_execute`` listeners run (query
+    counters, the crash injector of the stateful tests), and a driver error
+    becomes the usual ``sqlalchemy.exc.DBAPIError`` subclass, with a dead
+    connection invalidated exactly as ``Connection.execute`` would.
+    """
+    if conn.dialect.name != "postgresql":
+        return conn.execute(stmt, params).all()
+    entry = _PG_SQL.get(stmt)
+    if entry is None:
+        compiled = stmt.compile(dialect=conn.dialect)
+        literals = {name: value for name, value in compiled.params.items() if value is not None}
+        entry = _PG_SQL[stmt] = (str(compiled), literals)
+    sql, literals = entry
+    params = {**literals, **params}
+    cursor = conn.connection.cursor()
+    dispatch = conn.dispatch
+    try:
+        if dispatch.before_cursor_execute:
+            dispatch.before_cursor_execute(conn, cursor, sql, params, None, False)
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+        if dispatch.after_cursor_execute:
+            dispatch.after_cursor_execute(conn, cursor, sql, params, None, False)
+        return rows
+    except conn.dialect.loaded_dbapi.Error as exc:
+        disconnected = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
+        if disconnected:
+            conn.invalidate(exc)
+        raise sa.exc.DBAPIError.instance(sql, params, exc, conn.dialect.loaded_dbapi.Error,
+                                         connection_invalidated=disconnected, dialect=conn.dialect) from exc
+    finally:
+        cursor.close()
+
+
+class _Room(NamedTuple):
+    """A locked account: its asset, and how much more it may be debited / credited (None: no limit)."""
+
+    id: int
+    asset: str
+    debit_room: int | None
+    credit_room: int | None
+
+
+def _lock_ids(conn: sa.Connection, ids: Iterable[int]) -> dict[int, _Room]:
     """Lock the accounts (ascending id: one global order, so no deadlock cycle) and read their room."""
     wanted = sorted(set(ids))
     if len(wanted) == 2:
-        result = conn.execute(_LOCK_PAIR, {"first": wanted[0], "second": wanted[1]})
+        result = _execute_hot(conn, _LOCK_PAIR, {"first": wanted[0], "second": wanted[1]})
     else:
-        result = conn.execute(_LOCK_MANY, {"ids": wanted})
-    rows = {row.id: row for row in result}
+        result = conn.execute(_LOCK_MANY, {"ids": wanted}).all()
+    rows = {row[0]: _Room(*row) for row in result}
     if len(rows) != len(wanted):
         raise AccountNotFound(account_ids=[i for i in wanted if i not in rows])
     return rows
@@ -138,7 +199,7 @@ def lock(*accounts: LedgerAccount | int) -> None:
     _lock_ids(db.session.connection(), [account_id(a) for a in accounts])
 
 
-def _check_limits(debit: sa.Row, credit: sa.Row, amount: int) -> None:
+def _check_limits(debit: _Room, credit: _Room, amount: int) -> None:
     """Refuse what the limit flags forbid (pending debits count), before the CHECK constraints would."""
     if debit.debit_room is not None and amount > debit.debit_room:
         raise InsufficientFunds(account_id=debit.id, requested=amount, available=debit.debit_room)
@@ -209,7 +270,8 @@ def _insert_and_apply(conn: sa.Connection, values: dict, *, posted: int = 0, pen
     params = {f"v_{name}": value for name, value in values.items()}
     params.update(a_debit=debit_id, a_credit=credit_id, posted=posted, pending=pending)
     dialect = conn.dialect.name
-    new_id = conn.execute(_insert_statement(dialect), params).scalar()
+    inserted = _execute_hot(conn, _insert_statement(dialect), params)
+    new_id = inserted[0][0] if inserted else None
     if new_id is None:
         return None
     if dialect != "postgresql":
@@ -385,7 +447,7 @@ def _insert_many_statement(dialect: str) -> sa.Executable:
     return stmt
 
 
-def _simulate(postings: list[Posting], rows: dict[int, sa.Row], skip: set[str]) -> InsufficientFunds | None:
+def _simulate(postings: list[Posting], rows: dict[int, _Room], skip: set[str]) -> InsufficientFunds | None:
     """Apply the postings in order to the locked accounts' room; the refusal of the first that overdraws, or None."""
     debit_room = {i: r.debit_room for i, r in rows.items()}
     credit_room = {i: r.credit_room for i, r in rows.items()}
