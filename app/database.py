@@ -81,8 +81,8 @@ def ping_when_idle(engine: Engine, idle_seconds: float) -> None:
     that was in use a moment ago is as good as a ping could tell; the ones
     that die unnoticed are those left idle (a server or firewall timeout, a
     restart during a quiet spell).  A connection that fails the ping is
-    replaced before anyone uses it (``DisconnectionError`` makes the pool
-    discard it and check out another).  One a failover kills while it is
+    replaced before anyone uses it, and if the server dropped it the whole
+    pool is renewed (``InvalidatePoolError``, as ``pool_pre_ping`` does).  One a failover kills while it is
     busy fails its statement as it would have anyway; SQLAlchemy then
     invalidates the whole pool, so the process reconnects once.
     """
@@ -100,6 +100,9 @@ def ping_when_idle(engine: Engine, idle_seconds: float) -> None:
         try:
             engine.dialect.do_ping(dbapi_connection)
         except engine.dialect.loaded_dbapi.Error as exc:
+            if engine.dialect.is_disconnect(exc, dbapi_connection, None):
+                # the server went away (restart, failover): the pool's other connections are as dead
+                raise sa.exc.InvalidatePoolError(f"idle connection failed its ping: {exc}") from exc
             raise sa.exc.DisconnectionError(f"idle connection failed its ping: {exc}") from exc
 
 

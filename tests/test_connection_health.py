@@ -91,3 +91,55 @@ def test_a_request_whose_connection_dies_under_it_gets_a_503_to_retry_not_a_500(
     assert response.get_json()["error"]
     with app.app_context():  # and the next unit of work has a live connection
         assert db.session.execute(sa.text("SELECT 1")).scalar() == 1
+
+
+def test_an_idle_connection_found_dead_renews_the_whole_pool(app_factory, database):
+    """A dead idle connection means the server went away: its pool-mates are replaced too (as pool_pre_ping did)."""
+    if database.kind != "postgresql":
+        pytest.skip("a dropped server connection is a PostgreSQL matter")
+    app = app_factory(DB_PING_IDLE_SECONDS=0.05)
+    with app.app_context():
+        with db.engine.connect() as one, db.engine.connect() as two:
+            pids = {c.execute(sa.text("SELECT pg_backend_pid()")).scalar() for c in (one, two)}
+        killer = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+        with killer.connect() as conn:  # only one of them dies
+            conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": min(pids)})
+        killer.dispose()
+        time.sleep(0.1)
+        for _ in range(2):  # one at a time: the dead one is found by its ping at one of these checkouts
+            with db.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        with db.engine.connect() as one, db.engine.connect() as two:
+            after = {c.execute(sa.text("SELECT pg_backend_pid()")).scalar() for c in (one, two)}
+    assert not after & pids  # the live pool-mate was replaced as well
+
+
+def test_the_503_page_for_a_signed_in_user_renders_or_falls_back_but_always_says_retry(app_factory, database):
+    """The HTML 503 (the menu reads the user) after the connection died under a signed-in user's request."""
+    if database.kind != "postgresql":
+        pytest.skip("a dropped server connection is a PostgreSQL matter")
+    from app.access import public
+    from tests.helpers import PASSWORD, csrf_from, gen_user
+
+    app = app_factory()
+    with app.app_context():
+        gen_user(email="someone@example.com")
+        db.session.commit()
+
+    @public
+    def dropped_mid_request():
+        pid = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        killer = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+        with killer.connect() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        killer.dispose()
+        db.session.execute(sa.text("SELECT 1"))
+        return "unreachable"
+
+    app.add_url_rule("/_test/dropped-html", view_func=dropped_mid_request)
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    client.post("/login", data={"email": "someone@example.com", "password": PASSWORD, "csrf_token": csrf_from(page)})
+    response = client.get("/_test/dropped-html")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"

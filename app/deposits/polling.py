@@ -9,6 +9,8 @@ countdown ticks in the browser (app.js), so an unchanged poll loses nothing.
 from __future__ import annotations
 
 import hashlib
+from functools import cache
+from pathlib import Path
 
 from flask_babel import get_locale
 
@@ -20,9 +22,17 @@ from app.web.filters import seconds_left
 URGENT_SECONDS = 180
 
 
+@cache
+def _template_stamp() -> str:
+    """The fragment's source: a release that changes it re-renders the pages already open."""
+    source = Path(__file__).parent.parent / "templates" / "deposits" / "_status.html"
+    return hashlib.blake2s(source.read_bytes(), digest_size=8).hexdigest()
+
+
 def view_version(deposit: Deposit) -> str:
     """Changes whenever the status fragment would render differently (apart from the ticking countdown)."""
     shown = (
+        _template_stamp(),
         deposit.status,
         deposit.updated_at.isoformat() if deposit.updated_at else "",
         deposit.buyer_claimed_paid_at is not None,

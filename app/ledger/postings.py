@@ -35,8 +35,10 @@ from datetime import datetime
 from typing import NamedTuple
 
 import sqlalchemy as sa
+from flask import current_app, has_app_context
 from sqlalchemy.orm import attributes
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.util import is_exit_exception
 
 from app.database import utcnow
 from app.extensions import db
@@ -130,13 +132,17 @@ def _execute_hot(conn: sa.Connection, stmt: sa.Executable, params: dict) -> list
     parameters are integers, strings and timezone-aware datetimes (psycopg
     sends those as they are; ``reserve`` refuses a naive ``timeout_at``) and
     whose rows are read as tuples.  The statement is compiled once and sent on
-    the connection's own cursor, inside the same transaction.  What SQLAlchemy does around a statement is kept: its
-    ``before_cursor_execute`` / ``after_cursor_execute`` listeners run (query
-    counters, the crash injector of the stateful tests), and a driver error
-    becomes the usual ``sqlalchemy.exc.DBAPIError`` subclass, with a dead
-    connection invalidated exactly as ``Connection.execute`` would.
+    the connection's own cursor, inside the same transaction.  What SQLAlchemy
+    does around a statement is kept: its ``before_cursor_execute`` /
+    ``after_cursor_execute`` listeners run (query
+    counters, the crash injector of the stateful tests; they get no execution
+    context, so with echo or Flask-SQLAlchemy's query recording on, which read
+    it, the plain path is taken), and any error goes through SQLAlchemy's own
+    handling (``Connection._handle_dbapi_exception``, pinned 2.1): the usual
+    ``sqlalchemy.exc`` class, ``handle_error`` listeners, and on a disconnect
+    this connection and the rest of the pool invalidated.
     """
-    if conn.dialect.name != "postgresql":
+    if conn.dialect.name != "postgresql" or conn.engine.echo or _records_queries():
         return conn.execute(stmt, params).all()
     entry = _PG_SQL.get(stmt)
     if entry is None:
@@ -155,14 +161,18 @@ def _execute_hot(conn: sa.Connection, stmt: sa.Executable, params: dict) -> list
         if dispatch.after_cursor_execute:
             dispatch.after_cursor_execute(conn, cursor, sql, params, None, False)
         return rows
-    except conn.dialect.loaded_dbapi.Error as exc:
-        disconnected = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
-        if disconnected:
-            conn.invalidate(exc)
-        raise sa.exc.DBAPIError.instance(sql, params, exc, conn.dialect.loaded_dbapi.Error,
-                                         connection_invalidated=disconnected, dialect=conn.dialect) from exc
+    except BaseException as exc:
+        # Driver errors, and exit exceptions that leave the protocol state unknown, as Connection.execute
+        # handles them; anything else (a listener's own exception) propagates as it would there.
+        if isinstance(exc, conn.dialect.loaded_dbapi.Error) or is_exit_exception(exc):
+            conn._handle_dbapi_exception(exc, sql, params, cursor, None)  # noqa: SLF001 - always raises
+        raise
     finally:
         cursor.close()
+
+
+def _records_queries() -> bool:
+    return bool(has_app_context() and current_app.config.get("SQLALCHEMY_RECORD_QUERIES"))
 
 
 class _Room(NamedTuple):

@@ -84,10 +84,15 @@ def register(app: Flask) -> None:
     def unexpected(exc: Exception):
         db.session.rollback()
         if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
-            # The server dropped the connection under this request (restart, failover); nothing was
-            # committed, the pool reconnects, and the same request a moment later succeeds.
+            # The server dropped the connection under this request (restart, failover): the pool
+            # reconnects, and the request is worth repeating in a moment (a write cut off before its
+            # COMMIT was rolled back; each business event is idempotent, so a repeat is safe anyway).
             log.warning("database connection lost during request %s", g.get("request_id"))
-            response = make_response(render_error(503))
+            try:
+                response = make_response(render_error(503))
+            except Exception:  # noqa: BLE001 - the page needs the database too (the menu reads the user)
+                response = make_response("503 Service Unavailable", 503,
+                                         {"Content-Type": "text/plain; charset=utf-8"})
             response.headers["Retry-After"] = "1"
             return response
         log.exception("unhandled error (request %s)", g.get("request_id"))

@@ -44,6 +44,10 @@ def test_a_postings_statements_are_seen_by_cursor_event_listeners(two_wallets):
     finally:
         event.remove(db.engine, "before_cursor_execute", before)
         event.remove(db.engine, "after_cursor_execute", after)
+    if db.engine.dialect.name == "postgresql":  # and they came through the driver-cursor path
+        from app.ledger import postings
+
+        assert len(postings._PG_SQL) >= 2
     assert seen["before"] == seen["after"]
     assert any("FOR" in s and "ledger_account" in s for s in seen["before"]) or db.engine.dialect.name == "sqlite"
     assert any(s.lstrip().upper().startswith(("WITH", "INSERT")) and "ledger_transfer" in s for s in seen["before"])
@@ -71,11 +75,16 @@ def test_a_lock_timeout_in_a_posting_is_sqlalchemys_error_and_the_session_goes_o
     assert ledger.balance(b).posted == 100  # the blocked one wrote nothing
 
 
-def test_a_posting_whose_connection_died_invalidates_it_and_the_next_one_reconnects(two_wallets, app):
+def test_a_posting_whose_connection_died_renews_the_pool_and_the_next_one_reconnects(two_wallets, app):
+    """As Connection.execute would: the error says the connection was invalidated, and the pool's other
+    connections (as dead after a restart) are replaced too, not handed out to fail one by one."""
     if db.engine.dialect.name != "postgresql":
         pytest.skip("a dropped server connection is a PostgreSQL matter")
     a, b = two_wallets
+    with db.engine.connect() as spare:  # a second connection, left in the pool
+        spare_pid = spare.execute(sa.text("SELECT pg_backend_pid()")).scalar()
     pid = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+    assert pid != spare_pid
     killer = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
     with killer.connect() as conn:
         conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
@@ -84,6 +93,29 @@ def test_a_posting_whose_connection_died_invalidates_it_and_the_next_one_reconne
         ledger.transfer("t:dead", a, b, 100, "sale")
     assert caught.value.connection_invalidated
     db.session.rollback()
+    with db.engine.connect() as one, db.engine.connect() as two:
+        now = {c.execute(sa.text("SELECT pg_backend_pid()")).scalar() for c in (one, two)}
+    assert not now & {pid, spare_pid}
     ledger.transfer("t:alive", a, b, 100, "sale")
     db.session.commit()
     assert ledger.balance(b).posted == 100
+
+
+def test_an_event_listeners_own_exception_comes_out_unchanged(two_wallets):
+    """A listener that raises (the stateful tests' crash injector does) is not turned into a database error."""
+    a, b = two_wallets
+
+    class Stop(Exception):
+        pass
+
+    def stop(*_args):
+        raise Stop
+
+    event.listen(db.engine, "before_cursor_execute", stop)
+    try:
+        with pytest.raises(Stop):
+            ledger.transfer("t:stopped", a, b, 100, "sale")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", stop)
+    db.session.rollback()
+    assert ledger.balance(b).posted == 0

@@ -11,15 +11,19 @@ document.addEventListener("click", function (event) {
 });
 
 // Invoice countdown: the server renders the seconds left; this ticks them down until the next render.
-// It counts to a deadline fixed when the element first ticks, not tick by tick: a background tab's
-// timers are throttled, and an unchanged poll (204) no longer re-renders the countdown.
+// It counts to a deadline fixed when the countdown arrives (page load or an htmx swap), not tick by
+// tick: a background tab's timers are throttled, and an unchanged poll (204) does not re-render it.
+function fixDeadlines(root) {
+  root.querySelectorAll("[data-expires-in]:not([data-deadline])").forEach(function (el) {
+    var given = parseInt(el.getAttribute("data-expires-in"), 10);
+    if (!isNaN(given)) el.setAttribute("data-deadline", String(Date.now() + given * 1000));
+  });
+}
+document.addEventListener("DOMContentLoaded", function () { fixDeadlines(document); });
+document.addEventListener("htmx:load", function (event) { fixDeadlines(event.target); });
 setInterval(function () {
-  document.querySelectorAll("[data-expires-in]").forEach(function (el) {
-    if (!el.hasAttribute("data-deadline")) {
-      var given = parseInt(el.getAttribute("data-expires-in"), 10);
-      if (isNaN(given)) return;
-      el.setAttribute("data-deadline", String(Date.now() + given * 1000));
-    }
+  fixDeadlines(document);
+  document.querySelectorAll("[data-deadline]").forEach(function (el) {
     var left = Math.max(0, Math.round((parseInt(el.getAttribute("data-deadline"), 10) - Date.now()) / 1000));
     el.setAttribute("data-expires-in", String(left));
     var m = Math.floor(left / 60), s = left % 60;
