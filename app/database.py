@@ -82,9 +82,10 @@ def ping_when_idle(engine: Engine, idle_seconds: float) -> None:
     that die unnoticed are those left idle (a server or firewall timeout, a
     restart during a quiet spell).  A connection that fails the ping is
     replaced before anyone uses it, and if the server dropped it the whole
-    pool is renewed (``InvalidatePoolError``, as ``pool_pre_ping`` does).  One a failover kills while it is
-    busy fails its statement as it would have anyway; SQLAlchemy then
-    invalidates the whole pool, so the process reconnects once.
+    pool is renewed (``InvalidatePoolError``, as ``pool_pre_ping`` does).
+    One that a failover kills while it is busy fails its statement as it
+    would have anyway (a request answers 503); SQLAlchemy then invalidates the
+    whole pool, so the process reconnects once.
     """
 
     @event.listens_for(engine, "checkin")

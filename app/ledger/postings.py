@@ -24,8 +24,9 @@ the caller's COMMIT: four round trips, against pgbench's seven.  On SQLite the
 update is a statement of its own.  On PostgreSQL the lock and the insert are
 sent on the connection's driver cursor (:func:`_execute_hot`: SQLAlchemy's
 execution path was a fifth of a posting's Python time), with SQLAlchemy's
-cursor events and error translation kept.  The returned object is built from the
-values sent (no SELECT) and registered in the session like a flushed insert.
+cursor events and error handling kept.  The returned object is built from
+the values sent (no SELECT) and registered in the session like a flushed
+insert.
 """
 from __future__ import annotations
 
@@ -134,11 +135,10 @@ def _execute_hot(conn: sa.Connection, stmt: sa.Executable, params: dict) -> list
     whose rows are read as tuples.  The statement is compiled once and sent on
     the connection's own cursor, inside the same transaction.  What SQLAlchemy
     does around a statement is kept: its ``before_cursor_execute`` /
-    ``after_cursor_execute`` listeners run (query
-    counters, the crash injector of the stateful tests; they get no execution
-    context, so with echo or Flask-SQLAlchemy's query recording on, which read
-    it, the plain path is taken), and any error goes through SQLAlchemy's own
-    handling (``Connection._handle_dbapi_exception``, pinned 2.1): the usual
+    ``after_cursor_execute`` listeners run (query counters, the crash injector
+    of the stateful tests; they get no execution context, so with echo or
+    Flask-SQLAlchemy's query recording on, which read it, the plain path is
+    taken), and any error goes through SQLAlchemy's own handling (``Connection._handle_dbapi_exception``, pinned 2.1): the usual
     ``sqlalchemy.exc`` class, ``handle_error`` listeners, and on a disconnect
     this connection and the rest of the pool invalidated.
     """

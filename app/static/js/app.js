@@ -28,7 +28,7 @@ setInterval(function () {
     el.setAttribute("data-expires-in", String(left));
     var m = Math.floor(left / 60), s = left % 60;
     el.textContent = el.textContent.replace(/\d+(\D+)\d{2}(\D*)$/, m + "$1" + (s < 10 ? "0" + s : s) + "$2");
-    if (left < 180) el.classList.add("urgent");
+    if (left < parseInt(el.getAttribute("data-urgent-below"), 10)) el.classList.add("urgent");
   });
 }, 1000);
 
