@@ -74,3 +74,22 @@ class AuthActions:
         data = dict(data or {})
         data.setdefault("csrf_token", self.csrf(kwargs.pop("token_from", "/account")))
         return self.client.post(path, data=data, **kwargs)
+
+
+def terminate_backend(database_url: str, pid: int) -> bool:
+    """Kill one PostgreSQL backend from a connection of its own, as a restart or failover would."""
+    import sqlalchemy as sa
+
+    killer = sa.create_engine(database_url)
+    try:
+        with killer.connect() as conn:
+            return bool(conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar())
+    finally:
+        killer.dispose()
+
+
+def own_backend_pid() -> int:
+    """The PostgreSQL backend of the current session's connection."""
+    import sqlalchemy as sa
+
+    return db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
+from tests.helpers import own_backend_pid, terminate_backend
 
 
 def _count_pings(monkeypatch, app) -> list[int]:
@@ -55,10 +56,7 @@ def test_an_idle_connection_the_server_dropped_is_replaced_before_anyone_uses_it
     with app.app_context():
         before = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
         db.session.commit()
-    killer = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
-    with killer.connect() as conn:
-        assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": before}).scalar()
-    killer.dispose()
+    assert terminate_backend(app.config["SQLALCHEMY_DATABASE_URI"], before)
     time.sleep(0.1)
     with app.app_context():  # the request sees no error: the ping found the dead connection first
         after = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
@@ -75,11 +73,7 @@ def test_a_request_whose_connection_dies_under_it_gets_a_503_to_retry_not_a_500(
 
     @public
     def dropped_mid_request():
-        pid = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
-        killer = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
-        with killer.connect() as conn:
-            conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-        killer.dispose()
+        terminate_backend(app.config["SQLALCHEMY_DATABASE_URI"], own_backend_pid())
         db.session.execute(sa.text("SELECT 1"))  # the server is gone from under this connection
         return "unreachable"
 
@@ -101,10 +95,7 @@ def test_an_idle_connection_found_dead_renews_the_whole_pool(app_factory, databa
     with app.app_context():
         with db.engine.connect() as one, db.engine.connect() as two:
             pids = {c.execute(sa.text("SELECT pg_backend_pid()")).scalar() for c in (one, two)}
-        killer = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
-        with killer.connect() as conn:  # only one of them dies
-            conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": min(pids)})
-        killer.dispose()
+        terminate_backend(app.config["SQLALCHEMY_DATABASE_URI"], min(pids))  # only one of them dies
         time.sleep(0.1)
         for _ in range(2):  # one at a time: the dead one is found by its ping at one of these checkouts
             with db.engine.connect() as conn:
@@ -128,11 +119,7 @@ def test_the_503_page_for_a_signed_in_user_renders_or_falls_back_but_always_says
 
     @public
     def dropped_mid_request():
-        pid = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
-        killer = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
-        with killer.connect() as conn:
-            conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-        killer.dispose()
+        terminate_backend(app.config["SQLALCHEMY_DATABASE_URI"], own_backend_pid())
         db.session.execute(sa.text("SELECT 1"))
         return "unreachable"
 

@@ -6,7 +6,7 @@ import uuid
 from app import ledger
 from app.extensions import db
 from app.services import payment_forms, withdrawals
-from tests.helpers import PASSWORD, csrf_from, gen_user
+from tests.helpers import PASSWORD, csrf_from, gen_user, own_backend_pid, terminate_backend
 
 
 def _seller_with_request(app) -> int:
@@ -64,11 +64,7 @@ def test_connection_dropped_after_the_work_does_not_turn_the_answer_into_a_500(a
 
     @public
     def finished_then_dropped():
-        pid = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
-        killer = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
-        with killer.connect() as c:
-            c.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-        killer.dispose()
+        terminate_backend(app.config["SQLALCHEMY_DATABASE_URI"], own_backend_pid())
         return "done"
 
     app.add_url_rule("/_test/dropped", view_func=finished_then_dropped)

@@ -13,6 +13,7 @@ from app import ledger
 from app.extensions import db
 from app.ledger import AccountKind
 from app.ledger.accounts import get_or_create
+from tests.helpers import terminate_backend
 
 
 @pytest.fixture
@@ -85,10 +86,7 @@ def test_a_posting_whose_connection_died_renews_the_pool_and_the_next_one_reconn
         spare_pid = spare.execute(sa.text("SELECT pg_backend_pid()")).scalar()
     pid = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
     assert pid != spare_pid
-    killer = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
-    with killer.connect() as conn:
-        conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-    killer.dispose()
+    terminate_backend(app.config["SQLALCHEMY_DATABASE_URI"], pid)
     with pytest.raises(sa.exc.DBAPIError) as caught:
         ledger.transfer("t:dead", a, b, 100, "sale")
     assert caught.value.connection_invalidated
