@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from flask import has_request_context, request
 
+from app.database import utcnow
 from app.extensions import db
 from app.models import AuditEvent
 
@@ -35,12 +37,19 @@ def record(
     target_id: Any = None,
     reason: str | None = None,
     **details: Any,
-) -> AuditEvent:
-    """Add one audit event to the current unit of work."""
+) -> None:
+    """Write one audit event in the current transaction (it commits or rolls back with the event it records).
+
+    One INSERT statement, not an ORM object: the session's unit of work for a
+    row that is never read back or changed cost a tenth of a reservation's
+    Python time.  Pending ORM changes are flushed first (the statement is
+    ORM-enabled), as the flush this replaced did.
+    """
     if target is not None:
         target_type = target_type or target.__tablename__
         target_id = target_id if target_id is not None else target.id
-    event = AuditEvent(
+    db.session.execute(sa.insert(AuditEvent).values(
+        at=utcnow(),
         action=action,
         actor_id=getattr(actor, "id", actor),
         target_type=target_type,
@@ -48,7 +57,4 @@ def record(
         reason=reason,
         ip=request.remote_addr if has_request_context() else None,
         details=_scrub(details),
-    )
-    db.session.add(event)
-    db.session.flush()
-    return event
+    ))
