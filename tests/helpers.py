@@ -88,8 +88,8 @@ def terminate_backend(database_url: str, pid: int) -> bool:
         killer.dispose()
 
 
-def own_backend_pid() -> int:
-    """The PostgreSQL backend of the current session's connection."""
+def own_backend_pid(conn=None) -> int:
+    """The PostgreSQL backend of ``conn`` (a connection or session; the current session by default)."""
     import sqlalchemy as sa
 
-    return db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+    return (conn or db.session).execute(sa.text("SELECT pg_backend_pid()")).scalar()

@@ -54,12 +54,12 @@ def test_an_idle_connection_the_server_dropped_is_replaced_before_anyone_uses_it
         pytest.skip("a dropped server connection is a PostgreSQL matter")
     app = app_factory(DB_PING_IDLE_SECONDS=0.05)
     with app.app_context():
-        before = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        before = own_backend_pid()
         db.session.commit()
     assert terminate_backend(app.config["SQLALCHEMY_DATABASE_URI"], before)
     time.sleep(0.1)
     with app.app_context():  # the request sees no error: the ping found the dead connection first
-        after = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        after = own_backend_pid()
         db.session.commit()
     assert after != before
 
@@ -94,14 +94,14 @@ def test_an_idle_connection_found_dead_renews_the_whole_pool(app_factory, databa
     app = app_factory(DB_PING_IDLE_SECONDS=0.05)
     with app.app_context():
         with db.engine.connect() as one, db.engine.connect() as two:
-            pids = {c.execute(sa.text("SELECT pg_backend_pid()")).scalar() for c in (one, two)}
+            pids = {own_backend_pid(c) for c in (one, two)}
         terminate_backend(app.config["SQLALCHEMY_DATABASE_URI"], min(pids))  # only one of them dies
         time.sleep(0.1)
         for _ in range(2):  # one at a time: the dead one is found by its ping at one of these checkouts
             with db.engine.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
         with db.engine.connect() as one, db.engine.connect() as two:
-            after = {c.execute(sa.text("SELECT pg_backend_pid()")).scalar() for c in (one, two)}
+            after = {own_backend_pid(c) for c in (one, two)}
     assert not after & pids  # the live pool-mate was replaced as well
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from flask_babel import get_locale
 
 from app.models.market import Deposit
-from app.services import invoices
 from app.web.filters import seconds_left
 
 #: seconds left to pay below which the page warns the buyer (the template shows the warning)
@@ -29,14 +28,14 @@ def _template_stamp() -> str:
     return hashlib.blake2s(source.read_bytes(), digest_size=8).hexdigest()
 
 
-def view_version(deposit: Deposit) -> str:
+def view_version(deposit: Deposit, can_dispute: bool) -> str:
     """Changes whenever the status fragment would render differently (apart from the ticking countdown)."""
     shown = (
         _template_stamp(),
         deposit.status,
         deposit.updated_at.isoformat() if deposit.updated_at else "",
         deposit.buyer_claimed_paid_at is not None,
-        invoices.can_open_dispute(deposit),
+        can_dispute,
         deposit.status == "awaiting_payment" and seconds_left(deposit.expires_at) < URGENT_SECONDS,
         str(get_locale()),
     )

@@ -72,12 +72,13 @@ def quote_preview():
 def show(deposit_id: int):
     """The deposit: "finding a seller…", then the invoice, then the outcome; polls while it can change."""
     deposit = matching.get_own(current_user, deposit_id)
-    version = polling.view_version(deposit)
+    can_dispute = invoices.can_open_dispute(deposit)
+    version = polling.view_version(deposit, can_dispute)
     if is_htmx() and request.args.get("v") == version:
         return "", 204  # the poll of a fragment that is still what it shows: htmx keeps it
     template = "deposits/_status.html" if is_htmx() else "deposits/show.html"
     return render_template(template, deposit=deposit, dispute_form=DisputeForm(prefix="dsp"),
-                           can_dispute=invoices.can_open_dispute(deposit), labels=KIND_LABELS,
+                           can_dispute=can_dispute, labels=KIND_LABELS,
                            view_version=version, urgent_seconds=polling.URGENT_SECONDS)
 
 

@@ -138,7 +138,8 @@ def _execute_hot(conn: sa.Connection, stmt: sa.Executable, params: dict) -> list
     ``after_cursor_execute`` listeners run (query counters, the crash injector
     of the stateful tests; they get no execution context, so with echo or
     Flask-SQLAlchemy's query recording on, which read it, the plain path is
-    taken), and any error goes through SQLAlchemy's own handling (``Connection._handle_dbapi_exception``, pinned 2.1): the usual
+    taken), and any error goes through SQLAlchemy's own handling
+    (``Connection._handle_dbapi_exception``, pinned 2.1): the usual
     ``sqlalchemy.exc`` class, ``handle_error`` listeners, and on a disconnect
     this connection and the rest of the pool invalidated.
     """

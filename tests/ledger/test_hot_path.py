@@ -13,7 +13,7 @@ from app import ledger
 from app.extensions import db
 from app.ledger import AccountKind
 from app.ledger.accounts import get_or_create
-from tests.helpers import terminate_backend
+from tests.helpers import own_backend_pid, terminate_backend
 
 
 @pytest.fixture
@@ -83,8 +83,8 @@ def test_a_posting_whose_connection_died_renews_the_pool_and_the_next_one_reconn
         pytest.skip("a dropped server connection is a PostgreSQL matter")
     a, b = two_wallets
     with db.engine.connect() as spare:  # a second connection, left in the pool
-        spare_pid = spare.execute(sa.text("SELECT pg_backend_pid()")).scalar()
-    pid = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+        spare_pid = own_backend_pid(spare)
+    pid = own_backend_pid()
     assert pid != spare_pid
     terminate_backend(app.config["SQLALCHEMY_DATABASE_URI"], pid)
     with pytest.raises(sa.exc.DBAPIError) as caught:
@@ -92,7 +92,7 @@ def test_a_posting_whose_connection_died_renews_the_pool_and_the_next_one_reconn
     assert caught.value.connection_invalidated
     db.session.rollback()
     with db.engine.connect() as one, db.engine.connect() as two:
-        now = {c.execute(sa.text("SELECT pg_backend_pid()")).scalar() for c in (one, two)}
+        now = {own_backend_pid(c) for c in (one, two)}
     assert not now & {pid, spare_pid}
     ledger.transfer("t:alive", a, b, 100, "sale")
     db.session.commit()
