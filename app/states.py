@@ -32,9 +32,13 @@ class StateMachine:
     def sources_of(self, dst: str) -> list[str]:
         return sorted(src for src, targets in self.edges.items() if dst in targets)
 
-    def transition(self, model, row_id: int, dst: str, *, expect: str | list[str] | None = None, **values) -> bool:
+    def transition(self, model, row_id: int, dst: str, *, expect: str | list[str] | None = None,
+                   only_if: dict[str, object] | None = None, **values) -> bool:
         """Move row ``row_id`` to ``dst`` if it is in an allowed source state (or in ``expect``).
 
+        ``only_if``: columns that must still hold these (non-NULL) values, compared
+        in the same UPDATE (e.g. that the attempt being finished is still the row's
+        current one), so no SELECT … FOR UPDATE is needed before it.
         Returns True when this call made the change, False when the row was not in
         such a state (another worker won, or it already happened).
         """
@@ -47,19 +51,49 @@ class StateMachine:
             allowed = wanted
         if not allowed:
             raise IllegalTransition(f"{self.name}: nothing may move to {dst}")
+        only_if = only_if or {}
+        if any(v is None for v in only_if.values()):
+            raise ValueError("only_if compares with '='; NULL never matches")
         table = model.__table__
         if "updated_at" in table.c and "updated_at" not in values:
             values["updated_at"] = utcnow()
-        result = db.session.execute(
-            sa.update(table).where(table.c.id == row_id, table.c.status.in_(allowed)).values(status=dst, **values)
-        )
-        changed = result.rowcount == 1
+        values["status"] = dst
+        shape = (table.name, tuple(allowed), tuple(only_if), tuple(values))
+        if any(isinstance(v, sa.ClauseElement) for v in values.values()):
+            statement = _statement(table, allowed, only_if, values)  # an SQL expression in it: made for this call
+        else:
+            # made once per shape: building an UPDATE cost more Python than running it through SQLAlchemy's cache
+            statement = _STATEMENTS.get(shape)
+            if statement is None:
+                statement = _STATEMENTS[shape] = _statement(table, allowed, only_if, values)
+        params = {"row_id": row_id, **{f"if_{k}": v for k, v in only_if.items()},
+                  **{f"set_{k}": v for k, v in values.items() if not isinstance(v, sa.ClauseElement)}}
+        # on the session's connection: a Core UPDATE needs none of the ORM's execution steps (autoflush and the like)
+        changed = db.session.connection().execute(statement, params).rowcount == 1
         if changed:
             # Keep ORM objects already loaded in this session in step with the row.
             instance = db.session.identity_map.get((model, (row_id,), None))
             if instance is not None:
                 db.session.expire(instance)
         return changed
+
+
+#: (table, allowed sources, only_if columns, set columns) → its UPDATE; a few dozen in all
+_STATEMENTS: dict[tuple, sa.Update] = {}
+
+
+def _statement(table: sa.Table, allowed, only_if, values: dict) -> sa.Update:
+    """``UPDATE table SET … WHERE id = :row_id AND status IN allowed AND col = :if_col …``.
+
+    ``values`` maps a column to what it is set to: SQL expressions are used as they are, the
+    rest become ``:set_col`` parameters.
+    """
+    conditions = [table.c.id == sa.bindparam("row_id", type_=table.c.id.type), table.c.status.in_(allowed)]
+    conditions += [table.c[k] == sa.bindparam(f"if_{k}", type_=table.c[k].type) for k in only_if]
+    return sa.update(table).where(*conditions).values({
+        k: v if isinstance(v, sa.ClauseElement) else sa.bindparam(f"set_{k}", type_=table.c[k].type)
+        for k, v in values.items()
+    })
 
 
 def _machine(name: str, edges: dict[str, set[str]], final: set[str]) -> StateMachine:

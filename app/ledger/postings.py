@@ -22,7 +22,7 @@ On PostgreSQL the insert and the update of the sums are one statement (a
 data-modifying WITH), so a transfer costs BEGIN, the lock, that statement and
 the caller's COMMIT: four round trips, against pgbench's seven.  On SQLite the
 update is a statement of its own.  On PostgreSQL the lock and the insert are
-sent on the connection's driver cursor (:func:`_execute_hot`: SQLAlchemy's
+sent on the connection's driver cursor (:func:`app.database.execute_fast`: SQLAlchemy's
 execution path was a fifth of a posting's Python time), with SQLAlchemy's
 cursor events and error handling kept.  The returned object is built from
 the values sent (no SELECT) and registered in the session like a flushed
@@ -36,12 +36,10 @@ from datetime import datetime
 from typing import NamedTuple
 
 import sqlalchemy as sa
-from flask import current_app, has_app_context
 from sqlalchemy.orm import attributes
 from sqlalchemy.orm.util import identity_key
-from sqlalchemy.util import is_exit_exception
 
-from app.database import utcnow
+from app.database import execute_fast, utcnow
 from app.extensions import db
 from app.ledger.accounts import account_id
 from app.ledger.errors import (
@@ -120,62 +118,6 @@ _LOCK_MANY = (
 )
 
 
-#: statement → its PostgreSQL SQL text (psycopg's named placeholders) and the values of its literal parameters
-_PG_SQL: dict[sa.Executable, tuple[str, dict]] = {}
-
-
-def _execute_hot(conn: sa.Connection, stmt: sa.Executable, params: dict) -> list[tuple]:
-    """Run one of a posting's two statements; the rows as tuples.  On PostgreSQL, on the driver's cursor.
-
-    SQLAlchemy's execution path (the statement's cache key, an execution
-    context, the result's metadata) cost a fifth of a posting's Python time
-    (0.57 → 0.45 ms of CPU per posting without it), for fixed SQL whose
-    parameters are integers, strings and timezone-aware datetimes (psycopg
-    sends those as they are; ``reserve`` refuses a naive ``timeout_at``) and
-    whose rows are read as tuples.  The statement is compiled once and sent on
-    the connection's own cursor, inside the same transaction.  What SQLAlchemy
-    does around a statement is kept: its ``before_cursor_execute`` /
-    ``after_cursor_execute`` listeners run (query counters, the crash injector
-    of the stateful tests; they get no execution context, so with echo or
-    Flask-SQLAlchemy's query recording on, which read it, the plain path is
-    taken), and any error goes through SQLAlchemy's own handling
-    (``Connection._handle_dbapi_exception``, pinned 2.1): the usual
-    ``sqlalchemy.exc`` class, ``handle_error`` listeners, and on a disconnect
-    this connection and the rest of the pool invalidated.
-    """
-    if conn.dialect.name != "postgresql" or conn.engine.echo or _records_queries():
-        return conn.execute(stmt, params).all()
-    entry = _PG_SQL.get(stmt)
-    if entry is None:
-        compiled = stmt.compile(dialect=conn.dialect)
-        literals = {name: value for name, value in compiled.params.items() if value is not None}
-        entry = _PG_SQL[stmt] = (str(compiled), literals)
-    sql, literals = entry
-    params = {**literals, **params}
-    cursor = conn.connection.cursor()
-    dispatch = conn.dispatch
-    try:
-        if dispatch.before_cursor_execute:
-            dispatch.before_cursor_execute(conn, cursor, sql, params, None, False)
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-        if dispatch.after_cursor_execute:
-            dispatch.after_cursor_execute(conn, cursor, sql, params, None, False)
-        return rows
-    except BaseException as exc:
-        # Driver errors, and exit exceptions that leave the protocol state unknown, as Connection.execute
-        # handles them; anything else (a listener's own exception) propagates as it would there.
-        if isinstance(exc, conn.dialect.loaded_dbapi.Error) or is_exit_exception(exc):
-            conn._handle_dbapi_exception(exc, sql, params, cursor, None)  # noqa: SLF001 - always raises
-        raise
-    finally:
-        cursor.close()
-
-
-def _records_queries() -> bool:
-    return bool(has_app_context() and current_app.config.get("SQLALCHEMY_RECORD_QUERIES"))
-
-
 class _Room(NamedTuple):
     """A locked account: its asset, and how much more it may be debited / credited (None: no limit)."""
 
@@ -189,7 +131,7 @@ def _lock_ids(conn: sa.Connection, ids: Iterable[int]) -> dict[int, _Room]:
     """Lock the accounts (ascending id: one global order, so no deadlock cycle) and read their room."""
     wanted = sorted(set(ids))
     if len(wanted) == 2:
-        result = _execute_hot(conn, _LOCK_PAIR, {"first": wanted[0], "second": wanted[1]})
+        result = execute_fast(conn, _LOCK_PAIR, {"first": wanted[0], "second": wanted[1]})
     else:
         result = conn.execute(_LOCK_MANY, {"ids": wanted}).all()
     rows = {row[0]: _Room(*row) for row in result}
@@ -281,7 +223,7 @@ def _insert_and_apply(conn: sa.Connection, values: dict, *, posted: int = 0, pen
     params = {f"v_{name}": value for name, value in values.items()}
     params.update(a_debit=debit_id, a_credit=credit_id, posted=posted, pending=pending)
     dialect = conn.dialect.name
-    inserted = _execute_hot(conn, _insert_statement(dialect), params)
+    inserted = execute_fast(conn, _insert_statement(dialect), params)
     new_id = inserted[0][0] if inserted else None
     if new_id is None:
         return None

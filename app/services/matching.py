@@ -9,7 +9,7 @@ Two short transactions around one provider call:
    (see :func:`reserve`), and it hands step 2 and 3 a :class:`Reservation`
    with everything they need, so nothing is read twice;
 2. outside any transaction, create the invoice with the seller's provider;
-3. *publish* — under the deposit's lock, if the reservation is still current,
+3. *publish* — if the reservation is still current (one compare-and-set),
    store the pay URL and move the deposit to ``awaiting_payment``.
 
 A definite provider failure, an unreachable provider or an open circuit
@@ -27,15 +27,17 @@ import logging
 import random
 import time
 import uuid
+from collections import namedtuple
 from dataclasses import dataclass
 from datetime import timedelta
 from types import SimpleNamespace
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.dialects import postgresql
 
 from app import ledger
-from app.database import utcnow
+from app.database import execute_fast, utcnow
 from app.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.ledger.models import LedgerAccount, TransferKind
@@ -127,11 +129,13 @@ def availability(buyer_id: int, rates: dict[str, int]) -> list[Availability]:
 
 def create_deposit(buyer, q: Quote, request_key: str) -> Deposit:
     """Store the request as ``matching`` with its locked quote; a double submit returns the first."""
-    existing = db.session.scalar(sa.select(Deposit).where(Deposit.request_key == request_key))
+    existing = db.session.execute(
+        sa.select(_d.c.id, _d.c.buyer_id).where(_d.c.request_key == request_key)
+    ).one_or_none()  # columns, not an object: the usual answer is "none"
     if existing is not None:
         if existing.buyer_id != buyer.id:
             raise ValidationFailed(str(_l("This form was already used; reload the page.")))
-        return existing
+        return db.session.get(Deposit, existing.id)
     user_limits.check_deposit(buyer, q.amount_kopecks)
     deposit = Deposit(
         order_id=uuid.uuid4().hex, buyer_id=buyer.id, kind=q.kind, status="matching",
@@ -217,7 +221,8 @@ def _pick_statement() -> sa.Executable:
             _u.c.is_frozen.is_(False),
             _w.c.min_invoice_kopecks <= d.c.amount_kopecks, _w.c.max_invoice_kopecks >= d.c.amount_kopecks,
             free >= d.c.usd_cents,
-            _w.c.id.not_in(sa.bindparam("exclude", expanding=True)),
+            # an array, not an expanding IN: the statement's SQL stays the same for any number excluded
+            _w.c.id != sa.all_(sa.bindparam("exclude", type_=postgresql.ARRAY(sa.BigInteger))),
         )
         .order_by(_w.c.queued_at, _w.c.id)
         .limit(1)
@@ -251,16 +256,25 @@ def _pick_statement() -> sa.Executable:
     )
 
 
-_PICK: list[sa.Executable] = []
+#: the pick statement and the named tuple of its row, made on first use (the settings model imports late)
+_PICK: list[tuple[sa.Executable, type]] = []
 
 
-def _pick(deposit_id: int, exclude: set[int]) -> sa.Row | None:
-    """The locked deposit's fields, plus the request whose slot was taken (NULLs when none), the form, the wallet."""
+def _pick(deposit_id: int, exclude: set[int]):
+    """The locked deposit's fields, plus the request whose slot was taken (NULLs when none), the form, the wallet.
+
+    On PostgreSQL the statement goes to the driver's cursor (``execute_fast``): it is the
+    largest statement of a purchase, and SQLAlchemy's cache key for it cost more than the
+    rest of its Python.
+    """
     if db.session.get_bind().dialect.name == "postgresql":
         if not _PICK:
-            _PICK.append(_pick_statement())
-        return db.session.execute(_PICK[0], {"deposit_id": deposit_id, "exclude": sorted(exclude),
-                                             "now": utcnow()}).one_or_none()
+            stmt = _pick_statement()
+            _PICK.append((stmt, namedtuple("PickRow", [c.key for c in stmt.selected_columns])))
+        stmt, row_type = _PICK[0]
+        rows = execute_fast(db.session.connection(), stmt,
+                            {"deposit_id": deposit_id, "exclude": sorted(exclude), "now": utcnow()})
+        return row_type(*rows[0]) if rows else None
     return _pick_portable(deposit_id, exclude)
 
 
@@ -295,6 +309,13 @@ def _pick_portable(deposit_id: int, exclude: set[int]) -> sa.Row | None:
                            consecutive_failures=form.consecutive_failures)
                 db.session.expire(request, ["open_invoices", "updated_at"])
     return SimpleNamespace(**row)
+
+
+#: the attempt's fields on the deposit, in the reserving transaction (under the pick's lock on the deposit)
+_ATTEMPT_COLUMNS = ("match_attempts", "withdrawal_id", "payment_form_id", "hold_transfer_id", "expires_at", "order_id",
+                    "idempotence_key", "updated_at")
+_RECORD_ATTEMPT = (sa.update(_d).where(_d.c.id == sa.bindparam("deposit_id"))
+                   .values({name: sa.bindparam(name, type_=_d.c[name].type) for name in _ATTEMPT_COLUMNS}))
 
 
 def _give_back_slot(request_id: int) -> None:
@@ -352,13 +373,11 @@ def reserve(deposit_id: int, exclude: set[int], *, may_wait: bool = True) -> _Ou
         exclude.add(row.request_id)
         order_id = f"{uuid.uuid4().hex[:24]}-{attempt}"
         idempotence_key = uuid.uuid4().hex
-        db.session.execute(
-            sa.update(_d).where(_d.c.id == deposit_id).values(
-                match_attempts=attempt, withdrawal_id=row.request_id, payment_form_id=row.payment_form_id,
-                hold_transfer_id=hold.id, expires_at=expires_at, order_id=order_id,
-                idempotence_key=idempotence_key, updated_at=utcnow(),
-            )
-        )
+        execute_fast(db.session.connection(), _RECORD_ATTEMPT, {
+            "deposit_id": deposit_id, "match_attempts": attempt, "withdrawal_id": row.request_id,
+            "payment_form_id": row.payment_form_id, "hold_transfer_id": hold.id, "expires_at": expires_at,
+            "order_id": order_id, "idempotence_key": idempotence_key, "updated_at": utcnow(),
+        })
         _forget(Deposit, deposit_id)
         form = _FormView(id=row.payment_form_id, kind=row.form_kind, hook_token=row.hook_token,
                          credentials_encrypted=row.credentials_encrypted)
@@ -453,9 +472,9 @@ def create_invoice(r: Reservation) -> str:
     """Ask the seller's provider for the invoice of this reservation, then publish it.
 
     Called with no transaction open: nothing touches the database until the
-    provider has answered.  Publishing re-checks, under the deposit's lock,
-    that the reservation is still the current one (a sweeper may have
-    abandoned it meanwhile), then moves the deposit by the state machine.
+    provider has answered.  Publishing is one compare-and-set by the state
+    machine: still ``matching`` and still this reservation's hold (a sweeper
+    may have abandoned it meanwhile).
     """
     from app.connectors.payments.base import ProviderError, ProviderUnavailable
     from app.services import form_health
@@ -470,14 +489,12 @@ def create_invoice(r: Reservation) -> str:
         abandon(r.deposit_id, r.hold_id, "provider failed")
         log.warning("deposit %s: provider %s failed (%s)", r.deposit_id, r.kind, type(exc).__name__)
         return "abandoned"
-    form_health.record_success(r.form_id)
-    current = db.session.execute(
-        sa.select(_d.c.hold_transfer_id).where(_d.c.id == r.deposit_id).with_for_update()
-    ).one_or_none()
-    if current is None or current.hold_transfer_id != r.hold_id:
-        return "nothing"  # abandoned meanwhile by a sweeper: this invoice is never shown to anyone
+    if r.form_had_failures:
+        form_health.record_success(r.form_id)  # with no failures counted there is nothing to reset
+    # Published only while this attempt is still the deposit's current one: a sweeper may have
+    # abandoned it meanwhile, and then this invoice is never shown to anyone.
     published = DEPOSIT.transition(
-        Deposit, r.deposit_id, "awaiting_payment", expect="matching",
+        Deposit, r.deposit_id, "awaiting_payment", expect="matching", only_if={"hold_transfer_id": r.hold_id},
         provider_payment_id=created.provider_payment_id, pay_url=created.pay_url,
         sbp_payload=created.sbp_payload, next_poll_at=utcnow() + timedelta(seconds=10),
     )

@@ -1,4 +1,4 @@
-"""A posting's two statements run on the driver's cursor on PostgreSQL (postings._execute_hot).
+"""A posting's two statements run on the driver's cursor on PostgreSQL (app.database.execute_fast).
 
 What SQLAlchemy does around a statement must still happen: its cursor events
 fire (query counters, the stateful tests' crash injector), and a driver error
@@ -46,9 +46,9 @@ def test_a_postings_statements_are_seen_by_cursor_event_listeners(two_wallets):
         event.remove(db.engine, "before_cursor_execute", before)
         event.remove(db.engine, "after_cursor_execute", after)
     if db.engine.dialect.name == "postgresql":  # and they came through the driver-cursor path
-        from app.ledger import postings
+        from app import database
 
-        assert len(postings._PG_SQL) >= 2
+        assert len(database._PG_SQL) >= 2
     assert seen["before"] == seen["after"]
     assert any("FOR" in s and "ledger_account" in s for s in seen["before"]) or db.engine.dialect.name == "sqlite"
     assert any(s.lstrip().upper().startswith(("WITH", "INSERT")) and "ledger_transfer" in s for s in seen["before"])
