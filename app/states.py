@@ -8,10 +8,12 @@ a status only through :meth:`StateMachine.transition`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
-from app.database import utcnow
+from app.database import UTCDateTime, update_fast, utcnow
 from app.extensions import db
 
 
@@ -58,18 +60,26 @@ class StateMachine:
         if "updated_at" in table.c and "updated_at" not in values:
             values["updated_at"] = utcnow()
         values["status"] = dst
-        shape = (table.name, tuple(allowed), tuple(only_if), tuple(values))
-        if any(isinstance(v, sa.ClauseElement) for v in values.values()):
-            statement = _statement(table, allowed, only_if, values)  # an SQL expression in it: made for this call
-        else:
-            # made once per shape: building an UPDATE cost more Python than running it through SQLAlchemy's cache
-            statement = _STATEMENTS.get(shape)
-            if statement is None:
-                statement = _STATEMENTS[shape] = _statement(table, allowed, only_if, values)
         params = {"row_id": row_id, **{f"if_{k}": v for k, v in only_if.items()},
                   **{f"set_{k}": v for k, v in values.items() if not isinstance(v, sa.ClauseElement)}}
-        # on the session's connection: a Core UPDATE needs none of the ORM's execution steps (autoflush and the like)
-        changed = db.session.connection().execute(statement, params).rowcount == 1
+        # On the session's connection: a Core UPDATE needs none of the ORM's execution steps (autoflush and the like).
+        connection = db.session.connection()
+        if any(isinstance(v, sa.ClauseElement) for v in values.values()):
+            # an SQL expression in it: a statement made for this call
+            changed = connection.execute(_statement(table, allowed, only_if, values), params).rowcount == 1
+        else:
+            # Made once per shape (building an UPDATE cost more Python than running it), and where every
+            # column takes its value as it is, sent on the driver's cursor.
+            shape = (table.name, tuple(allowed), tuple(only_if), tuple(values))
+            cached = _STATEMENTS.get(shape)
+            if cached is None:
+                cached = _STATEMENTS[shape] = _Cached(_statement(table, allowed, only_if, values),
+                                                      all(_plain(table.c[k].type) for k in (*only_if, *values)))
+            if cached.plain:
+                _refuse_naive(params)
+                changed = update_fast(connection, cached.statement, params) == 1
+            else:
+                changed = connection.execute(cached.statement, params).rowcount == 1
         if changed:
             # Keep ORM objects already loaded in this session in step with the row.
             instance = db.session.identity_map.get((model, (row_id,), None))
@@ -78,8 +88,28 @@ class StateMachine:
         return changed
 
 
+class _Cached(NamedTuple):
+    statement: sa.Update
+    #: every bound column's type passes values through unchanged, so the driver may bind them itself
+    plain: bool
+
+
 #: (table, allowed sources, only_if columns, set columns) → its UPDATE; a few dozen in all
-_STATEMENTS: dict[tuple, sa.Update] = {}
+_STATEMENTS: dict[tuple, _Cached] = {}
+
+
+def _plain(column_type) -> bool:
+    """Integers, strings, booleans and UTC datetimes: what psycopg binds as SQLAlchemy would (not an Enum,
+    not JSON)."""
+    return isinstance(column_type, sa.Integer | sa.String | sa.Boolean | UTCDateTime) and not isinstance(
+        column_type, sa.Enum)
+
+
+def _refuse_naive(params: dict) -> None:
+    """What UTCDateTime does on the plain path: a datetime without a zone is a bug, never a guess."""
+    for value in params.values():
+        if isinstance(value, datetime) and value.tzinfo is None:
+            raise ValueError("naive datetime given; use app.database.utcnow()")
 
 
 def _statement(table: sa.Table, allowed, only_if, values: dict) -> sa.Update:
@@ -88,7 +118,9 @@ def _statement(table: sa.Table, allowed, only_if, values: dict) -> sa.Update:
     ``values`` maps a column to what it is set to: SQL expressions are used as they are, the
     rest become ``:set_col`` parameters.
     """
-    conditions = [table.c.id == sa.bindparam("row_id", type_=table.c.id.type), table.c.status.in_(allowed)]
+    # the sources as one parameter each, not an expanding IN: the SQL is fixed, so the driver's cursor can take it
+    sources = [sa.bindparam(f"from_{i}", state, type_=table.c.status.type) for i, state in enumerate(allowed)]
+    conditions = [table.c.id == sa.bindparam("row_id", type_=table.c.id.type), table.c.status.in_(sources)]
     conditions += [table.c[k] == sa.bindparam(f"if_{k}", type_=table.c[k].type) for k in only_if]
     return sa.update(table).where(*conditions).values({
         k: v if isinstance(v, sa.ClauseElement) else sa.bindparam(f"set_{k}", type_=table.c[k].type)

@@ -1,7 +1,8 @@
 """Matching: reservations per second on PostgreSQL, against pgbench's tpcb-like TPS on the same server, same run.
 
     .venv/bin/python -m bench.matching [--sizes 100,10000,100000] [--seconds 20] [--buyers 16]
-                                       [--modes thread,process] [--profile] [--no-write]
+                                       [--modes thread,process] [--steps purchase,match]
+                                       [--profile] [--no-write]
 
 One *reservation* is what a buyer's purchase costs the database until the
 invoice page can be shown, as the app does it:
@@ -15,6 +16,12 @@ invoice page can be shown, as the app does it:
    provider — replaced by an instant in-process adapter
    (``payment_forms.adapter_of`` is patched), so only the database path is
    measured — and *publish* (``awaiting_payment``), commit.
+
+Two measures of it (``--steps``): *purchase*, both steps in the buyer's loop;
+and *match*, the match job alone — what an RQ worker does, the reservation
+and the invoice row the target is about — over deposits stored beforehand
+by bulk SQL (``matching`` with a locked quote, as the form's POST leaves
+them), so the window holds nothing but reservations.
 
 For each queue size (100, 10,000, 100,000 active requests by default):
 
@@ -226,8 +233,9 @@ WHERE id = :source
 """
 
 
-def prepare(size: int, buyers: int) -> list[int]:
-    """A fresh, migrated bench database with ``size`` queued requests; returns the buyers' ids."""
+def prepare(size: int, buyers: int, step: str = "purchase") -> list[int]:
+    """A fresh, migrated bench database with ``size`` queued requests; returns the buyers' ids.  For the match
+    step, also the buyers' deposits waiting to be matched."""
     import sqlalchemy as sa
     from flask_migrate import upgrade
 
@@ -256,6 +264,11 @@ def prepare(size: int, buyers: int) -> list[int]:
         run(sa.text(_SOURCE_SUMS), {"source": source.id})
         for buyer_id in buyer_ids:
             ledger.wallet_of(buyer_id)
+        if step == "match":
+            settings = current_settings()
+            run(sa.text(_DEPOSITS), {"kind": KIND, "rate": settings.rate_for(KIND), "fee_bps": settings.buyer_fee_bps,
+                                     "settings_id": settings.id, "buyers": buyer_ids, "per_buyer": PREMADE_PER_BUYER,
+                                     "lo": BUY_MIN, "hi": BUY_MAX})
         # The SQL above spells the app's account codes itself: check it against the app's own.
         first = db.session.execute(sa.text("SELECT id, escrow_account_id FROM withdrawal_request ORDER BY id"
                                            " LIMIT 1")).one()
@@ -265,6 +278,20 @@ def prepare(size: int, buyers: int) -> list[int]:
     with psycopg.connect(_db_url(BENCH_DB), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
     return buyer_ids
+
+
+#: the match step's deposits, as the form's POST stores them: ``matching``, a quote locked at the settings in force
+_DEPOSITS = """
+INSERT INTO deposit (order_id, buyer_id, kind, status, amount_kopecks, rate_kopecks, usd_cents, buyer_fee_cents,
+                     settings_id, request_key, match_attempts, polls, created_at, updated_at)
+SELECT md5(q.buyer_id || ':' || q.g), q.buyer_id, :kind, 'matching', q.amount, :rate, q.amount * 100 / :rate,
+       q.amount * 100 / :rate * :fee_bps / 10000, :settings_id, 'premade:' || q.buyer_id || ':' || q.g, 0, 0,
+       now(), now()
+FROM (SELECT b.id AS buyer_id, g, :lo + CAST(floor(random() * ((:hi - :lo) / 100)) * 100 AS BIGINT) AS amount
+      FROM unnest(CAST(:buyers AS BIGINT[])) AS b(id), generate_series(1, :per_buyer) AS g) AS q
+"""
+#: per buyer, deposits stored for the match step: more than one buyer gets through in a window
+PREMADE_PER_BUYER = 4_000
 
 
 # --- the buyers ---------------------------------------------------------------------------------
@@ -352,11 +379,12 @@ def _instrument_matching() -> None:
         matching.create_invoice = _timed("invoice", matching.create_invoice)
 
 
-def _buyer(n: int, buyer_id: int, go, clock, ready, out, profile_dir: str | None) -> None:
+def _buyer(n: int, buyer_id: int, go, clock, ready, out, profile_dir: str | None, step: str) -> None:
     import sqlalchemy as sa
 
     from app.extensions import db
     from app.models import User
+    from app.models.market import Deposit
     from app.services import matching, quotes
     from app.services.settings import current_settings
 
@@ -370,6 +398,9 @@ def _buyer(n: int, buyer_id: int, go, clock, ready, out, profile_dir: str | None
             # Connect before the clock starts; one session at a time, so one pooled connection and one backend.
             backend = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
             db.session.get(User, buyer_id)
+            premade = iter(db.session.scalars(
+                sa.select(Deposit.id).where(Deposit.buyer_id == buyer_id, Deposit.status == "matching")
+                .order_by(Deposit.id)).all())
             db.session.commit()
             ready.put(backend)
             go.wait()
@@ -384,11 +415,17 @@ def _buyer(n: int, buyer_id: int, go, clock, ready, out, profile_dir: str | None
                 phases = dict(times)
                 cpu_started = time.thread_time()
                 started = time.perf_counter()
-                buyer = db.session.get(User, buyer_id)
-                q = quotes.quote(KIND, rng.randrange(BUY_MIN, BUY_MAX, 100), current_settings())
-                deposit = matching.create_deposit(buyer, q, request_key=f"bench:{n}:{i}")
-                deposit_id = deposit.id
-                db.session.commit()
+                if step == "purchase":
+                    buyer = db.session.get(User, buyer_id)
+                    q = quotes.quote(KIND, rng.randrange(BUY_MIN, BUY_MAX, 100), current_settings())
+                    deposit = matching.create_deposit(buyer, q, request_key=f"bench:{n}:{i}")
+                    deposit_id = deposit.id
+                    db.session.commit()
+                else:
+                    deposit_id = next(premade, None)
+                    if deposit_id is None:
+                        raise RuntimeError(f"the {PREMADE_PER_BUYER:,} deposits made for a buyer ran out:"
+                                           " raise PREMADE_PER_BUYER")
                 deposited = time.perf_counter()
                 status = matching.match(deposit_id)
                 ended = time.perf_counter()
@@ -445,6 +482,8 @@ def _recycler(stop: threading.Event, freed: list[int]) -> None:
 class Measurement:
     size: int
     mode: str
+    #: "purchase" (deposit + match) or "match" (the match job alone)
+    step: str
     buyers: int
     seconds: int
     baseline: float
@@ -484,8 +523,8 @@ class Measurement:
         return self.rate / self.baseline if self.baseline else 0.0
 
 
-def run_buyers(buyer_ids: list[int], seconds: int, mode: str,
-               profile_dir: str | None) -> tuple[list[dict], int, tuple[float, float, float]]:
+def run_buyers(buyer_ids: list[int], seconds: int, mode: str, profile_dir: str | None,
+               step: str = "purchase") -> tuple[list[dict], int, tuple[float, float, float]]:
     """Run the buyers: their results, the slots recycled, and CPU seconds in the window — the machine's busy and
     idle, and the buyers' PostgreSQL backends'."""
     _patch_provider()
@@ -493,7 +532,7 @@ def run_buyers(buyer_ids: list[int], seconds: int, mode: str,
     ctx = multiprocessing.get_context("fork")
     go, ready, out = ctx.Event(), ctx.Queue(), ctx.Queue()
     clock = ctx.Array("d", 2)
-    args = [(n, buyer_id, go, clock, ready, out, profile_dir) for n, buyer_id in enumerate(buyer_ids)]
+    args = [(n, buyer_id, go, clock, ready, out, profile_dir, step) for n, buyer_id in enumerate(buyer_ids)]
     if mode == "process":
         workers = [ctx.Process(target=_buyer, args=a) for a in args]
     else:
@@ -535,7 +574,9 @@ FROM used u JOIN queue q ON q.id = u.withdrawal_id
 """
 #: each published deposit has its own open hold of its amount, debiting its request's escrow
 _MARKET_CHECKS = {
-    "deposits left in matching": "SELECT count(*) FROM deposit WHERE status = 'matching'",
+    # (the match step's deposits that no buyer reached are still waiting, untouched)
+    "deposits left in matching": "SELECT count(*) FROM deposit WHERE status = 'matching'"
+                                 " AND (match_attempts > 0 OR hold_transfer_id IS NOT NULL OR request_key NOT LIKE 'premade:%')",
     "published deposits without an open hold of theirs": """
         SELECT count(*) FROM deposit d
         LEFT JOIN withdrawal_request w ON w.id = d.withdrawal_id
@@ -570,16 +611,16 @@ def _after_run(m: Measurement) -> None:
 
 
 def measure(size: int, seconds: int, buyers: int, mode: str, baseline: tuple[float, float],
-            profile_dir: str | None) -> Measurement:
-    m = Measurement(size=size, mode=mode, buyers=buyers, seconds=seconds, baseline=baseline[0],
+            profile_dir: str | None, step: str = "purchase") -> Measurement:
+    m = Measurement(size=size, mode=mode, step=step, buyers=buyers, seconds=seconds, baseline=baseline[0],
                     baseline_cpu_ms=baseline[1])
-    print(f"[{size:,} queued, {_PLURAL[mode]}] building the queue …", flush=True)
+    label = f"[{size:,} queued, {_PLURAL[mode]}, {step}]"
+    print(f"{label} building the queue …", flush=True)
     started = time.perf_counter()
-    buyer_ids = prepare(size, buyers)
+    buyer_ids = prepare(size, buyers, step)
     m.setup_seconds = time.perf_counter() - started
-    print(f"[{size:,} queued, {_PLURAL[mode]}] queue built in {m.setup_seconds:.1f} s; {buyers} {mode} buyers for"
-          f" {seconds} s …", flush=True)
-    results, m.slots_recycled, (busy, idle, backends) = run_buyers(buyer_ids, seconds, mode, profile_dir)
+    print(f"{label} queue built in {m.setup_seconds:.1f} s; {buyers} {mode} buyers for {seconds} s …", flush=True)
+    results, m.slots_recycled, (busy, idle, backends) = run_buyers(buyer_ids, seconds, mode, profile_dir, step)
     m.done = sum(r["done"] for r in results)
     m.other = sum(r["other"] for r in results)
     m.rate = m.done / seconds
@@ -601,7 +642,7 @@ def measure(size: int, seconds: int, buyers: int, mode: str, baseline: tuple[flo
     m.backend_cpu_ms = backends / max(m.done + m.other, 1) * 1000
     m.idle = idle / (busy + idle) if busy + idle else 0.0
     _after_run(m)
-    print(f"[{size:,} queued, {_PLURAL[mode]}] {m.rate:,.0f} reservations/s, ratio {m.ratio:.2f}; {m.verify}", flush=True)
+    print(f"{label} {m.rate:,.0f} reservations/s, ratio {m.ratio:.2f}; {m.verify}", flush=True)
     return m
 
 
@@ -615,28 +656,36 @@ def flatness(measurements: list[Measurement]) -> float | None:
     return (max(rates) - min(rates)) / max(rates)
 
 
+#: what one counted reservation covers, per step
+_STEP_TEXT = {
+    "purchase": "deposit + reserve + publish",
+    "match": "the match job alone: reserve + publish, deposits stored before",
+}
+
+
 def _by_mode(measurements: list[Measurement]) -> dict[str, list[Measurement]]:
+    """The measurements per step and buyer mode ("purchase, processes"), each over the queue sizes."""
     groups: dict[str, list[Measurement]] = {}
     for m in measurements:
-        groups.setdefault(m.mode, []).append(m)
+        groups.setdefault(f"{m.step}, {_PLURAL[m.mode]}", []).append(m)
     return groups
 
 
 def print_table(measurements: list[Measurement]) -> None:
-    print(f"{'buyers':>10} {'queued':>8} {'resv/s':>7} {'pgbench':>7} {'ratio':>5} {'p50 ms':>7} {'p99 ms':>7}"
+    print(f"{'step':>8} {'buyers':>10} {'queued':>8} {'resv/s':>7} {'pgbench':>7} {'ratio':>5} {'p50 ms':>7} {'p99 ms':>7}"
           f" {'stmts':>5} {'txns':>4} {'db ms':>6} {'wall ms':>7} {'dep/res/inv ms':>16} {'cpu py/pg/all ms':>16}"
           f" {'pgb cpu':>7} {'idle':>4} {'used':>4} {'deepest':>7}")
     for m in measurements:
         phases = f"{m.deposit_ms:.1f}/{m.reserve_ms:.1f}/{m.invoice_ms:.1f}"
         cpu = f"{m.python_cpu_ms:.1f}/{m.backend_cpu_ms:.1f}/{m.machine_cpu_ms:.1f}"
-        print(f"{m.buyers:>2} {_PLURAL[m.mode]:<7} {m.size:>8,} {m.rate:>7,.0f} {m.baseline:>7,.0f} {m.ratio:>5.2f}"
+        print(f"{m.step:>8} {m.buyers:>2} {_PLURAL[m.mode]:<7} {m.size:>8,} {m.rate:>7,.0f} {m.baseline:>7,.0f} {m.ratio:>5.2f}"
               f" {m.p50_ms:>7.1f} {m.p99_ms:>7.1f} {m.statements:>5.1f} {m.transactions:>4.1f} {m.db_ms:>6.1f}"
               f" {m.wall_ms:>7.1f} {phases:>16} {cpu:>16} {m.baseline_cpu_ms:>7.2f} {m.idle:>4.0%}"
               f" {m.requests_used:>4} {m.deepest:>7}")
     for mode, group in _by_mode(measurements).items():
         spread = flatness(group)
         if spread is not None:
-            print(f"flatness ({_PLURAL[mode]}): rates within {spread:.0%} of each other"
+            print(f"flatness ({mode}): rates within {spread:.0%} of each other"
                   f" (target ≤ {FLATNESS:.0%}: {'met' if spread <= FLATNESS else 'NOT met'})")
 
 
@@ -647,18 +696,18 @@ def write_report(measurements: list[Measurement]) -> None:
         for m in group:
             verdict = "met" if m.ratio >= TARGET else "NOT met"
             rows.append(
-                f"| reservations/s, {m.size:,} queued requests, {m.buyers} buyers as {_PLURAL[m.mode]} (deposit + reserve +"
-                f" publish, instant provider) vs pgbench tpcb-like TPS (`-c 8 -j 2 -T {m.seconds}`, scale 8, run"
+                f"| reservations/s, {m.size:,} queued requests, {m.buyers} buyers as {_PLURAL[m.mode]}"
+                f" ({_STEP_TEXT[m.step]}; instant provider) vs pgbench tpcb-like TPS (`-c 8 -j 2 -T {m.seconds}`, scale 8, run"
                 f" just before) | {m.rate:,.0f} | {m.baseline:,.0f} | {m.ratio:.3f} | ≥ {TARGET} ({verdict}) |")
         spread = flatness(group)
         if spread is not None:
             sizes = " / ".join(f"{m.size:,}" for m in group)
             rates = " / ".join(f"{m.rate:,.0f}" for m in group)
             verdict = "met" if spread <= FLATNESS else "NOT met"
-            rows.append(f"| flatness, {_PLURAL[mode]}: reservations/s at {sizes} queued, (max − min) / max | {rates} | — |"
+            rows.append(f"| flatness, {mode}: reservations/s at {sizes} queued, (max − min) / max | {rates} | — |"
                         f" {spread:.0%} | ≤ {FLATNESS:.0%} ({verdict}) |")
     details = [
-        f"| {_PLURAL[m.mode]} | {m.size:,} | {m.done:,} | {m.p50_ms:.1f} / {m.p99_ms:.1f} | {m.statements:.1f} |"
+        f"| {m.step} | {_PLURAL[m.mode]} | {m.size:,} | {m.done:,} | {m.p50_ms:.1f} / {m.p99_ms:.1f} | {m.statements:.1f} |"
         f" {m.transactions:.1f} | {m.db_ms:.1f} of {m.wall_ms:.1f} |"
         f" {m.deposit_ms:.1f} / {m.reserve_ms:.1f} / {m.invoice_ms:.1f} |"
         f" {m.requests_used:,} (deepest {m.deepest:,}; {m.top16_share:.0%} on the first 16) |"
@@ -668,7 +717,7 @@ def write_report(measurements: list[Measurement]) -> None:
         for m in measurements
     ]
     checks = "; ".join(
-        f"{_PLURAL[m.mode]} at {m.size:,}: `{m.verify}`,"
+        f"{m.step}, {_PLURAL[m.mode]} at {m.size:,}: `{m.verify}`,"
         f" market {'ok' if m.market_ok else 'PROBLEMS: ' + ', '.join(m.market_problems)}"
         for m in measurements)
     lines = [
@@ -684,7 +733,7 @@ def write_report(measurements: list[Measurement]) -> None:
         " them each transaction costs a BEGIN and a COMMIT; connections are pinged only after sitting idle);"
         " transactions: commits;"
         " db ms: time from sending a statement to having its result (with threads this includes waiting for"
-        " the GIL), the rest is Python; deposit / reserve / invoice: `create_deposit` + commit,"
+        " the GIL), the rest is Python; deposit / reserve / invoice: `create_deposit` + commit (none in the match step),"
         " `matching.reserve`, `matching.create_invoice` with the publish; requests used: distinct requests"
         " the reservations went to, and how deep in the queue the deepest was; slots recycled: full requests"
         " given their open-invoice slots back (the stand-in for invoices ending); CPU: the buyers' own thread"
@@ -692,23 +741,23 @@ def write_report(measurements: list[Measurement]) -> None:
         " over the window per reservation, next to the same for one pgbench transaction — with the machine"
         " saturated, the ratio is about the inverse ratio of these.",
         "",
-        "| buyers | queued | reservations | p50 / p99 ms | statements | transactions | db ms of wall ms |"
+        "| step | buyers | queued | reservations | p50 / p99 ms | statements | transactions | db ms of wall ms |"
         " deposit / reserve / invoice ms | requests used |"
         " CPU ms: buyers' Python / their PostgreSQL backends / whole machine (one pgbench txn) |"
         " machine idle | slots recycled | setup |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *details,
         "",
         f"Machine: {machine()}.  After each run: {checks}.",
     ]
     write_section("matching", lines)
-    summary = [row(f"reservations/s, {m.size:,} queued, {m.buyers} buyer {_PLURAL[m.mode]}", f"{m.rate:,.0f}",
+    summary = [row(f"reservations/s ({m.step}), {m.size:,} queued, {m.buyers} buyer {_PLURAL[m.mode]}", f"{m.rate:,.0f}",
                    f"{m.baseline:,.0f} pgbench TPS", f"{m.ratio:.2f}", f"≥ {TARGET}", m.ratio >= TARGET)
                for m in measurements]
     for mode, group in _by_mode(measurements).items():
         spread = flatness(group)
         if spread is not None:
-            summary.append(row(f"flatness 100 → 100,000 queued, {_PLURAL[mode]}",
+            summary.append(row(f"flatness 100 → 100,000 queued, {mode}",
                                " / ".join(f"{m.rate:,.0f}" for m in group), "—", f"{spread:.0%} apart",
                                f"≤ {FLATNESS:.0%}", spread <= FLATNESS))
     record("matching", summary)
@@ -735,11 +784,15 @@ def main(argv=None) -> int:
     parser.add_argument("--buyers", type=int, default=16)
     parser.add_argument("--modes", default="thread,process", type=lambda s: [x for x in s.split(",") if x],
                         help="thread, process or both: how the buyers run")
+    parser.add_argument("--steps", default="purchase,match", type=lambda s: [x for x in s.split(",") if x],
+                        help="purchase (deposit + match) and/or match (the match job alone)")
     parser.add_argument("--profile", action="store_true", help="cProfile the buyers and print the hot spots")
     parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
     args = parser.parse_args(argv)
     if not set(args.modes) <= {"thread", "process"}:
         parser.error("--modes: thread and/or process")
+    if not args.steps or not set(args.steps) <= set(_STEP_TEXT):
+        parser.error("--steps: purchase and/or match")
 
     print("pgbench: initialising scale 8 …", flush=True)
     init_pgbench()
@@ -749,16 +802,17 @@ def main(argv=None) -> int:
         baseline = run_pgbench(args.seconds)
         print(f"[{size:,} queued] pgbench TPS {baseline[0]:,.0f} ({baseline[1]:.2f} ms of machine CPU per transaction)",
               flush=True)
-        for mode in args.modes:
-            with tempfile.TemporaryDirectory(prefix="bench-matching-") as profile_dir:
-                measurements.append(measure(size, args.seconds, args.buyers, mode, baseline,
-                                            profile_dir if args.profile else None))
-                if args.profile:
-                    print(profile_summary(profile_dir))
+        for step in args.steps:
+            for mode in args.modes:
+                with tempfile.TemporaryDirectory(prefix="bench-matching-") as profile_dir:
+                    measurements.append(measure(size, args.seconds, args.buyers, mode, baseline,
+                                                profile_dir if args.profile else None, step))
+                    if args.profile:
+                        print(profile_summary(profile_dir))
     print()
     print_table(measurements)
     for m in measurements:
-        print(f"{_PLURAL[m.mode]} at {m.size:,} queued: {m.verify}; market {'ok' if m.market_ok else m.market_problems}")
+        print(f"{m.step}, {_PLURAL[m.mode]} at {m.size:,} queued: {m.verify}; market {'ok' if m.market_ok else m.market_problems}")
     if not args.no_write:
         write_report(measurements)
         print(f"written to {BENCHMARKS.relative_to(ROOT)}")

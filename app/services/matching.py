@@ -37,7 +37,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects import postgresql
 
 from app import ledger
-from app.database import execute_fast, utcnow
+from app.database import execute_fast, update_fast, utcnow
 from app.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.ledger.models import LedgerAccount, TransferKind
@@ -373,7 +373,7 @@ def reserve(deposit_id: int, exclude: set[int], *, may_wait: bool = True) -> _Ou
         exclude.add(row.request_id)
         order_id = f"{uuid.uuid4().hex[:24]}-{attempt}"
         idempotence_key = uuid.uuid4().hex
-        execute_fast(db.session.connection(), _RECORD_ATTEMPT, {
+        update_fast(db.session.connection(), _RECORD_ATTEMPT, {
             "deposit_id": deposit_id, "match_attempts": attempt, "withdrawal_id": row.request_id,
             "payment_form_id": row.payment_form_id, "hold_transfer_id": hold.id, "expires_at": expires_at,
             "order_id": order_id, "idempotence_key": idempotence_key, "updated_at": utcnow(),

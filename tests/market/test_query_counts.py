@@ -45,3 +45,23 @@ def test_invoice_page_queries_are_bounded(market_web, market_app):
     after = (_count(market_app, client, url), _count(market_app, client, url, **{"HX-Request": "true"}))
     assert before == after, (before, after)
     assert max(after) <= INVOICE_BOUND, after
+
+
+#: measured 2026-11-29.  PostgreSQL: the pick (deposit lock, queue, slot, form, wallet, lifetime in one WITH), the
+#: hold's lock and insert, the attempt's fields, then the publish and its audit event (6).  SQLite: the pick as
+#: its steps one by one (13).
+MATCH_STATEMENTS = {"postgresql": 6, "sqlite": 13}
+
+
+def test_matching_a_deposit_runs_a_fixed_number_of_statements(market, market_app):
+    """Does reserving a seller's dollars and publishing the invoice take the same few statements every time?
+    (The buyer's first purchase also opens their wallet: it is made before counting.)"""
+    market.seller("seller@example.com", "tbank", dollars=900_00)
+    buyer = market.buyer("buyer@example.com")
+    counts = []
+    for _ in range(3):
+        deposit_id = market.deposit(buyer, "tbank", 100_00).id
+        with count_queries(market_app) as statements:
+            assert matching.match(deposit_id) == "awaiting_payment"
+        counts.append(len(statements))
+    assert counts[1:] == [MATCH_STATEMENTS[db.engine.dialect.name]] * 2, counts
