@@ -28,7 +28,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from app.crypto import SecretUnreadable
-from app.database import utcnow
+from app.database import update_fast, utcnow
 from app.extensions import db
 from app.models.payment_form import PaymentForm
 from app.services import audit
@@ -139,15 +139,21 @@ def record_success(form_id: int) -> None:
     """A provider call with the form worked: the failures so far were not consecutive after all.
 
     An open circuit stays open: only the probe, or new credentials, close it.
-    The WHERE keeps the common case (no failures) free of writes.
+    The WHERE keeps the common case (no failures) free of writes.  Called after
+    every successful call, not only when failures were counted when the call
+    began: one recorded by a concurrent call meanwhile must be reset too.  On
+    the driver's cursor: it runs once per invoice created.
     """
-    table = PaymentForm.__table__
-    db.session.execute(
-        sa.update(table)
-        .where(table.c.id == form_id, table.c.consecutive_failures > 0, table.c.circuit == "closed")
-        .values(consecutive_failures=0, updated_at=utcnow())
-    )
-    _forget_loaded(form_id)
+    if update_fast(db.session.connection(), _RESET_FAILURES, {"form_id": form_id, "now": utcnow()}):
+        _forget_loaded(form_id)
+
+
+_forms = PaymentForm.__table__
+_RESET_FAILURES = (
+    sa.update(_forms)
+    .where(_forms.c.id == sa.bindparam("form_id"), _forms.c.consecutive_failures > 0, _forms.c.circuit == "closed")
+    .values(consecutive_failures=0, updated_at=sa.bindparam("now", type_=_forms.c.updated_at.type))
+)
 
 
 def due_for_probe(now: datetime | None = None, interval: int | None = None, limit: int = PROBE_BATCH) -> list[int]:

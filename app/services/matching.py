@@ -179,8 +179,6 @@ class Reservation:
     idempotence_key: str
     #: None when the form is not usable any more (an existing reservation being finished)
     adapter: object | None
-    #: the form had failures counted when it was read: a success must reset them
-    form_had_failures: bool
 
 
 @dataclass(frozen=True)
@@ -251,7 +249,7 @@ def _pick_statement() -> sa.Executable:
     return (
         sa.select(d, take.c.request_id, take.c.escrow_account_id, take.c.payment_form_id,
                   _f.c.kind.label("form_kind"), _f.c.hook_token, _f.c.credentials_encrypted,
-                  _f.c.consecutive_failures, wallet.label("wallet_id"), lifetime.label("lifetime"))
+                  wallet.label("wallet_id"), lifetime.label("lifetime"))
         .select_from(d.outerjoin(take, sa.true()).outerjoin(_f, _f.c.id == take.c.payment_form_id))
     )
 
@@ -289,7 +287,7 @@ def _pick_portable(deposit_id: int, exclude: set[int]) -> sa.Row | None:
     if deposit is None:
         return None
     row = dict(deposit._mapping, request_id=None, escrow_account_id=None, payment_form_id=None, form_kind=None,
-               hook_token=None, credentials_encrypted=None, consecutive_failures=None, wallet_id=None,
+               hook_token=None, credentials_encrypted=None, wallet_id=None,
                lifetime=current_settings().invoice_lifetime_seconds)
     if deposit.status == "matching" and deposit.hold_transfer_id is None and deposit.match_attempts < MAX_ATTEMPTS:
         probe = SimpleNamespace(kind=deposit.kind, buyer_id=deposit.buyer_id, amount_kopecks=deposit.amount_kopecks,
@@ -305,8 +303,7 @@ def _pick_portable(deposit_id: int, exclude: set[int]) -> sa.Row | None:
                 form = request.payment_form
                 row.update(request_id=request.id, escrow_account_id=request.escrow_account_id,
                            payment_form_id=form.id, form_kind=form.kind, hook_token=form.hook_token,
-                           credentials_encrypted=form.credentials_encrypted,
-                           consecutive_failures=form.consecutive_failures)
+                           credentials_encrypted=form.credentials_encrypted)
                 db.session.expire(request, ["open_invoices", "updated_at"])
     return SimpleNamespace(**row)
 
@@ -389,7 +386,6 @@ def reserve(deposit_id: int, exclude: set[int], *, may_wait: bool = True) -> _Ou
         return _Outcome(Reservation(
             deposit_id=deposit_id, hold_id=hold.id, request_id=row.request_id, form_id=form.id, kind=form.kind, invoice=invoice,
             idempotence_key=idempotence_key, adapter=payment_forms.adapter_of(form),
-            form_had_failures=bool(row.consecutive_failures),
         ), "matching")
     if may_wait and _eligible_but_locked(row, exclude):
         return _Outcome(None, "busy")
@@ -425,7 +421,6 @@ def _existing_reservation(deposit_id: int) -> Reservation:
         deposit_id=deposit_id, hold_id=deposit.hold_transfer_id, request_id=deposit.withdrawal_id, form_id=form.id, kind=form.kind,
         invoice=invoice_request(deposit), idempotence_key=deposit.idempotence_key,
         adapter=payment_forms.adapter_of(form) if form.healthy else None,
-        form_had_failures=bool(form.consecutive_failures),
     )
 
 
@@ -489,8 +484,7 @@ def create_invoice(r: Reservation) -> str:
         abandon(r.deposit_id, r.hold_id, "provider failed")
         log.warning("deposit %s: provider %s failed (%s)", r.deposit_id, r.kind, type(exc).__name__)
         return "abandoned"
-    if r.form_had_failures:
-        form_health.record_success(r.form_id)  # with no failures counted there is nothing to reset
+    form_health.record_success(r.form_id)
     # Published only while this attempt is still the deposit's current one: a sweeper may have
     # abandoned it meanwhile, and then this invoice is never shown to anyone.
     published = DEPOSIT.transition(
