@@ -13,6 +13,7 @@ from functools import cache
 from pathlib import Path
 
 from flask_babel import get_locale
+from sqlalchemy import Row
 
 from app.models.market import Deposit
 from app.web.filters import seconds_left
@@ -28,8 +29,11 @@ def _template_stamp() -> str:
     return hashlib.blake2s(source.read_bytes(), digest_size=8).hexdigest()
 
 
-def view_version(deposit: Deposit, can_dispute: bool) -> str:
-    """Changes whenever the status fragment would render differently (apart from the ticking countdown)."""
+def view_version(deposit: Deposit | Row, can_dispute: bool) -> str:
+    """Changes whenever the status fragment would render differently (apart from the ticking countdown).
+
+    ``deposit``: the ORM object, or the poll's row of just these columns (``matching.glance_own``).
+    """
     shown = (
         _template_stamp(),
         deposit.status,

@@ -71,11 +71,13 @@ def quote_preview():
 @varies_on_htmx
 def show(deposit_id: int):
     """The deposit: "finding a seller…", then the invoice, then the outcome; polls while it can change."""
+    if is_htmx() and request.args.get("v"):
+        glance = matching.glance_own(current_user, deposit_id)
+        if request.args["v"] == polling.view_version(glance, invoices.can_open_dispute(glance)):
+            return "", 204  # the poll of a fragment that is still what it shows: htmx keeps it
     deposit = matching.get_own(current_user, deposit_id)
     can_dispute = invoices.can_open_dispute(deposit)
     version = polling.view_version(deposit, can_dispute)
-    if is_htmx() and request.args.get("v") == version:
-        return "", 204  # the poll of a fragment that is still what it shows: htmx keeps it
     template = "deposits/_status.html" if is_htmx() else "deposits/show.html"
     return render_template(template, deposit=deposit, dispute_form=DisputeForm(prefix="dsp"),
                            can_dispute=can_dispute, labels=KIND_LABELS,
