@@ -15,6 +15,13 @@ SECRET_KEYS = frozenset(
     {"password", "secret", "secret_key", "token", "oauth_token", "notification_secret", "totp", "code", "api_key"}
 )
 
+#: the one statement an event is written with (built once: the row is never read back through the session)
+_table = AuditEvent.__table__
+_INSERT = sa.insert(_table).values(
+    {name: sa.bindparam(name, type_=_table.c[name].type)
+     for name in ("at", "action", "actor_id", "target_type", "target_id", "reason", "ip", "details")}
+)
+
 
 def _scrub(details: dict[str, Any]) -> dict[str, Any]:
     clean: dict[str, Any] = {}
@@ -62,10 +69,3 @@ def record(
         "ip": request.remote_addr if has_request_context() else None,
         "details": _scrub(details),
     })
-
-
-_table = AuditEvent.__table__
-_INSERT = sa.insert(_table).values(
-    {name: sa.bindparam(name, type_=_table.c[name].type)
-     for name in ("at", "action", "actor_id", "target_type", "target_id", "reason", "ip", "details")}
-)
