@@ -46,7 +46,10 @@ its accounts in id order, settles idempotency (same key and content → the
 first row back, balances untouched; same key, other content →
 :class:`IdempotencyConflict`), checks limits and raises before writing, then
 inserts the transfer and updates the cached sums.  Calls flush, never commit:
-a business event's transfers commit together.  An event touching more than
+a business event's transfers commit together.  :func:`transfer_many` and
+:func:`reserve_many` do the same for a batch in a fixed number of round
+trips (bulk room ingestion, a matcher reserving for every waiting deposit).
+An event touching more than
 two accounts calls :func:`lock` with all of them first, so locks are always
 taken in one global order.
 
@@ -94,12 +97,16 @@ from app.ledger.models import (
 )
 from app.ledger.postings import (
     Balance,
+    Hold,
+    Posting,
     balance,
     expire_pending,
     lock,
     post_pending,
     reserve,
+    reserve_many,
     transfer,
+    transfer_many,
     void_pending,
 )
 from app.ledger.sweeper import void_expired_holds
@@ -107,9 +114,9 @@ from app.ledger.verify import VerifyReport, Violation, verify_ledger
 
 __all__ = [
     "ASSETS", "AccountKind", "AccountNotFound", "AlreadyResolved", "AssetMismatch", "Balance",
-    "IdempotencyConflict", "InsufficientFunds", "InvalidAmount", "LedgerAccount", "LedgerError",
-    "LedgerTransfer", "PendingExpired", "PendingNotFound", "Phase", "SameAccount", "Status", "TransferKind",
+    "Hold", "IdempotencyConflict", "InsufficientFunds", "InvalidAmount", "LedgerAccount", "LedgerError",
+    "LedgerTransfer", "PendingExpired", "PendingNotFound", "Phase", "Posting", "SameAccount", "Status", "TransferKind",
     "VerifyReport", "Violation", "balance", "escrow_of", "expire_pending", "get_account", "get_or_create",
-    "lock", "platform_account", "register_cli", "post_pending", "reserve", "transfer", "verify_ledger", "void_expired_holds",
+    "lock", "platform_account", "register_cli", "post_pending", "reserve", "reserve_many", "transfer", "transfer_many", "verify_ledger", "void_expired_holds",
     "void_pending", "wallet_of",
 ]

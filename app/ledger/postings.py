@@ -334,7 +334,7 @@ def reserve(key: str, debit: LedgerAccount | int, credit: LedgerAccount | int, a
     return _write(key, Phase.PENDING, debit, credit, amount, kind, timeout_at=timeout_at, memo=memo, event=event)
 
 
-# --- many posted transfers at once ----------------------------------------------------------------
+# --- many transfers or holds at once --------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Posting:
@@ -349,31 +349,49 @@ class Posting:
     event: str | None = None
 
 
+@dataclass(frozen=True)
+class Hold:
+    """One hold (pending transfer) of a batch (see :func:`reserve_many`); ``timeout_at`` as in :func:`reserve`."""
+
+    key: str
+    debit: int
+    credit: int
+    amount: int
+    kind: str
+    timeout_at: datetime | None = None
+    memo: str | None = None
+    event: str | None = None
+
+
 _APPLY_ONE = (
     sa.update(_accounts)
     .where(_accounts.c.id == sa.bindparam("a_id"))
     .values(debits_posted=_accounts.c.debits_posted + sa.bindparam("a_debits"),
             credits_posted=_accounts.c.credits_posted + sa.bindparam("a_credits"),
+            debits_pending=_accounts.c.debits_pending + sa.bindparam("a_debits_pending"),
+            credits_pending=_accounts.c.credits_pending + sa.bindparam("a_credits_pending"),
             version=_accounts.c.version + 1)
 )
 _INSERT_MANY: dict[str, sa.Executable] = {}
-# PostgreSQL: a whole batch as one statement over arrays (unnest), so that the driver sends 13 arrays
-# instead of binding every value of every row in Python.
+# PostgreSQL: a whole batch as one statement over arrays (unnest), so that the driver sends one array per
+# column instead of binding every value of every row in Python.
 _UNNEST_COLUMNS = ("key", "phase", "debit_account_id", "credit_account_id", "amount", "kind", "asset", "memo",
-                   "event", "status")
+                   "event", "status", "timeout_at")
 _INSERT_UNNEST = sa.text(
     "INSERT INTO ledger_transfer (key, phase, debit_account_id, credit_account_id, amount, kind, asset, memo, event,"
-    " status, created_at)"
+    " status, timeout_at, created_at)"
     " SELECT *, :created_at FROM unnest(CAST(:key AS text[]), CAST(:phase AS text[]),"
     " CAST(:debit_account_id AS bigint[]), CAST(:credit_account_id AS bigint[]), CAST(:amount AS bigint[]),"
     " CAST(:kind AS text[]), CAST(:asset AS text[]), CAST(:memo AS text[]), CAST(:event AS text[]),"
-    " CAST(:status AS text[]))"
+    " CAST(:status AS text[]), CAST(:timeout_at AS timestamptz[]))"
     " ON CONFLICT (key) DO NOTHING RETURNING id, key"
 )
+_APPLY_COLUMNS = ("a_id", "a_debits", "a_credits", "a_debits_pending", "a_credits_pending")
 _APPLY_UNNEST = sa.text(
     "UPDATE ledger_account SET debits_posted = debits_posted + v.d, credits_posted = credits_posted + v.c,"
-    " version = version + 1"
-    " FROM unnest(CAST(:a_id AS bigint[]), CAST(:a_debits AS bigint[]), CAST(:a_credits AS bigint[])) AS v(id, d, c)"
+    " debits_pending = debits_pending + v.dp, credits_pending = credits_pending + v.cp, version = version + 1"
+    " FROM unnest(CAST(:a_id AS bigint[]), CAST(:a_debits AS bigint[]), CAST(:a_credits AS bigint[]),"
+    " CAST(:a_debits_pending AS bigint[]), CAST(:a_credits_pending AS bigint[])) AS v(id, d, c, dp, cp)"
     " WHERE ledger_account.id = v.id"
 )
 
@@ -400,22 +418,27 @@ def _insert_many_statement(dialect: str) -> sa.Executable:
     return stmt
 
 
-def _simulate(postings: list[Posting], rows: dict[int, _Room], skip: set[str]) -> InsufficientFunds | None:
-    """Apply the postings in order to the locked accounts' room; the refusal of the first that overdraws, or None."""
+def _simulate(items: list, rows: dict[int, _Room], skip: set[str], phase: Phase) -> InsufficientFunds | None:
+    """Apply the items in order to the locked accounts' room; the refusal of the first that overdraws, or None.
+
+    A posted transfer also gives room back (credit a wallet, then charge it); a hold only takes room:
+    what is pending never counts as available.
+    """
     debit_room = {i: r.debit_room for i, r in rows.items()}
     credit_room = {i: r.credit_room for i, r in rows.items()}
-    for p in postings:
+    for p in items:
         if p.key in skip:
             continue
         if debit_room[p.debit] is not None and p.amount > debit_room[p.debit]:
             return InsufficientFunds(account_id=p.debit, requested=p.amount, available=debit_room[p.debit])
         if credit_room[p.credit] is not None and p.amount > credit_room[p.credit]:
             return InsufficientFunds(account_id=p.credit, requested=p.amount, available=credit_room[p.credit])
-        for room, grows, shrinks in ((debit_room, p.credit, p.debit), (credit_room, p.debit, p.credit)):
-            if room[grows] is not None:
-                room[grows] += p.amount
-            if room[shrinks] is not None:
-                room[shrinks] -= p.amount
+        changes = ((debit_room, p.debit, -1), (credit_room, p.credit, -1))
+        if phase is Phase.SINGLE:
+            changes += ((debit_room, p.credit, 1), (credit_room, p.debit, 1))
+        for room, account, sign in changes:
+            if room[account] is not None:
+                room[account] += sign * p.amount
     return None
 
 
@@ -429,13 +452,33 @@ def transfer_many(postings: list[Posting]) -> list[int]:
     order (a wallet may be credited and then charged in one batch) before
     anything is written, and by the database's CHECK constraints on the new
     sums.  Statements: the lock, one INSERT … ON CONFLICT (key) DO NOTHING
-    for all rows, one UPDATE of the sums per account (sent as one
-    executemany).  Returns the transfer ids, in order.  Builds no ORM objects.
+    for all rows, one UPDATE of the sums (one statement over arrays on
+    PostgreSQL, one per account on SQLite).  Returns the transfer ids, in
+    order.  Builds no ORM objects.
     """
-    if not postings:
+    return _write_many(postings, Phase.SINGLE)
+
+
+def reserve_many(holds: list[Hold]) -> list[int]:
+    """Make many holds as one: :func:`reserve`'s guarantees, in the round trips of :func:`transfer_many`.
+
+    The batch path of matching (one matcher reserving for every deposit
+    waiting).  Each hold keeps its idempotency key; the limits are checked in
+    the given order, each hold taking its amount from the debit account's room
+    at once; resolve each with :func:`post_pending` / :func:`void_pending`.
+    Returns the pending transfers' ids, in order.  Builds no ORM objects.
+    """
+    for h in holds:
+        if h.timeout_at is not None and h.timeout_at.tzinfo is None:
+            raise ValueError("timeout_at must be timezone-aware (use app.database.utcnow())")
+    return _write_many(holds, Phase.PENDING)
+
+
+def _write_many(items: list, phase: Phase) -> list[int]:
+    if not items:
         return []
-    content: dict[str, Posting] = {}
-    for p in postings:
+    content: dict[str, Posting | Hold] = {}
+    for p in items:
         _check_key(p.key)
         _check_amount(p.amount)
         if p.debit == p.credit:
@@ -450,18 +493,19 @@ def transfer_many(postings: list[Posting]) -> list[int]:
         if rows[p.debit].asset != rows[p.credit].asset:
             raise AssetMismatch(debit_asset=rows[p.debit].asset, credit_asset=rows[p.credit].asset)
     existing: set[str] = set()
-    over = _simulate(unique, rows, existing)
+    over = _simulate(unique, rows, existing, phase)
     if over is not None:
         # Retries of transfers that used the room up are answered with those transfers, as transfer() does.
         existing = set(conn.scalars(sa.select(_transfers.c.key).where(
             _transfers.c.key.in_([p.key for p in unique]))))
-        over = _simulate(unique, rows, existing)
+        over = _simulate(unique, rows, existing, phase)
         if over is not None:
             raise over
     now = utcnow()
-    values = [{"key": p.key, "phase": Phase.SINGLE.value, "debit_account_id": p.debit, "credit_account_id": p.credit,
+    status = Status.POSTED.value if phase is Phase.SINGLE else Status.PENDING.value
+    values = [{"key": p.key, "phase": phase.value, "debit_account_id": p.debit, "credit_account_id": p.credit,
                "amount": p.amount, "kind": p.kind, "asset": rows[p.debit].asset, "pending_id": None,
-               "timeout_at": None, "memo": p.memo, "event": p.event, "status": Status.POSTED.value,
+               "timeout_at": getattr(p, "timeout_at", None), "memo": p.memo, "event": p.event, "status": status,
                "created_at": now}
               for p in unique if p.key not in existing]
     ids: dict[str, int] = {}
@@ -470,21 +514,21 @@ def transfer_many(postings: list[Posting]) -> list[int]:
         ids = {key: new_id for new_id, key in conn.execute(_INSERT_UNNEST, _columns(values, _UNNEST_COLUMNS))}
     elif values:
         ids = {key: new_id for new_id, key in conn.execute(_insert_many_statement(conn.dialect.name), values)}
-    sums: dict[int, list[int]] = {}
+    sums: dict[int, list[int]] = {}  # account → debits, credits, debits pending, credits pending
+    offset = 0 if phase is Phase.SINGLE else 2
     for p in unique:
         if p.key in ids:
-            sums.setdefault(p.debit, [0, 0])[0] += p.amount
-            sums.setdefault(p.credit, [0, 0])[1] += p.amount
+            sums.setdefault(p.debit, [0, 0, 0, 0])[offset] += p.amount
+            sums.setdefault(p.credit, [0, 0, 0, 0])[offset + 1] += p.amount
     if sums:
-        rows = [{"a_id": i, "a_debits": d, "a_credits": c} for i, (d, c) in sorted(sums.items())]
-        conn.execute(_APPLY_UNNEST, _columns(rows, ("a_id", "a_debits", "a_credits"))) if postgres \
-            else conn.execute(_APPLY_ONE, rows)
+        rows = [dict(zip(_APPLY_COLUMNS, (i, *s), strict=True)) for i, s in sorted(sums.items())]
+        conn.execute(_APPLY_UNNEST, _columns(rows, _APPLY_COLUMNS)) if postgres else conn.execute(_APPLY_ONE, rows)
         _expire_sums(*sums)
     for p in unique:
         if p.key not in ids:  # the key was used before: the same transfer, or a conflict
-            ids[p.key] = _replay(p.key, {"phase": Phase.SINGLE.value, "debit_account_id": p.debit,
+            ids[p.key] = _replay(p.key, {"phase": phase.value, "debit_account_id": p.debit,
                                          "credit_account_id": p.credit, "amount": p.amount, "kind": p.kind}).id
-    return [ids[p.key] for p in postings]
+    return [ids[p.key] for p in items]
 
 
 # --- resolving holds ----------------------------------------------------------------------------

@@ -391,3 +391,36 @@ def test_transfer_many_keeps_transfers_guarantees(accounts):
     with pytest.raises(ledger.IdempotencyConflict):
         transfer_many([Posting("many:1", a, b, 7_000, "test")])
     assert ledger.verify_ledger().ok
+
+
+def test_reserve_many_keeps_reserves_guarantees(accounts):
+    """Holds in a batch: does each take its room at once (a hold crediting an account gives it nothing to spend),
+    is nothing written on a refusal, is a retry answered with the same holds even with the room used up, and
+    are a conflicting key and a naive timeout refused?"""
+    from app.ledger import Hold
+
+    a, b = accounts["a"], accounts["b"]  # a holds 100.00, b nothing
+    later = utcnow() + timedelta(hours=1)
+    before = _count_transfers()
+    with pytest.raises(ledger.InsufficientFunds):
+        ledger.reserve_many([Hold("holds:1", a, b, 6_000, "test"), Hold("holds:2", a, b, 5_000, "test")])
+    with pytest.raises(ledger.InsufficientFunds):
+        ledger.reserve_many([Hold("holds:1", a, b, 6_000, "test"), Hold("holds:3", b, a, 1, "test")])
+    assert _count_transfers() == before
+    ids = ledger.reserve_many([Hold("holds:1", a, b, 6_000, "test", timeout_at=later),
+                               Hold("holds:2", a, b, 4_000, "test", timeout_at=later)])
+    assert len(set(ids)) == 2 and _count_transfers() == before + 2
+    assert ledger.balance(a) == ledger.Balance(posted=10_000, pending_debits=10_000, pending_credits=0, available=0)
+    assert ledger.balance(b) == ledger.Balance(posted=0, pending_debits=0, pending_credits=10_000, available=0)
+    held = db.session.get(LedgerTransfer, ids[0])
+    assert (held.phase, held.status, held.timeout_at) == ("pending", "pending", later)
+    assert ledger.reserve_many([Hold("holds:2", a, b, 4_000, "test", timeout_at=later)]) == ids[1:]  # a retry
+    with pytest.raises(ledger.IdempotencyConflict):
+        ledger.reserve_many([Hold("holds:1", a, b, 5_000, "test")])
+    with pytest.raises(ValueError, match="timezone-aware"):
+        ledger.reserve_many([Hold("holds:4", a, b, 1, "test", timeout_at=later.replace(tzinfo=None))])
+    assert _count_transfers() == before + 2
+    ledger.post_pending("holds:1:post", ids[0])
+    ledger.void_pending("holds:2:void", ids[1])
+    assert ledger.balance(a).available == 4_000 and ledger.balance(b).available == 6_000
+    assert ledger.verify_ledger().ok
