@@ -88,6 +88,51 @@ class StateMachine:
         return changed
 
 
+    def transition_many(self, model, dst: str, rows: list[dict], *, expect: str, only_if: tuple[str, ...] = ()
+                        ) -> set[int]:
+        """:meth:`transition` for many rows at once, each with its own values; returns the ids it moved.
+
+        Every row dict holds ``id``, the ``only_if`` columns and the columns to
+        set (the same keys in every row).  On PostgreSQL one ``UPDATE … FROM
+        unnest(…)`` with the same compare-and-set per row, so a row another
+        worker moved meanwhile is simply not among the ids returned; elsewhere
+        one :meth:`transition` per row.  Plain columns only (integers, strings,
+        booleans, UTC datetimes).
+        """
+        if not rows:
+            return set()
+        if not self.can(expect, dst):
+            raise IllegalTransition(f"{self.name}: {expect} → {dst} is not allowed")
+        if db.session.get_bind().dialect.name != "postgresql":
+            moved = set()
+            for row in rows:
+                values = {k: v for k, v in row.items() if k != "id" and k not in only_if}
+                if self.transition(model, row["id"], dst, expect=expect,
+                                   only_if={k: row[k] for k in only_if}, **values):
+                    moved.add(row["id"])
+            return moved
+        table = model.__table__
+        names = tuple(rows[0])
+        if any(tuple(row) != names for row in rows) or any(row[k] is None for row in rows for k in only_if):
+            raise ValueError("every row names the same columns; only_if compares with '=', NULL never matches")
+        if not all(k in table.c and _plain(table.c[k].type) for k in names):
+            raise ValueError("transition_many takes plain columns only")
+        params = {k: [row[k] for row in rows] for k in names}
+        _refuse_naive({f"{k}{i}": v for k, values in params.items() for i, v in enumerate(values)})
+        shape = (table.name, expect, dst, names, only_if)
+        statement = _MANY.get(shape)
+        if statement is None:
+            statement = _MANY[shape] = _unnest_statement(table, names, only_if)
+        now = utcnow() if "updated_at" in table.c and "updated_at" not in names else None
+        moved = {row[0] for row in db.session.connection().execute(
+            statement, {**params, "from_state": expect, "to_state": dst, "now": now})}
+        for row_id in moved:
+            instance = db.session.identity_map.get((model, (row_id,), None))
+            if instance is not None:
+                db.session.expire(instance)
+        return moved
+
+
 class _Cached(NamedTuple):
     statement: sa.Update
     #: every bound column's type passes values through unchanged, so the driver may bind them itself
@@ -126,6 +171,35 @@ def _statement(table: sa.Table, allowed, only_if, values: dict) -> sa.Update:
         k: v if isinstance(v, sa.ClauseElement) else sa.bindparam(f"set_{k}", type_=table.c[k].type)
         for k, v in values.items()
     })
+
+
+#: (table, source, target, columns, only_if columns) → its UPDATE … FROM unnest
+_MANY: dict[tuple, sa.TextClause] = {}
+
+
+def _unnest_statement(table: sa.Table, names: tuple[str, ...], only_if: tuple[str, ...]) -> sa.TextClause:
+    """``UPDATE t SET status = :to_state, col = v.col … FROM unnest(CAST(:col AS type[]) …) AS v(…) WHERE t.id = v.id
+    AND t.status = :from_state AND t.col = v.col (only_if) RETURNING t.id`` (PostgreSQL)."""
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect()
+    quote = dialect.identifier_preparer.quote
+    name = quote(table.name)
+
+    def element(column) -> str:
+        # strings as text: a CAST to varchar(n) would cut a longer value silently; the assignment checks the length
+        return "text" if isinstance(column.type, sa.String) else column.type.compile(dialect=dialect)
+
+    arrays = ", ".join(f"CAST(:{k} AS {element(table.c[k])}[])" for k in names)
+    sets = [f"{quote(k)} = v.{quote(k)}" for k in names if k not in ("id", *only_if)] + ["status = :to_state"]
+    if "updated_at" in table.c and "updated_at" not in names:
+        sets.append("updated_at = :now")
+    conditions = [f"{name}.id = v.id", f"{name}.status = :from_state"]
+    conditions += [f"{name}.{quote(k)} = v.{quote(k)}" for k in only_if]
+    columns = ", ".join(quote(k) for k in names)
+    # Names come from the table's own columns (checked by the caller), values are bound: nothing is spliced in.
+    return sa.text(f"UPDATE {name} SET {', '.join(sets)} FROM unnest({arrays}) AS v({columns})"  # noqa: S608
+                   f" WHERE {' AND '.join(conditions)} RETURNING {name}.id")
 
 
 def _machine(name: str, edges: dict[str, set[str]], final: set[str]) -> StateMachine:

@@ -69,3 +69,18 @@ def record(
         "ip": request.remote_addr if has_request_context() else None,
         "details": _scrub(details),
     })
+
+
+def record_many(action: str, target_type: str, events: list[tuple[Any, dict[str, Any]]]) -> None:
+    """:func:`record` for many targets of one action: ``(target_id, details)`` each, one executemany, no actor."""
+    if not events:
+        return
+    session = db.session()
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+    now, ip = utcnow(), request.remote_addr if has_request_context() else None
+    session.connection().execute(_INSERT, [
+        {"at": now, "action": action, "actor_id": None, "target_type": target_type, "target_id": str(target_id),
+         "reason": None, "ip": ip, "details": _scrub(details)}
+        for target_id, details in events
+    ])

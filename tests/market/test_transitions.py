@@ -72,3 +72,30 @@ def test_bad_calls_are_refused_before_anything_is_written(market, matching_depos
         DEPOSIT.transition(Deposit, d.id, "settled", expect="matching")
     assert _status(d.id) == ("matching", None)
     assert DEPOSIT.transition(Deposit, d.id, "failed", expect="matching", settled_at=utcnow())  # an aware one is fine
+
+
+def test_transition_many_moves_only_the_rows_whose_conditions_hold(market):
+    """transition_many: does each row get its own values, a row whose only_if or status no longer holds stay as it
+    is (and not count as moved), an object already loaded follow its row, and bad calls change nothing?"""
+    market.seller("seller@example.com", "tbank", dollars=900_00)
+    buyer = market.buyer("buyer@example.com")
+    first, second, third = (market.deposit(buyer, "tbank", 300_00) for _ in range(3))
+    assert DEPOSIT.transition(Deposit, third.id, "failed", expect="matching", reason="gone")
+    db.session.commit()
+    rows = [{"id": d.id, "match_attempts": attempts, "reason": f"r{d.id}"}
+            for d, attempts in ((first, 0), (second, 5), (third, 0))]
+    with pytest.raises(IllegalTransition):
+        DEPOSIT.transition_many(Deposit, "settled", rows, expect="matching", only_if=("match_attempts",))
+    with pytest.raises((ValueError, sa.exc.StatementError)):
+        DEPOSIT.transition_many(Deposit, "failed", [{"id": first.id, "settled_at": datetime(2026, 1, 1)}],  # noqa: DTZ001
+                                expect="matching")
+    db.session.rollback()
+    moved = DEPOSIT.transition_many(Deposit, "failed", rows, expect="matching", only_if=("match_attempts",))
+    assert moved == {first.id}  # second: its only_if misses; third: no longer matching
+    assert first.status == "failed" and first.reason == f"r{first.id}"  # the loaded object was refreshed
+    assert _status(second.id) == ("matching", None) and _status(third.id) == ("failed", "gone")
+    assert DEPOSIT.transition_many(Deposit, "failed", [], expect="matching") == set()
+    if db.engine.dialect.name == "postgresql":  # SQLite does not enforce a string's length at all
+        with pytest.raises(sa.exc.DataError):  # too long for the column: refused, never cut
+            DEPOSIT.transition_many(Deposit, "failed", [{"id": second.id, "provider_payment_id": "x" * 200}],
+                                    expect="matching")
