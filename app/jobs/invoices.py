@@ -12,7 +12,7 @@ from app.extensions import db
 from app.jobs import enqueue_after_commit, job
 from app.models.market import Deposit
 from app.models.provider_event import ProviderEvent
-from app.services import invoices, matching
+from app.services import invoices, matching, matching_batch
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,15 @@ def queue_matching(deposit_id: int) -> None:
 
 @job
 def match_deposit(deposit_id: int) -> str:
-    return matching.match(deposit_id)
+    """Match this deposit, and with it the others waiting now (one matcher, one reservation for all)."""
+    taken = matching_batch.match_waiting(deposit_id)
+    if deposit_id in taken:
+        return taken[deposit_id]
+    if matching.still_waiting(deposit_id):
+        # locked by another matcher's claim just now, or out of attempts: match waits for it and knows
+        return matching.match(deposit_id)
+    # past matching, or reserved by another matcher that is finishing it (the sweeper does, if that one died)
+    return matching.status_of(deposit_id)
 
 
 def _adapter_for_deposit(deposit: Deposit):

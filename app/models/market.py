@@ -82,6 +82,10 @@ class Deposit(db.Model):
         sa.CheckConstraint("amount_kopecks > 0 AND usd_cents > 0 AND rate_kopecks > 0", name="amounts_positive"),
         sa.CheckConstraint("buyer_fee_cents >= 0 AND buyer_fee_cents < usd_cents", name="fee_range"),
         sa.Index("ix_deposit_status", "status"),
+        # Matchers take the oldest waiting deposits first (migration 0011).
+        sa.Index("ix_deposit_waiting", "id",
+                 sqlite_where=sa.text("status = 'matching' AND hold_transfer_id IS NULL"),
+                 postgresql_where=sa.text("status = 'matching' AND hold_transfer_id IS NULL")),
     )
 
     id: so.Mapped[int] = so.mapped_column(BigIntPK, primary_key=True)

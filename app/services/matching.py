@@ -210,6 +210,32 @@ _a = LedgerAccount.__table__
 _WALLET_PREFIX, _, _WALLET_SUFFIX = ledger.accounts.wallet_code(0).partition(":0:")
 
 
+def queue_head(kind) -> tuple[sa.FromClause, list]:
+    """The queue's tables and the eligibility conditions that do not depend on the deposit (but its kind).
+
+    The first two conditions are the partial index ix_withdrawal_queue_open's WHERE, spelled as there, so the
+    planner walks that index in queue order.  Shared by the pick and the batch matcher's candidates.
+    """
+    tables = (_w.join(_f, _f.c.id == _w.c.payment_form_id).join(_u, _u.c.id == _w.c.seller_id)
+              .join(_a, _a.c.id == _w.c.escrow_account_id))
+    return tables, [
+        _w.c.status == "active", _w.c.open_invoices < _w.c.max_open_invoices, _w.c.kind == kind,
+        _f.c.enabled.is_(True), _f.c.deleted_at.is_(None), _f.c.circuit == "closed", _u.c.is_frozen.is_(False),
+    ]
+
+
+def escrow_free_column():
+    """A locked request's escrow: what it can still hold (read from the joined ledger account)."""
+    return _a.c.credits_posted - _a.c.debits_posted - _a.c.debits_pending
+
+
+def wallet_id_of(buyer_id_column) -> sa.ScalarSelect:
+    """The buyer's wallet account id, by its code (NULL until the wallet is made)."""
+    return (sa.select(_a.c.id).where(_a.c.code == sa.literal(_WALLET_PREFIX + ":")
+                                     + sa.cast(buyer_id_column, sa.Text) + sa.literal(":" + _WALLET_SUFFIX))
+            .scalar_subquery())
+
+
 def _pick_statement() -> sa.Executable:
     """Lock the deposit, take a slot of the first eligible request, read the form (PostgreSQL, one round trip)."""
     from app.models.settings import PlatformSettings
@@ -217,21 +243,17 @@ def _pick_statement() -> sa.Executable:
     d = (sa.select(_d.c.id, _d.c.status, _d.c.hold_transfer_id, _d.c.buyer_id, _d.c.kind, _d.c.amount_kopecks,
                    _d.c.usd_cents, _d.c.match_attempts)
          .where(_d.c.id == sa.bindparam("deposit_id")).with_for_update().cte("d"))
-    free = _a.c.credits_posted - _a.c.debits_posted - _a.c.debits_pending
     # LATERAL: the queue scan sees the deposit's kind and amounts as parameters, so it walks
     # ix_withdrawal_queue_open in order and stops at the first row it can lock.
+    tables, head = queue_head(d.c.kind)
     first = (
         sa.select(_w.c.id)
-        .select_from(_w.join(_f, _f.c.id == _w.c.payment_form_id).join(_u, _u.c.id == _w.c.seller_id)
-                     .join(_a, _a.c.id == _w.c.escrow_account_id))
+        .select_from(tables)
         .where(
-            # the partial index ix_withdrawal_queue_open: these two conditions spelled as in its WHERE
-            _w.c.status == "active", _w.c.open_invoices < _w.c.max_open_invoices,
-            _w.c.kind == d.c.kind, _w.c.seller_id != d.c.buyer_id,
-            _f.c.enabled.is_(True), _f.c.deleted_at.is_(None), _f.c.circuit == "closed",
-            _u.c.is_frozen.is_(False),
+            *head,
+            _w.c.seller_id != d.c.buyer_id,
             _w.c.min_invoice_kopecks <= d.c.amount_kopecks, _w.c.max_invoice_kopecks >= d.c.amount_kopecks,
-            free >= d.c.usd_cents,
+            escrow_free_column() >= d.c.usd_cents,
             # an array, not an expanding IN: the statement's SQL stays the same for any number excluded
             _w.c.id != sa.all_(sa.bindparam("exclude", type_=postgresql.ARRAY(sa.BigInteger))),
         )
@@ -253,9 +275,7 @@ def _pick_statement() -> sa.Executable:
         .returning(_w.c.id.label("request_id"), _w.c.escrow_account_id, _w.c.payment_form_id)
         .cte("take")
     )
-    wallet = (sa.select(_a.c.id).where(_a.c.code == sa.literal(_WALLET_PREFIX + ":") + sa.cast(d.c.buyer_id, sa.Text)
-                                       + sa.literal(":" + _WALLET_SUFFIX))
-              .scalar_subquery())
+    wallet = wallet_id_of(d.c.buyer_id)
     settings = PlatformSettings.__table__
     lifetime = (sa.select(settings.c.invoice_lifetime_seconds).order_by(settings.c.id.desc()).limit(1)
                 .scalar_subquery())
@@ -324,7 +344,7 @@ def _pick_portable(deposit_id: int, exclude: set[int]) -> sa.Row | None:
 #: the attempt's fields on the deposit, in the reserving transaction (under the pick's lock on the deposit)
 _ATTEMPT_COLUMNS = ("match_attempts", "withdrawal_id", "payment_form_id", "hold_transfer_id", "expires_at", "order_id",
                     "idempotence_key", "updated_at")
-_RECORD_ATTEMPT = (sa.update(_d).where(_d.c.id == sa.bindparam("deposit_id"))
+RECORD_ATTEMPT = (sa.update(_d).where(_d.c.id == sa.bindparam("deposit_id"))
                    .values({name: sa.bindparam(name, type_=_d.c[name].type) for name in _ATTEMPT_COLUMNS}))
 
 
@@ -351,10 +371,6 @@ def reserve(deposit_id: int, exclude: set[int], *, may_wait: bool = True) -> _Ou
     when no seller can take it; answers "busy" instead (nothing written) when the
     only sellers who could are locked by other reservations right now and ``may_wait``.
     """
-    from app.connectors.payments.base import InvoiceRequest
-    from app.services import payment_forms
-    from app.web.urls import public_url
-
     while True:
         row = _pick(deposit_id, exclude)
         if row is None:
@@ -369,42 +385,62 @@ def reserve(deposit_id: int, exclude: set[int], *, may_wait: bool = True) -> _Ou
         attempt = row.match_attempts + 1
         expires_at = utcnow() + timedelta(seconds=row.lifetime)
         wallet_id = row.wallet_id or ledger.wallet_of(row.buyer_id).id
+        h = hold_of(deposit_id, attempt, row.escrow_account_id, wallet_id, row.usd_cents, expires_at)
         try:
-            hold = ledger.reserve(
-                key=f"deposit:{deposit_id}:hold:{attempt}", debit=row.escrow_account_id,
-                credit=wallet_id, amount=row.usd_cents,
-                kind=TransferKind.PURCHASE_HOLD, timeout_at=expires_at + HOLD_BACKSTOP,
-                memo=f"deposit {deposit_id}", event=f"deposit:{deposit_id}",
-            )
+            hold = ledger.reserve(key=h.key, debit=h.debit, credit=h.credit, amount=h.amount, kind=h.kind,
+                                  timeout_at=h.timeout_at, memo=h.memo, event=h.event)
         except ledger.InsufficientFunds:
             _give_back_slot(row.request_id)  # sold meanwhile; the next one
             exclude.add(row.request_id)
             continue
         exclude.add(row.request_id)
-        order_id = f"{uuid.uuid4().hex[:24]}-{attempt}"
-        idempotence_key = uuid.uuid4().hex
-        update_fast(db.session.connection(), _RECORD_ATTEMPT, {
-            "deposit_id": deposit_id, "match_attempts": attempt, "withdrawal_id": row.request_id,
-            "payment_form_id": row.payment_form_id, "hold_transfer_id": hold.id, "expires_at": expires_at,
-            "order_id": order_id, "idempotence_key": idempotence_key, "updated_at": utcnow(),
-        })
-        _forget(Deposit, deposit_id)
-        form = _FormView(id=row.payment_form_id, kind=row.form_kind, hook_token=row.hook_token,
-                         credentials_encrypted=row.credentials_encrypted)
-        invoice = InvoiceRequest(
-            order_id=order_id, amount=row.amount_kopecks, description=f"PokerPay {order_id[:12]}",
-            return_url=public_url("deposits.show", deposit_id=deposit_id), expires_at=expires_at,
-            notification_url=payment_forms.notification_url(form),
-        )
-        return _Outcome(Reservation(
-            deposit_id=deposit_id, hold_id=hold.id, request_id=row.request_id, form_id=form.id, kind=form.kind, invoice=invoice,
-            idempotence_key=idempotence_key, adapter=payment_forms.adapter_of(form),
-        ), "matching")
+        attempt_fields = new_attempt(deposit_id, attempt, row.request_id, row.payment_form_id, hold.id, expires_at)
+        update_fast(db.session.connection(), RECORD_ATTEMPT, attempt_fields)
+        forget(Deposit, deposit_id)
+        return _Outcome(reservation_of(row, attempt_fields), "matching")
     if may_wait and _eligible_but_locked(row, exclude):
         return _Outcome(None, "busy")
     deposit = db.session.get(Deposit, deposit_id)
     fail(deposit, str(_l("No seller can take this amount right now.")))
     return _Outcome(None, "failed")
+
+
+def hold_of(deposit_id: int, attempt: int, escrow_id: int, wallet_id: int, usd_cents: int, expires_at
+            ) -> ledger.Hold:
+    """The hold of one attempt: the seller's escrow → the buyer's wallet, keyed by deposit and attempt."""
+    return ledger.Hold(key=f"deposit:{deposit_id}:hold:{attempt}", debit=escrow_id, credit=wallet_id,
+                       amount=usd_cents, kind=TransferKind.PURCHASE_HOLD, timeout_at=expires_at + HOLD_BACKSTOP,
+                       memo=f"deposit {deposit_id}", event=f"deposit:{deposit_id}")
+
+
+def new_attempt(deposit_id: int, attempt: int, request_id: int, form_id: int, hold_id: int, expires_at) -> dict:
+    """The deposit's fields for a new attempt (``RECORD_ATTEMPT``'s parameters): fresh order id and Idempotence-Key."""
+    return {"deposit_id": deposit_id, "match_attempts": attempt, "withdrawal_id": request_id,
+            "payment_form_id": form_id, "hold_transfer_id": hold_id, "expires_at": expires_at,
+            "order_id": f"{uuid.uuid4().hex[:24]}-{attempt}", "idempotence_key": uuid.uuid4().hex,
+            "updated_at": utcnow()}
+
+
+def reservation_of(row, attempt: dict) -> Reservation:
+    """What steps 2 and 3 need, from the reserving transaction's row (the deposit's amount, the form's
+    columns) and the attempt just recorded."""
+    from app.connectors.payments.base import InvoiceRequest
+    from app.services import payment_forms
+    from app.web.urls import public_url
+
+    form = _FormView(id=row.payment_form_id, kind=row.form_kind, hook_token=row.hook_token,
+                     credentials_encrypted=row.credentials_encrypted)
+    deposit_id, order_id = attempt["deposit_id"], attempt["order_id"]
+    invoice = InvoiceRequest(
+        order_id=order_id, amount=row.amount_kopecks, description=f"PokerPay {order_id[:12]}",
+        return_url=public_url("deposits.show", deposit_id=deposit_id), expires_at=attempt["expires_at"],
+        notification_url=payment_forms.notification_url(form),
+    )
+    return Reservation(
+        deposit_id=deposit_id, hold_id=attempt["hold_transfer_id"], request_id=attempt["withdrawal_id"],
+        form_id=form.id, kind=form.kind, invoice=invoice, idempotence_key=attempt["idempotence_key"],
+        adapter=payment_forms.adapter_of(form),
+    )
 
 
 @dataclass(frozen=True)
@@ -417,7 +453,7 @@ class _FormView:
     credentials_encrypted: str
 
 
-def _forget(model, row_id: int) -> None:
+def forget(model, row_id: int) -> None:
     """An object of this row loaded in the session would be stale after a Core UPDATE: reload it on next access."""
     instance = db.session.identity_map.get((model, (row_id,), None))
     if instance is not None:
@@ -484,40 +520,76 @@ def create_invoice(r: Reservation) -> str:
     machine: still ``matching`` and still this reservation's hold (a sweeper
     may have abandoned it meanwhile).
     """
-    from app.connectors.payments.base import ProviderError, ProviderUnavailable
     from app.services import form_health
 
-    if r.adapter is None:
-        abandon(r.deposit_id, r.hold_id, "payment form unavailable")
-        return "abandoned"
-    try:
-        created = r.adapter.create_invoice(r.invoice, r.idempotence_key)
-    except (ProviderError, ProviderUnavailable) as exc:
-        form_health.record_failure(r.form_id, exc)
-        abandon(r.deposit_id, r.hold_id, "provider failed")
-        log.warning("deposit %s: provider %s failed (%s)", r.deposit_id, r.kind, type(exc).__name__)
-        return "abandoned"
+    created = ask_provider(r)
+    if not invoice_created(created):
+        return give_up_attempt(r, created)
     form_health.record_success(r.form_id)
     # Published only while this attempt is still the deposit's current one: a sweeper may have
     # abandoned it meanwhile, and then this invoice is never shown to anyone.
     published = DEPOSIT.transition(
         Deposit, r.deposit_id, "awaiting_payment", expect="matching", only_if={"hold_transfer_id": r.hold_id},
-        provider_payment_id=created.provider_payment_id, pay_url=created.pay_url,
-        sbp_payload=created.sbp_payload, next_poll_at=utcnow() + timedelta(seconds=10),
+        **invoice_columns(created),
     )
     if published:
         audit.record("deposit.invoiced", target_type="deposit", target_id=r.deposit_id, payment_form_id=r.form_id)
     return "published" if published else "nothing"
 
 
-def _status(deposit_id: int) -> str:
+def ask_provider(r: Reservation):
+    """The provider's answer for this reservation: the invoice created, the provider's error, or None when the
+    form is not usable.  Touches no database (it may run in a thread of its own)."""
+    from app.connectors.payments.base import ProviderError, ProviderUnavailable
+
+    if r.adapter is None:
+        return None
+    try:
+        return r.adapter.create_invoice(r.invoice, r.idempotence_key)
+    except (ProviderError, ProviderUnavailable) as exc:
+        return exc
+
+
+def invoice_created(answer) -> bool:
+    return answer is not None and not isinstance(answer, Exception)
+
+
+def give_up_attempt(r: Reservation, answer) -> str:
+    """After no invoice (an unusable form, or the provider's error): count the failure, abandon the attempt."""
+    from app.services import form_health
+
+    if answer is None:
+        abandon(r.deposit_id, r.hold_id, "payment form unavailable")
+        return "abandoned"
+    form_health.record_failure(r.form_id, answer)
+    abandon(r.deposit_id, r.hold_id, "provider failed")
+    log.warning("deposit %s: provider %s failed (%s)", r.deposit_id, r.kind, type(answer).__name__)
+    return "abandoned"
+
+
+def invoice_columns(created) -> dict:
+    """What publishing stores of the provider's invoice (the first status poll in ten seconds)."""
+    return {"provider_payment_id": created.provider_payment_id, "pay_url": created.pay_url,
+            "sbp_payload": created.sbp_payload, "next_poll_at": utcnow() + timedelta(seconds=10)}
+
+
+def status_of(deposit_id: int) -> str:
     status = db.session.scalar(sa.select(_d.c.status).where(_d.c.id == deposit_id))
     return status or "missing"
 
 
-def match(deposit_id: int) -> str:
-    """Run matching to the end: published, failed, or nothing to do.  Returns the deposit's status."""
-    exclude: set[int] = set()
+def still_waiting(deposit_id: int) -> bool:
+    """Matching and not reserved: nobody is creating its invoice."""
+    return db.session.scalar(sa.select(sa.func.count()).select_from(_d).where(
+        _d.c.id == deposit_id, _d.c.status == "matching", _d.c.hold_transfer_id.is_(None))) == 1
+
+
+def match(deposit_id: int, exclude: set[int] | None = None) -> str:
+    """Run matching to the end: published, failed, or nothing to do.  Returns the deposit's status.
+
+    ``exclude``: requests already tried for this deposit (a batch's attempt that failed).
+    """
+    exclude = set(exclude or ())
     wait_until = time.monotonic() + BUSY_WAIT_SECONDS
     attempts = 0
     while attempts <= MAX_ATTEMPTS:
@@ -535,7 +607,7 @@ def match(deposit_id: int) -> str:
         if result == "published":
             return "awaiting_payment"
         if result != "abandoned":
-            return _status(deposit_id)
+            return status_of(deposit_id)
     deposit = db.session.get(Deposit, deposit_id)
     if deposit.status == "matching" and deposit.hold_transfer_id is None:
         fail(deposit, str(_l("No seller can take this amount right now.")))
