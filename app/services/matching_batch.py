@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import threading
 from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor
@@ -239,6 +240,16 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
+def _forget_pool_in_child() -> None:
+    """A forked process (an RQ work horse, a gunicorn worker) inherits the pool but not its threads: work
+    submitted there would wait forever.  The child makes its own on first use."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_in_child)
+
+
 def _ask_all(reservations: list[matching.Reservation]) -> list:
     """Each reservation's provider answer (see :func:`matching.ask_provider`), several at once in threads (each
     with the caller's context variables: the request id stays in the logs)."""
@@ -246,7 +257,7 @@ def _ask_all(reservations: list[matching.Reservation]) -> list:
     if len(reservations) == 1:
         return [_ask(reservations[0])]
     with _pool_lock:
-        if _pool is None:  # made on first use: in the process (or forked worker) that calls
+        if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=PROVIDER_CALLS_AT_ONCE, thread_name_prefix="provider")
     futures = [_pool.submit(contextvars.copy_context().run, _ask, r) for r in reservations]
     return [f.result() for f in futures]

@@ -209,3 +209,34 @@ def test_many_matchers_at_once_never_over_allocate(market_app, market, database)
         assert balance.pending_debits == request.open_invoices * usd_each <= 40_00
     assert len({d.hold_transfer_id for d in published}) == len(published)
     _verify()
+
+
+def test_a_forked_matcher_asks_the_providers_with_threads_of_its_own():
+    """A process forked after the provider pool was used (an RQ work horse, a gunicorn worker) inherits the pool
+    but not its threads: does a batch there still get its answers instead of waiting forever?"""
+    import os
+
+    for _ in range(4):  # the pool's threads exist here, and count themselves idle
+        assert matching_batch._ask_all([_Echo(n) for n in range(8)]) == list(range(8))  # noqa: SLF001
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through its exit status only
+        import signal
+
+        signal.alarm(10)  # a child left waiting is killed: the test fails instead of hanging
+        code = 1
+        try:
+            code = 0 if matching_batch._ask_all([_Echo(3), _Echo(4)]) == [3, 4] else 2  # noqa: SLF001
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+class _Echo:
+    """A reservation whose adapter answers its own number at once (no provider, no database)."""
+
+    def __init__(self, n):
+        self.deposit_id, self.adapter, self.invoice, self.idempotence_key = n, self, n, None
+
+    def create_invoice(self, invoice, key):
+        return invoice
