@@ -20,6 +20,10 @@ same provider again with the same order id and idempotency key, which the
 adapters make safe (CheckOrder, Idempotence-Key, a local link).  The buyer only
 ever pays through a pay URL we published, so an invoice created at a provider
 for an abandoned attempt can never be paid.
+
+The match job runs :func:`app.services.matching_batch.match_waiting`, which
+does the same for many waiting deposits at once and hands everything unusual
+back to :func:`match` here.
 """
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ import os
 import threading
 from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 import sqlalchemy as sa
@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 #: deposits one matcher takes at once
 BATCH_SIZE = 32
 #: requests of one provider kind locked for a batch, at most: more would keep other matchers off the queue's head
-CANDIDATES = 8
+CANDIDATES = 14
 #: provider calls of one batch made at once
 PROVIDER_CALLS_AT_ONCE = 8
 
@@ -93,11 +93,14 @@ def _candidates_statement(postgres: bool) -> sa.Select:
     free = matching.escrow_free_column()
     tables, head = matching.queue_head(sa.bindparam("kind"))
     query = (
-        sa.select(_w.c.id, _w.c.seller_id, _w.c.escrow_account_id, _w.c.payment_form_id, _w.c.min_invoice_kopecks,
+        sa.select(_w.c.id, _w.c.queued_at, _w.c.seller_id, _w.c.escrow_account_id, _w.c.payment_form_id, _w.c.min_invoice_kopecks,
                   _w.c.max_invoice_kopecks, (_w.c.max_open_invoices - _w.c.open_invoices).label("slots"),
                   free.label("free"), _f.c.kind.label("form_kind"), _f.c.hook_token, _f.c.credentials_encrypted)
         .select_from(tables)
-        .where(*head, free > 0)
+        .where(*head, free > 0,
+               # after the candidates already locked for this batch: the queue's next entries
+               sa.tuple_(_w.c.queued_at, _w.c.id) > sa.tuple_(sa.bindparam("after_at", type_=_w.c.queued_at.type),
+                                                              sa.bindparam("after_id", type_=_w.c.id.type)))
         .order_by(_w.c.queued_at, _w.c.id)
         .limit(sa.bindparam("n"))
     )
@@ -156,6 +159,43 @@ class _Candidate:
         self.taken += 1
 
 
+#: where the first candidates of a kind start: before anything queued
+_QUEUE_START = (datetime(1, 1, 2, tzinfo=UTC), 0)
+
+
+def _assign(deposits: list, kind: str) -> tuple[list, list[int], list[_Candidate]]:
+    """Give each deposit of one kind, oldest first, the first locked request that can take it; lock more of the
+    queue, a few at a time, while some deposit has none (2, then 4, … up to :data:`CANDIDATES` in all).
+
+    Locking only as far down the queue as the batch needs leaves the rest to other matchers.  A deposit checked
+    again after more were locked is checked in the same order and against no more room than before (taking only
+    ever reduces it), so each deposit gets what one-by-one matching in age order would give it.
+    Returns (deposit, candidate) pairs, the ids left for ``match``, and the candidates locked.
+    """
+    candidates: list[_Candidate] = []
+    waiting, given = deposits, []
+    after, wanted = _QUEUE_START, 2
+    while True:
+        unplaced = []
+        for d in waiting:
+            candidate = next((c for c in candidates if c.can_take(d)), None)
+            if candidate is None:
+                unplaced.append(d)
+            else:
+                candidate.take(d)
+                given.append((d, candidate))
+        waiting = unplaced
+        room = CANDIDATES - len(candidates)
+        if not waiting or room <= 0 or (candidates and len(candidates) < wanted // 2):
+            break  # all placed, as far down the queue as a batch may lock, or the queue's end
+        rows = _rows("candidates", {"kind": kind, "n": min(wanted, room), "after_at": after[0], "after_id": after[1]})
+        if not rows:
+            break
+        candidates += [_Candidate(row) for row in rows]
+        after, wanted = (rows[-1].queued_at, rows[-1].id), wanted * 2
+    return given, [d.id for d in waiting], candidates
+
+
 _Row = namedtuple("_Row", "amount_kopecks payment_form_id form_kind hook_token credentials_encrypted")
 
 
@@ -169,19 +209,13 @@ def _reserve(first_id: int | None, limit: int) -> tuple[list[matching.Reservatio
     if not claimed:
         return [], []
     claimed.sort(key=lambda d: d.id)  # oldest first (SQLite's statement puts the job's own first)
-    kinds: dict[str, int] = {}
-    for d in claimed:
-        kinds[d.kind] = kinds.get(d.kind, 0) + 1
-    queue = {kind: [_Candidate(row) for row in _rows("candidates", {"kind": kind, "n": min(count, CANDIDATES)})]
-             for kind, count in kinds.items()}
-    given, left = [], []
-    for d in claimed:
-        candidate = next((c for c in queue[d.kind] if c.can_take(d)), None)
-        if candidate is None:
-            left.append(d.id)
-        else:
-            candidate.take(d)
-            given.append((d, candidate))
+    given, left, taken = [], [], []
+    for kind in sorted({d.kind for d in claimed}):
+        kind_given, kind_left, candidates = _assign([d for d in claimed if d.kind == kind], kind)
+        given += kind_given
+        left += kind_left
+        taken += [c for c in candidates if c.taken]
+    given.sort(key=lambda pair: pair[0].id)
     if not given:
         return [], left
     now = utcnow()
@@ -197,7 +231,6 @@ def _reserve(first_id: int | None, limit: int) -> tuple[list[matching.Reservatio
         db.session.rollback()
         return [], [d.id for d in claimed]
     connection = db.session.connection()
-    taken = [c for cs in queue.values() for c in cs if c.taken]
     attempts = [matching.new_attempt(d.id, d.match_attempts + 1, c.row.id, c.row.payment_form_id, hold_id, expires_at)
                 for (d, c), hold_id in zip(given, hold_ids, strict=True)]
     if postgres:

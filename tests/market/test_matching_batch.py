@@ -71,6 +71,22 @@ def test_each_deposit_gets_the_request_match_would_give_it(market):
     _verify()
 
 
+def test_a_deposit_beyond_the_locked_candidates_is_matched_one_by_one(market, monkeypatch):
+    """When the first request that fits a deposit lies deeper in the queue than a batch may lock, does the
+    deposit still get that request (through match), while the others keep theirs?"""
+    monkeypatch.setattr(matching_batch, "CANDIDATES", 2)
+    _, _, first = market.seller("first@example.com", "tbank", max_kopecks=1_000_00, max_open=10)
+    _, _, second = market.seller("second@example.com", "tbank", max_kopecks=1_000_00, max_open=10)
+    _, _, wide = market.seller("wide@example.com", "tbank", max_open=10)
+    buyer = market.buyer()
+    small, large = market.deposit(buyer, "tbank", 500_00), market.deposit(buyer, "tbank", 5_000_00)
+    assert matching_batch.match_waiting() == {small.id: "awaiting_payment", large.id: "awaiting_payment"}
+    assert _reload(Deposit, small.id).withdrawal_id == first.id
+    assert _reload(Deposit, large.id).withdrawal_id == wide.id
+    assert _reload(WithdrawalRequest, second.id).open_invoices == 0
+    _verify()
+
+
 def test_a_request_never_gives_more_than_its_free_dollars(market):
     """With dollars for two invoices, does the first request take two and the rest go on down the queue, and a
     deposit nobody can take fail with its reason?"""
