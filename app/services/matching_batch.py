@@ -319,17 +319,22 @@ def _publish(reservations: list[matching.Reservation], answers: list) -> set[int
 
 # --- the whole -------------------------------------------------------------------------------------
 
-def match_waiting(first_id: int | None = None, limit: int = BATCH_SIZE) -> dict[int, str]:
-    """Match ``first_id`` and up to ``limit`` - 1 other waiting deposits together; the statuses of those taken.
+def match_waiting(first_id: int | None = None, limit: int | None = None) -> dict[int, str]:
+    """Match ``first_id`` and up to ``limit`` - 1 other waiting deposits together; the statuses of those handled.
 
     ``first_id`` None: the oldest waiting deposits.  A deposit another matcher holds, or one no
-    longer waiting, is not taken (nor reported); every deposit taken ends published, failed, or
-    with ``match``'s own outcome.
+    longer waiting, is not taken (nor reported).  A taken deposit that none of the requests this
+    batch could lock can take is matched one by one (``match``: deeper in the queue, waiting for
+    requests other matchers hold, or failed with a reason) only if it is ``first_id``; any other
+    such deposit is put back as it was, still waiting, for its own job or the next batch — when
+    matchers lock most of a short queue at once, waiting for it one deposit at a time made the
+    batch as slow as the old path.  Every deposit handled ends published, failed, or with
+    ``match``'s own outcome.
     """
-    reservations, left = _reserve(first_id, limit)
+    reservations, left = _reserve(first_id, limit or BATCH_SIZE)
     db.session.commit()
     statuses: dict[int, str] = {}
-    retry: dict[int, set[int]] = {deposit_id: set() for deposit_id in left}
+    retry: dict[int, set[int]] = {first_id: set()} if first_id in left else {}
     if reservations:
         answers = _ask_all(reservations)
         published = _publish(reservations, answers)

@@ -72,15 +72,17 @@ def test_each_deposit_gets_the_request_match_would_give_it(market):
 
 
 def test_a_deposit_beyond_the_locked_candidates_is_matched_one_by_one(market, monkeypatch):
-    """When the first request that fits a deposit lies deeper in the queue than a batch may lock, does the
-    deposit still get that request (through match), while the others keep theirs?"""
+    """When the first request that fits a deposit lies deeper in the queue than a batch may lock, is it put back
+    untouched by another deposit's batch, and does its own job still give it that request (through match)?"""
     monkeypatch.setattr(matching_batch, "CANDIDATES", 2)
     _, _, first = market.seller("first@example.com", "tbank", max_kopecks=1_000_00, max_open=10)
     _, _, second = market.seller("second@example.com", "tbank", max_kopecks=1_000_00, max_open=10)
     _, _, wide = market.seller("wide@example.com", "tbank", max_open=10)
     buyer = market.buyer()
     small, large = market.deposit(buyer, "tbank", 500_00), market.deposit(buyer, "tbank", 5_000_00)
-    assert matching_batch.match_waiting() == {small.id: "awaiting_payment", large.id: "awaiting_payment"}
+    assert matching_batch.match_waiting(small.id) == {small.id: "awaiting_payment"}  # the large one: put back
+    assert _reload(Deposit, large.id).status == "matching" and _reload(Deposit, large.id).hold_transfer_id is None
+    assert matching_batch.match_waiting(large.id) == {large.id: "awaiting_payment"}  # its own job: one by one
     assert _reload(Deposit, small.id).withdrawal_id == first.id
     assert _reload(Deposit, large.id).withdrawal_id == wide.id
     assert _reload(WithdrawalRequest, second.id).open_invoices == 0
@@ -94,7 +96,7 @@ def test_a_request_never_gives_more_than_its_free_dollars(market):
     _, _, second = market.seller("second@example.com", "tbank", dollars=11_00, max_open=10)
     buyer = market.buyer()
     deposits = [market.deposit(buyer, "tbank", 500_00) for _ in range(5)]  # $5.20 each
-    taken = matching_batch.match_waiting()
+    taken = matching_batch.match_waiting(deposits[-1].id)  # the last one's job
     assert list(taken.values()).count("awaiting_payment") == 4
     assert taken[deposits[-1].id] == "failed"
     assert _reload(Deposit, deposits[-1].id).reason
@@ -182,7 +184,7 @@ def test_a_batch_costs_the_same_statements_for_two_deposits_or_eight(market, mar
 MATCHERS = 16
 
 
-def test_many_matchers_at_once_never_over_allocate(market_app, market, database):
+def test_many_matchers_at_once_never_over_allocate(market_app, market, database, monkeypatch):
     """Do sixteen matchers taking the waiting deposits at once give no request more than its escrow and its open
     slots, leave every deposit published or failed, and keep the ledger consistent?"""
     if database.kind != "postgresql":
@@ -195,18 +197,20 @@ def test_many_matchers_at_once_never_over_allocate(market_app, market, database)
     db.session.commit()
     barrier, errors = threading.Barrier(MATCHERS), []
 
-    def matcher(first_id):
+    def matcher(own_ids):
+        """An RQ worker running the deposits' own match jobs, batches of four."""
         with market_app.app_context(), market_app.test_request_context():
             try:
                 barrier.wait(timeout=30)
-                while matching_batch.match_waiting(first_id, limit=4):
-                    first_id = None
+                for deposit_id in own_ids:
+                    invoice_jobs.match_deposit.__wrapped__(deposit_id)
             except Exception as exc:  # noqa: BLE001 - collected and asserted below
                 errors.append(repr(exc))
             finally:
                 db.session.remove()
 
-    threads = [threading.Thread(target=matcher, args=(deposit_ids[i],)) for i in range(MATCHERS)]
+    monkeypatch.setattr(matching_batch, "BATCH_SIZE", 4)
+    threads = [threading.Thread(target=matcher, args=(deposit_ids[i::MATCHERS],)) for i in range(MATCHERS)]
     for t in threads:
         t.start()
     for t in threads:
