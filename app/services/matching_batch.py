@@ -20,12 +20,14 @@ one, in the same two transactions:
 3. *publish* — one compare-and-set per deposit in one statement
    (:meth:`app.states.StateMachine.transition_many`); commit.
 
-Whatever does not go the usual way is handed to ``match`` one by one, which
-knows every other case: a deposit none of the locked requests can take (the
-first one that can is further down the queue, or locked by another matcher),
-a provider that failed (the next seller), a refused hold.  The requests taken
-are a prefix of the queue, so the request a deposit gets here is the one
-``match`` would have given it.
+A deposit none of the requests the batch could lock can take (the first one
+that can is further down the queue, or locked by another matcher; or a hold
+the ledger refused) is put back untouched, still waiting, unless it is the
+job's own: that one goes to ``match``, which knows every such case (deeper in
+the queue, waiting for a locked request, failing with a reason).  A provider
+failure goes to ``match`` too (the next seller).  The requests locked are a
+prefix of the queue, so the request a deposit gets here is the one ``match``
+would have given it.
 """
 from __future__ import annotations
 
@@ -174,7 +176,7 @@ def _assign(deposits: list, kind: str) -> tuple[list, list[int], list[_Candidate
     """
     candidates: list[_Candidate] = []
     waiting, given = deposits, []
-    after, wanted = _QUEUE_START, 2
+    after, wanted, queue_end = _QUEUE_START, 2, False
     while True:
         unplaced = []
         for d in waiting:
@@ -186,13 +188,14 @@ def _assign(deposits: list, kind: str) -> tuple[list, list[int], list[_Candidate
                 given.append((d, candidate))
         waiting = unplaced
         room = CANDIDATES - len(candidates)
-        if not waiting or room <= 0 or (candidates and len(candidates) < wanted // 2):
-            break  # all placed, as far down the queue as a batch may lock, or the queue's end
-        rows = _rows("candidates", {"kind": kind, "n": min(wanted, room), "after_at": after[0], "after_id": after[1]})
-        if not rows:
-            break
-        candidates += [_Candidate(row) for row in rows]
-        after, wanted = (rows[-1].queued_at, rows[-1].id), wanted * 2
+        if not waiting or room <= 0 or queue_end:
+            break  # all placed, as far down the queue as a batch may lock, or no more to lock
+        n = min(wanted, room)
+        rows = _rows("candidates", {"kind": kind, "n": n, "after_at": after[0], "after_id": after[1]})
+        queue_end = len(rows) < n
+        if rows:
+            candidates += [_Candidate(row) for row in rows]
+            after, wanted = (rows[-1].queued_at, rows[-1].id), wanted * 2
     return given, [d.id for d in waiting], candidates
 
 
