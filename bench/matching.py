@@ -1,7 +1,7 @@
 """Matching: reservations per second on PostgreSQL, against pgbench's tpcb-like TPS on the same server, same run.
 
     .venv/bin/python -m bench.matching [--sizes 100,10000,100000] [--seconds 20] [--buyers 16]
-                                       [--modes thread,process] [--steps purchase,match]
+                                       [--modes thread,process] [--steps purchase,match,batch]
                                        [--profile] [--no-write]
 
 One *reservation* is what a buyer's purchase costs the database until the
@@ -17,11 +17,16 @@ invoice page can be shown, as the app does it:
    (``payment_forms.adapter_of`` is patched), so only the database path is
    measured — and *publish* (``awaiting_payment``), commit.
 
-Two measures of it (``--steps``): *purchase*, both steps in the buyer's loop;
-and *match*, the match job alone — what an RQ worker does, the reservation
-and the invoice row the target is about — over deposits stored beforehand
-by bulk SQL (``matching`` with a locked quote, as the form's POST leaves
-them), so the window holds nothing but reservations.
+Three measures of it (``--steps``): *purchase*, both steps in the buyer's loop;
+*match*, one deposit per call of ``match`` — what the match job did until
+batches — over deposits stored beforehand by bulk SQL (``matching`` with a
+locked quote, as the form's POST leaves them), so the window holds nothing but
+reservations; and *batch*, the match job as it runs now
+(:func:`app.services.matching_batch.match_waiting`): each of the ``--buyers``
+matchers takes up to 32 of the oldest waiting deposits together, reserves them
+in one transaction and publishes them in another, over the same stored
+deposits.  In the batch step a latency is one call (a batch), the rest is per
+reservation.
 
 For each queue size (100, 10,000, 100,000 active requests by default):
 
@@ -264,10 +269,10 @@ def prepare(size: int, buyers: int, step: str = "purchase") -> list[int]:
         run(sa.text(_SOURCE_SUMS), {"source": source.id})
         for buyer_id in buyer_ids:
             ledger.wallet_of(buyer_id)
-        if step == "match":
+        if step in ("match", "batch"):
             settings = current_settings()
             run(sa.text(_DEPOSITS), {"kind": KIND, "rate": settings.rate_for(KIND), "fee_bps": settings.buyer_fee_bps,
-                                     "settings_id": settings.id, "buyers": buyer_ids, "per_buyer": PREMADE_PER_BUYER,
+                                     "settings_id": settings.id, "buyers": buyer_ids, "per_buyer": PREMADE_PER_BUYER[step],
                                      "lo": BUY_MIN, "hi": BUY_MAX})
         # The SQL above spells the app's account codes itself: check it against the app's own.
         first = db.session.execute(sa.text("SELECT id, escrow_account_id FROM withdrawal_request ORDER BY id"
@@ -290,8 +295,8 @@ SELECT md5(q.buyer_id || ':' || q.g), q.buyer_id, :kind, 'matching', q.amount, :
 FROM (SELECT b.id AS buyer_id, g, :lo + CAST(floor(random() * ((:hi - :lo) / 100)) * 100 AS BIGINT) AS amount
       FROM unnest(CAST(:buyers AS BIGINT[])) AS b(id), generate_series(1, :per_buyer) AS g) AS q
 """
-#: per buyer, deposits stored for the match step: more than one buyer gets through in a window
-PREMADE_PER_BUYER = 4_000
+#: per buyer, deposits stored for the match and batch steps: more than the buyers get through in a window
+PREMADE_PER_BUYER = {"match": 4_000, "batch": 10_000}
 
 
 # --- the buyers ---------------------------------------------------------------------------------
@@ -385,7 +390,7 @@ def _buyer(n: int, buyer_id: int, go, clock, ready, out, profile_dir: str | None
     from app.extensions import db
     from app.models import User
     from app.models.market import Deposit
-    from app.services import matching, quotes
+    from app.services import matching, matching_batch, quotes
     from app.services.settings import current_settings
 
     result = BuyerResult()
@@ -415,7 +420,14 @@ def _buyer(n: int, buyer_id: int, go, clock, ready, out, profile_dir: str | None
                 phases = dict(times)
                 cpu_started = time.thread_time()
                 started = time.perf_counter()
-                if step == "purchase":
+                if step == "batch":
+                    # the match job as it runs: a matcher takes the oldest waiting deposits together
+                    statuses = list(matching_batch.match_waiting().values())
+                    if not statuses:
+                        raise RuntimeError(f"the {PREMADE_PER_BUYER[step]:,} deposits made per buyer ran out:"
+                                           " raise PREMADE_PER_BUYER")
+                    deposited = started  # no form POST in this step
+                elif step == "purchase":
                     buyer = db.session.get(User, buyer_id)
                     q = quotes.quote(KIND, rng.randrange(BUY_MIN, BUY_MAX, 100), current_settings())
                     deposit = matching.create_deposit(buyer, q, request_key=f"bench:{n}:{i}")
@@ -424,19 +436,19 @@ def _buyer(n: int, buyer_id: int, go, clock, ready, out, profile_dir: str | None
                 else:
                     deposit_id = next(premade, None)
                     if deposit_id is None:
-                        raise RuntimeError(f"the {PREMADE_PER_BUYER:,} deposits made for a buyer ran out:"
+                        raise RuntimeError(f"the {PREMADE_PER_BUYER[step]:,} deposits made for a buyer ran out:"
                                            " raise PREMADE_PER_BUYER")
-                deposited = time.perf_counter()
-                status = matching.match(deposit_id)
+                if step != "batch":
+                    deposited = time.perf_counter()
+                    statuses = [matching.match(deposit_id)]
                 ended = time.perf_counter()
                 i += 1
                 if not start_at <= time.time() < stop_at:
                     continue
                 after = counters.snapshot()
-                if status == "awaiting_payment":
-                    result.done += 1
-                else:
-                    result.other += 1
+                done = statuses.count("awaiting_payment")
+                result.done += done
+                result.other += len(statuses) - done
                 result.latencies.append(ended - started)
                 result.statements += after[0] - before[0]
                 result.transactions += after[1] - before[1]
@@ -597,7 +609,10 @@ def _after_run(m: Measurement) -> None:
     from app.extensions import db
     from app.ledger import verify_ledger
 
-    with psycopg.connect(_db_url(BENCH_DB)) as conn:
+    with psycopg.connect(_db_url(BENCH_DB), autocommit=True) as conn:
+        # fresh statistics: the run added tens of thousands of rows, and the checks' anti-joins planned on the
+        # counts from before it took minutes as nested loops
+        conn.execute("ANALYZE deposit, ledger_transfer, withdrawal_request")
         m.requests_used, m.deepest, m.top16_share = conn.execute(_SPREAD).fetchone()
         for problem, sql in _MARKET_CHECKS.items():
             count = conn.execute(sql).fetchone()[0]
@@ -624,8 +639,8 @@ def measure(size: int, seconds: int, buyers: int, mode: str, baseline: tuple[flo
     m.done = sum(r["done"] for r in results)
     m.other = sum(r["other"] for r in results)
     m.rate = m.done / seconds
-    latencies = sorted(x for r in results for x in r["latencies"])
-    counted = max(len(latencies), 1)
+    latencies = sorted(x for r in results for x in r["latencies"])  # per call: a batch in the batch step
+    counted = max(m.done + m.other, 1)
     if latencies:
         m.p50_ms = latencies[len(latencies) // 2] * 1000
         m.p99_ms = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
@@ -670,6 +685,7 @@ def _flatness_figures(group: list[Measurement]) -> str:
 _STEP_TEXT = {
     "purchase": "deposit + reserve + publish",
     "match": "the match job alone: reserve + publish, deposits stored before",
+    "batch": "the match job in batches: up to 32 waiting deposits reserved and published together",
 }
 
 
@@ -743,8 +759,10 @@ def write_report(measurements: list[Measurement]) -> None:
         " them each transaction costs a BEGIN and a COMMIT; connections are pinged only after sitting idle);"
         " transactions: commits;"
         " db ms: time from sending a statement to having its result (with threads this includes waiting for"
-        " the GIL), the rest is Python; deposit / reserve / invoice: `create_deposit` + commit (none in the match step),"
-        " `matching.reserve`, `matching.create_invoice` with the publish; requests used: distinct requests"
+        " the GIL), the rest is Python; p50 / p99: per reservation, per call (a batch) in the batch step;"
+        " deposit / reserve / invoice: `create_deposit` + commit (none in the match and batch steps),"
+        " `matching.reserve`, `matching.create_invoice` with the publish (the batch step calls neither unless a"
+        " deposit falls back to `match`); requests used: distinct requests"
         " the reservations went to, and how deep in the queue the deepest was; slots recycled: full requests"
         " given their open-invoice slots back (the stand-in for invoices ending); CPU: the buyers' own thread"
         " time per reservation, their PostgreSQL backends' CPU, and the whole machine's busy CPU (PostgreSQL, buyers, anything else running)"
@@ -794,7 +812,7 @@ def main(argv=None) -> int:
     parser.add_argument("--buyers", type=int, default=16)
     parser.add_argument("--modes", default="thread,process", type=lambda s: [x for x in s.split(",") if x],
                         help="thread, process or both: how the buyers run")
-    parser.add_argument("--steps", default="purchase,match", type=lambda s: [x for x in s.split(",") if x],
+    parser.add_argument("--steps", default="purchase,match,batch", type=lambda s: [x for x in s.split(",") if x],
                         help="purchase (deposit + match) and/or match (the match job alone)")
     parser.add_argument("--profile", action="store_true", help="cProfile the buyers and print the hot spots")
     parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
@@ -802,7 +820,7 @@ def main(argv=None) -> int:
     if not set(args.modes) <= {"thread", "process"}:
         parser.error("--modes: thread and/or process")
     if not args.steps or not set(args.steps) <= set(_STEP_TEXT):
-        parser.error("--steps: purchase and/or match")
+        parser.error("--steps: some of purchase, match, batch")
 
     print("pgbench: initialising scale 8 …", flush=True)
     init_pgbench()
