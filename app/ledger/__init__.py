@@ -49,9 +49,8 @@ inserts the transfer and updates the cached sums.  Calls flush, never commit:
 a business event's transfers commit together.  :func:`transfer_many` and
 :func:`reserve_many` do the same for a batch in a fixed number of round
 trips (bulk room ingestion, a matcher reserving for every waiting deposit).
-An event touching more than
-two accounts calls :func:`lock` with all of them first, so locks are always
-taken in one global order.
+An event touching more than two accounts calls :func:`lock` with all of them
+first, so locks are always taken in one global order.
 
 **Guarantees in the database** (migration ``0002_ledger``, both engines):
 amount > 0; debit ≠ credit; both accounts of the transfer's asset (composite
@@ -115,8 +114,8 @@ from app.ledger.verify import VerifyReport, Violation, verify_ledger
 __all__ = [
     "ASSETS", "AccountKind", "AccountNotFound", "AlreadyResolved", "AssetMismatch", "Balance",
     "Hold", "IdempotencyConflict", "InsufficientFunds", "InvalidAmount", "LedgerAccount", "LedgerError",
-    "LedgerTransfer", "PendingExpired", "PendingNotFound", "Phase", "Posting", "SameAccount", "Status", "TransferKind",
-    "VerifyReport", "Violation", "balance", "escrow_of", "expire_pending", "get_account", "get_or_create",
-    "lock", "platform_account", "register_cli", "post_pending", "reserve", "reserve_many", "transfer", "transfer_many", "verify_ledger", "void_expired_holds",
-    "void_pending", "wallet_of",
+    "LedgerTransfer", "PendingExpired", "PendingNotFound", "Phase", "Posting", "SameAccount", "Status",
+    "TransferKind", "VerifyReport", "Violation", "balance", "escrow_of", "expire_pending", "get_account",
+    "get_or_create", "lock", "platform_account", "register_cli", "post_pending", "reserve", "reserve_many",
+    "transfer", "transfer_many", "verify_ledger", "void_expired_holds", "void_pending", "wallet_of",
 ]
