@@ -7,6 +7,7 @@ a status only through :meth:`StateMachine.transition`.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
@@ -76,7 +77,7 @@ class StateMachine:
                 cached = _STATEMENTS[shape] = _Cached(_statement(table, allowed, only_if, values),
                                                       all(_plain(table.c[k].type) for k in (*only_if, *values)))
             if cached.plain:
-                _refuse_naive(params)
+                _refuse_naive(params.values())
                 changed = update_fast(connection, cached.statement, params) == 1
             else:
                 changed = connection.execute(cached.statement, params).rowcount == 1
@@ -118,7 +119,7 @@ class StateMachine:
         if not all(k in table.c and _plain(table.c[k].type) for k in names):
             raise ValueError("transition_many takes plain columns only")
         params = {k: [row[k] for row in rows] for k in names}
-        _refuse_naive({f"{k}{i}": v for k, values in params.items() for i, v in enumerate(values)})
+        _refuse_naive(v for values in params.values() for v in values)
         shape = (table.name, expect, dst, names, only_if)
         statement = _MANY.get(shape)
         if statement is None:
@@ -150,9 +151,9 @@ def _plain(column_type) -> bool:
         column_type, sa.Enum)
 
 
-def _refuse_naive(params: dict) -> None:
+def _refuse_naive(values: Iterable) -> None:
     """What UTCDateTime does on the plain path: a datetime without a zone is a bug, never a guess."""
-    for value in params.values():
+    for value in values:
         if isinstance(value, datetime) and value.tzinfo is None:
             raise ValueError("naive datetime given; use app.database.utcnow()")
 

@@ -71,25 +71,44 @@ class Availability:
     min_kopecks: int
 
 
-def _escrow_free():
-    a = LedgerAccount
-    return a.credits_posted - a.debits_posted - a.debits_pending
+_d = Deposit.__table__
+_w = WithdrawalRequest.__table__
+_f = PaymentForm.__table__
+_u = User.__table__
+_a = LedgerAccount.__table__
+_WALLET_PREFIX, _, _WALLET_SUFFIX = ledger.accounts.wallet_code(0).partition(":0:")
+
+
+def queue_head(kind) -> tuple[sa.FromClause, list]:
+    """The queue's tables and the eligibility conditions that do not depend on the deposit (but its kind).
+
+    The first two conditions are the partial index ix_withdrawal_queue_open's WHERE, spelled as there, so the
+    planner walks that index in queue order.  Shared by the pick and the batch matcher's candidates.
+    """
+    tables = (_w.join(_f, _f.c.id == _w.c.payment_form_id).join(_u, _u.c.id == _w.c.seller_id)
+              .join(_a, _a.c.id == _w.c.escrow_account_id))
+    return tables, [
+        _w.c.status == "active", _w.c.open_invoices < _w.c.max_open_invoices, _w.c.kind == kind,
+        _f.c.enabled.is_(True), _f.c.deleted_at.is_(None), _f.c.circuit == "closed", _u.c.is_frozen.is_(False),
+    ]
+
+
+def escrow_free_column():
+    """A locked request's escrow: what it can still hold (read from the joined ledger account)."""
+    return _a.c.credits_posted - _a.c.debits_posted - _a.c.debits_pending
+
+
+def wallet_id_of(buyer_id_column) -> sa.ScalarSelect:
+    """The buyer's wallet account id, by its code (NULL until the wallet is made)."""
+    return (sa.select(_a.c.id).where(_a.c.code == sa.literal(_WALLET_PREFIX + ":")
+                                     + sa.cast(buyer_id_column, sa.Text) + sa.literal(":" + _WALLET_SUFFIX))
+            .scalar_subquery())
 
 
 def _eligible(kind: str, buyer_id: int):
-    w, f, u, a = WithdrawalRequest, PaymentForm, User, LedgerAccount
-    return (
-        sa.select(w)
-        .join(f, f.id == w.payment_form_id)
-        .join(u, u.id == w.seller_id)
-        .join(a, a.id == w.escrow_account_id)
-        .where(
-            w.status == "active", w.kind == kind, w.seller_id != buyer_id,
-            f.enabled.is_(True), f.deleted_at.is_(None), f.circuit == "closed",
-            u.is_frozen.is_(False),
-            w.open_invoices < w.max_open_invoices,
-        )
-    )
+    """Requests this buyer could be matched to now, as ORM objects (the form's list, the portable pick)."""
+    tables, head = queue_head(kind)
+    return sa.select(WithdrawalRequest).select_from(tables).where(*head, _w.c.seller_id != buyer_id)
 
 
 def first_eligible(deposit: Deposit, exclude: set[int], *, lock: bool = True) -> WithdrawalRequest | None:
@@ -98,7 +117,7 @@ def first_eligible(deposit: Deposit, exclude: set[int], *, lock: bool = True) ->
     query = (
         _eligible(deposit.kind, deposit.buyer_id)
         .where(w.min_invoice_kopecks <= deposit.amount_kopecks, w.max_invoice_kopecks >= deposit.amount_kopecks,
-               _escrow_free() >= deposit.usd_cents)
+               escrow_free_column() >= deposit.usd_cents)
         .order_by(w.queued_at, w.id)
         .limit(1)
     )
@@ -115,8 +134,8 @@ def availability(buyer_id: int, rates: dict[str, int]) -> list[Availability]:
     result = []
     for kind, rate in rates.items():
         rows = db.session.execute(
-            _eligible(kind, buyer_id).with_only_columns(w.min_invoice_kopecks, w.max_invoice_kopecks, _escrow_free())
-            .where(_escrow_free() > 0)
+            _eligible(kind, buyer_id).with_only_columns(w.min_invoice_kopecks, w.max_invoice_kopecks, escrow_free_column())
+            .where(escrow_free_column() > 0)
         ).all()
         best_max, best_min = 0, None
         for min_k, max_k, free_cents in rows:
@@ -204,40 +223,6 @@ class _Outcome:
 
     reservation: Reservation | None
     status: str
-
-
-_d = Deposit.__table__
-_w = WithdrawalRequest.__table__
-_f = PaymentForm.__table__
-_u = User.__table__
-_a = LedgerAccount.__table__
-_WALLET_PREFIX, _, _WALLET_SUFFIX = ledger.accounts.wallet_code(0).partition(":0:")
-
-
-def queue_head(kind) -> tuple[sa.FromClause, list]:
-    """The queue's tables and the eligibility conditions that do not depend on the deposit (but its kind).
-
-    The first two conditions are the partial index ix_withdrawal_queue_open's WHERE, spelled as there, so the
-    planner walks that index in queue order.  Shared by the pick and the batch matcher's candidates.
-    """
-    tables = (_w.join(_f, _f.c.id == _w.c.payment_form_id).join(_u, _u.c.id == _w.c.seller_id)
-              .join(_a, _a.c.id == _w.c.escrow_account_id))
-    return tables, [
-        _w.c.status == "active", _w.c.open_invoices < _w.c.max_open_invoices, _w.c.kind == kind,
-        _f.c.enabled.is_(True), _f.c.deleted_at.is_(None), _f.c.circuit == "closed", _u.c.is_frozen.is_(False),
-    ]
-
-
-def escrow_free_column():
-    """A locked request's escrow: what it can still hold (read from the joined ledger account)."""
-    return _a.c.credits_posted - _a.c.debits_posted - _a.c.debits_pending
-
-
-def wallet_id_of(buyer_id_column) -> sa.ScalarSelect:
-    """The buyer's wallet account id, by its code (NULL until the wallet is made)."""
-    return (sa.select(_a.c.id).where(_a.c.code == sa.literal(_WALLET_PREFIX + ":")
-                                     + sa.cast(buyer_id_column, sa.Text) + sa.literal(":" + _WALLET_SUFFIX))
-            .scalar_subquery())
 
 
 def _pick_statement() -> sa.Executable:
