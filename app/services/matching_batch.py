@@ -241,8 +241,12 @@ def _reserve(first_id: int | None, limit: int) -> tuple[list[matching.Reservatio
                                                "now": now})
     else:
         connection.execute(_TAKE_SLOTS_ONE, [{"w_id": c.row.id, "w_n": c.taken, "now": now} for c in taken])
+    # First purchases open their buyers' wallets, in buyer order: two batches opening the same two wallets in
+    # different orders waited for each other on the code's unique index (PostgreSQL aborted one as a deadlock).
+    wallets = {buyer_id: ledger.wallet_of(buyer_id).id
+               for buyer_id in sorted({d.buyer_id for d, _c in given if d.wallet_id is None})}
     holds = [matching.hold_of(d.id, d.match_attempts + 1, c.row.escrow_account_id,
-                              d.wallet_id or ledger.wallet_of(d.buyer_id).id, d.usd_cents, expires_at)
+                              d.wallet_id or wallets[d.buyer_id], d.usd_cents, expires_at)
              for d, c in given]
     try:
         hold_ids = ledger.reserve_many(holds)
