@@ -29,6 +29,12 @@ class StateMachine:
     edges: dict[str, frozenset[str]]
     final: frozenset[str] = field(default_factory=frozenset)
 
+    @property
+    def states(self) -> frozenset[str]:
+        """Every state the machine has: each source, each target and each final state."""
+        targets = (t for dsts in self.edges.values() for t in dsts)
+        return frozenset(self.edges) | frozenset(targets) | self.final
+
     def can(self, src: str, dst: str) -> bool:
         return dst in self.edges.get(src, frozenset())
 

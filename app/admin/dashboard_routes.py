@@ -12,14 +12,22 @@ from app.extensions import db
 from app.money import format_usd
 from app.services import ledger_checks, ops_dashboard
 from app.web.charts import bar_chart
+from app.web.labels import deposit_status_label
 
 section("dashboard", _l("Dashboard"))
 
-#: names of the outcome chart's groups (their colours are classes in admin.css)
+#: names of the outcome chart's groups (their colours are classes in admin.css); one per
+#: ops_dashboard.OUTCOME_GROUPS, which the deposit state machine defines (a test holds the two together)
 OUTCOME_LABELS = {
     "settled": _l("Settled"), "open": _l("In progress"), "disputed": _l("Disputed"), "expired": _l("Expired"),
-    "failed": _l("No seller"), "rejected": _l("Rejected"),
+    "cancelled": _l("Cancelled by the buyer"), "failed": _l("No seller"), "rejected": _l("Rejected"),
 }
+
+
+def outcome_label(group: str) -> str:
+    """A group's name; a state added to the machine without a name here shows its buyer-facing label, never a 500."""
+    label = OUTCOME_LABELS.get(group)
+    return str(label) if label is not None else deposit_status_label(group)
 
 
 def _charts() -> dict:
@@ -32,16 +40,17 @@ def _charts() -> dict:
         desc=_("Peak hour: %(amount)s", amount=format_usd(peak)), fmt=format_usd,
     )
     outcome_chart = bar_chart(
-        [(str(OUTCOME_LABELS[group]), n) for group, n in outcomes.items()],
+        [(outcome_label(group), n) for group, n in outcomes.items()],
         title=_("Invoices by outcome"),
-        desc=", ".join(f"{OUTCOME_LABELS[group]}: {n}" for group, n in outcomes.items()),
+        desc=", ".join(f"{outcome_label(group)}: {n}" for group, n in outcomes.items()),
         classes=[f"outcome-{group}" for group in outcomes],
     )
     return {"volume": volume, "volume_peak": peak, "outcome_chart": outcome_chart, "outcomes": outcomes}
 
 
 def _live_context() -> dict:
-    return {"figures": ops_dashboard.figures(), "outcome_labels": OUTCOME_LABELS, **_charts()}
+    labels = {group: outcome_label(group) for group in ops_dashboard.OUTCOME_GROUPS}
+    return {"figures": ops_dashboard.figures(), "outcome_labels": labels, **_charts()}
 
 
 @bp.get("/")

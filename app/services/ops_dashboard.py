@@ -22,12 +22,32 @@ from app.ledger.models import LedgerAccount
 from app.models.ledger_check import LedgerCheck
 from app.models.market import Deposit, WithdrawalRequest
 from app.models.room import CashOut, ReconciliationRun, RoomTransfer
+from app.states import DEPOSIT
 
 #: how far back the volume chart and the outcome chart look
 CHART_HOURS = 24
 OUTCOME_DAYS = 7
-#: the outcome chart's groups, in display order; open = still in progress
-OUTCOME_GROUPS = ("settled", "open", "disputed", "expired", "failed", "rejected")
+#: deposit states still on their way to an outcome: the outcome chart shows them together as "open"
+IN_PROGRESS = frozenset({"matching", "awaiting_payment", "paid"})
+#: the groups placed first, in this order; every other state of the deposit machine follows, sorted
+_LEADING_GROUPS = ("settled", "open", "disputed")
+
+
+def _outcome_groups() -> tuple[str, ...]:
+    """Every deposit state has a group: the in-progress ones share "open", each other state is its own.
+
+    Derived from the state machine, so a status added there appears in the chart (and its test) by itself.
+    """
+    others = sorted(DEPOSIT.states - IN_PROGRESS - set(_LEADING_GROUPS))
+    return (*_LEADING_GROUPS, *others)
+
+
+#: the outcome chart's groups, in display order
+OUTCOME_GROUPS = _outcome_groups()
+
+
+def outcome_group(status: str) -> str:
+    return "open" if status in IN_PROGRESS else status
 
 
 @dataclass(frozen=True)
@@ -165,6 +185,6 @@ def invoice_outcomes(now: datetime | None = None, days: int = OUTCOME_DAYS) -> d
     ).all()
     result = dict.fromkeys(OUTCOME_GROUPS, 0)
     for status, n in rows:
-        group = "open" if status in ("matching", "awaiting_payment", "paid") else status
+        group = outcome_group(status)
         result[group] = result.get(group, 0) + int(n)
     return result

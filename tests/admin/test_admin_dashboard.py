@@ -77,8 +77,8 @@ def test_figures_charts_and_query_count(app, staff):
         hours = ops_dashboard.volume_per_hour()
         assert len(hours) == 24 and hours[-1].hour > hours[0].hour
         assert (sum(p.usd_cents for p in hours), sum(p.count for p in hours)) == (settled.usd_cents, 1)
-        assert ops_dashboard.invoice_outcomes() == {"settled": 1, "open": 1, "disputed": 1, "expired": 0,
-                                                    "failed": 0, "rejected": 0}
+        assert ops_dashboard.invoice_outcomes() == {"settled": 1, "open": 1, "disputed": 1, "cancelled": 0,
+                                                    "expired": 0, "failed": 0, "rejected": 0}
 
         db.session.commit()
         few = _count_queries(_everything)
