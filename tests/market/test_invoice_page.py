@@ -133,3 +133,23 @@ def test_an_unchanged_poll_gets_no_content_and_a_changed_one_the_new_fragment(ma
     new_fragment = changed.get_data(as_text=True)
     assert 'id="claim-paid"' not in new_fragment and _poll_url(new_fragment) != poll
     assert client.get(_poll_url(new_fragment), headers=htmx).status_code == 204
+
+
+def test_a_settled_invoice_gives_a_receipt(market_web, market_app):
+    """Does the settled panel show order number, rubles paid, dollars credited, rate, provider and time?"""
+    deposit_id = _open_invoice(market_web)
+    assert market_web(lambda m: invoices.settle_paid(deposit_id, 1_000_00, source="test")) == "settled"
+    with market_app.app_context():
+        deposit = db.session.get(Deposit, deposit_id)
+        order_id, rate, credited = deposit.order_id, deposit.rate_kopecks, deposit.usd_cents - deposit.buyer_fee_cents
+    client = market_app.test_client()
+    _login(client, "buyer@example.com")
+    page = client.get(f"/buy/{deposit_id}").get_data(as_text=True)
+    receipt = page.split('id="receipt"', 1)[1].split("</dl>", 1)[0]
+    assert order_id in receipt
+    assert re.search(r'id="receipt-paid">1\s?000', receipt)
+    assert f"{credited // 100}" in receipt.split('id="receipt-credited">', 1)[1].split("<", 1)[0]
+    assert f"{rate // 100}" in receipt.split('id="receipt-rate">', 1)[1].split("<", 1)[0].replace("\u00a0", "")
+    assert "T-Bank" in receipt.split('id="receipt-provider">', 1)[1].split("<", 1)[0]
+    assert receipt.split('id="receipt-time">', 1)[1].split("<", 1)[0].strip()
+    _assert_seller_hidden(page)
