@@ -30,7 +30,7 @@ from app import create_app
 from app.extensions import db
 from config import TestingConfig, normalise_database_url
 
-pytest_plugins = ["tests.sandboxes"]
+pytest_plugins = ["tests.sandboxes", "tests.server_errors"]
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TEST_REDIS_DB = 9

@@ -7,6 +7,7 @@ from app.extensions import db
 from app.models.market import Deposit
 from app.services import invoices, matching
 from tests.helpers import PASSWORD, csrf_from
+from tests.security.test_pages import leaving_links_problems
 
 
 def _login(client, email):
@@ -44,6 +45,7 @@ def test_open_invoice_shows_what_to_pay_and_polls(market_web, market_app):
     page = response.get_data(as_text=True)
     assert 'id="amount-to-pay"' in page and 'data-copy="1000"' in page
     assert 'id="pay-button"' in page and 'id="usd-to-receive"' in page
+    assert leaving_links_problems(page) == []  # the pay link leaves the site: htmx must not boost it
     assert "<svg" in page  # T-Bank gives an SBP payload: a server-rendered QR code
     left = int(re.search(r'data-expires-in="(\d+)"', page).group(1))
     assert 0 < left <= 30 * 60

@@ -50,6 +50,27 @@ class _InlineFinder(HTMLParser):
             self._in_script = False
 
 
+class _LeavingLinks(HTMLParser):
+    """Links and forms that leave the site: boosted, htmx refuses them (htmx:invalidPath) and they do nothing."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.problems: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        target = attrs.get("href") if tag == "a" else attrs.get("action") if tag == "form" else None
+        if target and re.match(r"(?i)^([a-z][a-z0-9+.-]*:|//)", target.strip()) and attrs.get("hx-boost") != "false":
+            if not target.lower().startswith(("mailto:", "tel:")):
+                self.problems.append(f"<{tag}> to {target[:60]} without hx-boost=\"false\"")
+
+
+def leaving_links_problems(html: str) -> list[str]:
+    finder = _LeavingLinks()
+    finder.feed(html)
+    return finder.problems
+
+
 def inline_problems(html: str) -> list[str]:
     finder = _InlineFinder()
     finder.feed(html)
@@ -81,6 +102,7 @@ def test_templates_have_nothing_inline(template):
     assert inline_problems(source) == []
 
 
+@pytest.mark.server_errors_expected  # /_pages-boom: the 500 page must carry the headers too
 def test_every_page_has_the_headers_and_nothing_inline(sec_app, providers):
     """Does every GET route, for every actor, carry the headers and render nothing inline?"""
     sec_app.add_url_rule("/_pages-boom", endpoint="pages_boom", view_func=lambda: 1 / 0)
@@ -102,10 +124,35 @@ def test_every_page_has_the_headers_and_nothing_inline(sec_app, providers):
                 pages += 1
                 problems = check_headers(response)
                 if response.mimetype == "text/html":
-                    problems += inline_problems(response.get_data(as_text=True))
+                    html = response.get_data(as_text=True)
+                    problems += inline_problems(html) + leaving_links_problems(html)
+                response.close()  # a streamed download (the CSV export) ends its request context here
                 failures += [f"{url} as {actor} {headers or ''} ({response.status_code}): {p}" for p in problems]
         # POST error pages too: the CSRF refusal
         response = client.post("/account", data={})
         failures += [f"CSRF error page as {actor}: {p}" for p in check_headers(response)]
     assert pages > 60
     assert not failures, "\n".join(failures)
+
+
+def test_links_that_leave_the_site_are_not_boosted():
+    """Does the checker catch a boosted link to a provider's pay page, and pass an unboosted one and local links?"""
+    assert leaving_links_problems('<a href="https://pay.example/x">Pay</a>') != []
+    assert leaving_links_problems('<form action="https://pay.example/x" method="post"></form>') != []
+    assert leaving_links_problems('<a href="https://pay.example/x" hx-boost="false">Pay</a>') == []
+    assert leaving_links_problems('<a href="/wallet/">Wallet</a><a href="mailto:help@example.com">Help</a>') == []
+
+
+def test_only_hx_boost_is_inherited(client):
+    """Is htmx told to inherit nothing but hx-boost?
+
+    Otherwise a form inside a polling section takes the section's hx-target/hx-swap, and its boosted answer (a
+    whole page) is swapped into the section: the invoice card once nested a page per click.
+    """
+    import json
+
+    page = client.get("/login").get_data(as_text=True)
+    config = json.loads(re.search(r'<meta name="htmx-config" content=\'([^\']+)\'', page).group(1))
+    assert config["disableInheritance"] is True
+    body = re.search(r"<body[^>]*>", page).group(0)
+    assert 'hx-boost="true"' in body and 'hx-inherit="hx-boost"' in body
