@@ -100,9 +100,40 @@ def write_section(name: str, lines: list[str]) -> None:
 
 
 def row(what: str, ours: str, baseline: str = "—", ratio: str = "—", target: str = "—",
-        met: bool | None = None) -> dict:
-    """One line of the summary table; ``met`` None when there is no target."""
-    return {"what": what, "ours": ours, "baseline": baseline, "ratio": ratio, "target": target, "met": met}
+        met: bool | None = None, goal: str | None = None) -> dict:
+    """One line of the summary table; ``met`` None when there is no target.
+
+    ``goal`` names the design target the row is evidence for (a row of the at-a-glance table); several rows
+    may name one goal (sizes of one configuration): the glance shows the worst of them.
+    """
+    entry = {"what": what, "ours": ours, "baseline": baseline, "ratio": ratio, "target": target, "met": met}
+    if goal:
+        entry["goal"] = goal
+    return entry
+
+
+def _ratio_value(r: dict) -> float:
+    try:
+        return float(str(r["ratio"]).rstrip("×").split()[0])
+    except (ValueError, IndexError):
+        return float("inf")
+
+
+def _glance(results: dict) -> list[str]:
+    """One row per design target: the worst of its evidence rows (a target unmet anywhere shows unmet)."""
+    goals: dict[str, list[tuple[str, dict, dict]]] = {}
+    for name in sorted(results):
+        for r in results[name]["rows"]:
+            if r.get("goal"):
+                goals.setdefault(r["goal"], []).append((name, results[name], r))
+    lines = ["| target | figure | same-run baseline | ratio | target | met | measured |",
+             "|---|---|---|---|---|---|---|"]
+    for goal, rows in goals.items():
+        name, entry, r = min(rows, key=lambda t: (t[2]["met"] is True, _ratio_value(t[2])))
+        verdict = "met" if r["met"] else "**NOT met**"
+        lines.append(f"| {goal} | {r['ours']} | {r['baseline']} | {r['ratio']} | {r['target']} | {verdict} |"
+                     f" {name}, {entry['measured']} |")
+    return lines
 
 
 def record(name: str, rows: list[dict]) -> None:
@@ -120,6 +151,10 @@ def write_summary(results: dict | None = None) -> None:
     lines = ["## Summary", "",
              "Every figure next to its baseline measured in the same run on the same machine (the details and what"
              " limits each are in its section below).  `make bench` runs them all; `python -m bench NAME` one.", "",
+             "### At a glance: one row per target", "",
+             "Where a target was measured in several sizes of the production configuration, the worst is shown.",
+             "", *_glance(results), "",
+             "### Every configuration", "",
              "| benchmark | measured | ours | baseline (same run) | ratio | target | |",
              "|---|---|---|---|---|---|---|"]
     machines = set()

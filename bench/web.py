@@ -39,6 +39,8 @@ from bench._common import machine, record, recreate, row, sqlalchemy_url, write_
 BENCH_DB = "pokerpay_bench_web"
 RATIO_TARGET = 0.4
 P99_TARGET_MS = 50.0
+#: the wallet page's targets (a page, not a poll: a lower bar)
+WALLET_RATIO_TARGET, WALLET_P99_TARGET_MS = 0.15, 150.0
 KEY = "d0aaz1H64CvMnGyMC-pFcCwB0wesTnUysCU5vfNRJZc="
 BUYER = "buyer@demo.pokerpay"
 
@@ -260,16 +262,20 @@ def main(argv=None) -> int:
         write_section("web", lines)
         record("web", [
             row("invoice status poll req/s under gunicorn, 32 connections", f"{status['rps']:,.0f}",
-                f"{base['rps']:,.0f} hello-world", f"{ratio:.2f}", f"≥ {RATIO_TARGET}", ratio >= RATIO_TARGET),
+                f"{base['rps']:,.0f} hello-world", f"{ratio:.2f}", f"≥ {RATIO_TARGET}", ratio >= RATIO_TARGET,
+                goal="invoice status poll req/s vs hello-world"),
             row("invoice status poll p99", f"{status['p99_ms']:.0f} ms", f"{base['p99_ms']:.0f} ms hello-world",
-                "—", f"≤ {P99_TARGET_MS:.0f} ms", status["p99_ms"] <= P99_TARGET_MS),
+                "—", f"≤ {P99_TARGET_MS:.0f} ms", status["p99_ms"] <= P99_TARGET_MS, goal="invoice status poll p99"),
             row("invoice status fragment rendered in full req/s, p99", f"{rendered['rps']:,.0f}, "
                 f"{rendered['p99_ms']:.0f} ms", f"{base['rps']:,.0f} hello-world",
                 f"{rendered['rps'] / base['rps']:.2f}", f"≥ {RATIO_TARGET}, ≤ {P99_TARGET_MS:.0f} ms",
                 rendered["rps"] / base["rps"] >= RATIO_TARGET and rendered["p99_ms"] <= P99_TARGET_MS),
             row("wallet page req/s, p99", f"{results['wallet page']['rps']:,.0f}, "
                 f"{results['wallet page']['p99_ms']:.0f} ms", f"{base['rps']:,.0f} hello-world",
-                f"{results['wallet page']['rps'] / base['rps']:.2f}"),
+                f"{results['wallet page']['rps'] / base['rps']:.2f}",
+                f"≥ {WALLET_RATIO_TARGET}, ≤ {WALLET_P99_TARGET_MS:.0f} ms",
+                results["wallet page"]["rps"] / base["rps"] >= WALLET_RATIO_TARGET
+                and results["wallet page"]["p99_ms"] <= WALLET_P99_TARGET_MS, goal="wallet page req/s vs hello-world, p99"),
             row("invoice status poll, two servers round-robin req/s", f"{both['rps']:,.0f}", f"{status['rps']:,.0f} one server",
                 f"{both['rps'] / status['rps']:.2f}" if status["rps"] else "—"),
             row("peak RSS of a gunicorn worker", f"{max(rss):.0f} MiB" if rss else "—"),
