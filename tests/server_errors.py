@@ -42,11 +42,14 @@ _SEEN = _Seen()
 
 
 class _ExceptionLogs(logging.Handler):
+    """On the root logger, so the app's own logger keeps its handlers as production configures them."""
+
     def __init__(self) -> None:
         super().__init__(level=logging.ERROR)
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.exc_info:
+        watched = any(record.name == name or record.name.startswith(name + ".") for name in WATCHED_LOGGERS)
+        if watched and record.exc_info:
             kind = record.exc_info[0].__name__ if record.exc_info[0] else "?"
             _SEEN.add(f"{record.name} logged an unhandled {kind}: {record.getMessage()}")
 
@@ -64,8 +67,7 @@ _HANDLER = _ExceptionLogs()
 def pytest_configure(config) -> None:
     config.addinivalue_line(
         "markers", "server_errors_expected: the test provokes a logged exception or a 5xx on purpose")
-    for name in WATCHED_LOGGERS:
-        logging.getLogger(name).addHandler(_HANDLER)
+    logging.getLogger().addHandler(_HANDLER)  # the app's loggers propagate to the root in tests
     request_finished.connect(_on_response)  # held by this module, so the weak reference stays alive
 
 

@@ -64,6 +64,7 @@ def test_an_idle_connection_the_server_dropped_is_replaced_before_anyone_uses_it
     assert after != before
 
 
+@pytest.mark.server_errors_expected
 def test_a_request_whose_connection_dies_under_it_gets_a_503_to_retry_not_a_500(app_factory, database):
     if database.kind != "postgresql":
         pytest.skip("a dropped server connection is a PostgreSQL matter")
@@ -105,6 +106,7 @@ def test_an_idle_connection_found_dead_renews_the_whole_pool(app_factory, databa
     assert not after & pids  # the live pool-mate was replaced as well
 
 
+@pytest.mark.server_errors_expected
 def test_the_503_page_for_a_signed_in_user_renders_or_falls_back_but_always_says_retry(app_factory, database):
     """The HTML 503 (the menu reads the user) after the connection died under a signed-in user's request."""
     if database.kind != "postgresql":

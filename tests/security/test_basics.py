@@ -1,6 +1,7 @@
 """Access guard, CSRF, rate limits, headers and error pages."""
 import uuid
 
+import pytest
 import redis
 
 from app.access import is_public_endpoint
@@ -124,6 +125,7 @@ def test_healthz_and_readyz(client):
     assert ready.json["checks"] == {"database": "ok", "redis": "ok"}
 
 
+@pytest.mark.server_errors_expected
 def test_readyz_fails_when_redis_is_down(app_factory):
     """Does readiness say 503 (and why) when Redis does not answer?"""
     app = app_factory(REDIS_URL="redis://127.0.0.1:1/0", RATELIMIT_ENABLED=False)

@@ -12,6 +12,7 @@ import logging
 import traceback
 
 import pyotp
+import pytest
 import sqlalchemy as sa
 
 from app.connectors.payments.base import CREDENTIAL_FIELDS
@@ -132,6 +133,7 @@ def test_secrets_appear_nowhere_in_plaintext(sec_app, providers):
     assert not leaks, leaks
 
 
+@pytest.mark.server_errors_expected
 def test_an_exception_carrying_a_secret_shows_nothing_of_it(sec_app):
     """Does the 500 page stay generic even when the exception's message holds a secret?"""
     from app.access import public
