@@ -20,6 +20,7 @@ from app.ledger.models import LedgerTransfer, Phase, TransferKind
 from app.models.market import Deposit, WithdrawalRequest
 from app.models.payment_form import PaymentForm
 from app.models.user import User
+from app.money import format_usd
 from app.services import audit, kyc, user_limits
 from app.services.settings import current_settings
 from app.states import WITHDRAWAL
@@ -90,6 +91,10 @@ def create(user, *, payment_form_id: int, amount: int, min_invoice_kopecks: int,
         raise ValidationFailed(str(_l("The maximum per invoice must not be below the minimum.")))
     if not 1 <= max_open_invoices <= 50:
         raise ValidationFailed(str(_l("Open invoices at once: from 1 to 50.")))
+    available = ledger.balance(ledger.wallet_of(user.id)).available  # read under the seller's lock
+    if amount > available:
+        raise ValidationFailed(str(_l("Not enough dollars: %(available)s available in your wallet.",
+                                      available=format_usd(max(available, 0)))))
     request = WithdrawalRequest(
         seller_id=user.id, payment_form_id=form.id, kind=form.kind, status="active", amount=amount,
         min_invoice_kopecks=min_invoice_kopecks, max_invoice_kopecks=max_invoice_kopecks,

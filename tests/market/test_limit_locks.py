@@ -55,12 +55,15 @@ def _verify(app):
 
 
 def test_wallet_holds_under_20_concurrent_withdrawal_requests(market_web, market_app, database):
-    """With $10,000 in the wallet, do 20 requests of $4,000 at once put up exactly two?"""
+    """With $10,000 in the wallet, do 20 requests of $4,000 at once put up exactly two, the rest told why?"""
     _postgres_only(database)
     form_id = _seller_with_form(market_web, dollars=10_000_00)
     clients, token = signed_in_clients(market_app, "seller@example.com", N)
-    codes = statuses(post_at_once(clients, "/seller/withdrawals", lambda _i: _withdrawal_data(form_id, "4000", token)))
+    results = post_at_once(clients, "/seller/withdrawals", lambda _i: _withdrawal_data(form_id, "4000", token))
+    codes = statuses(results)
     assert sorted(codes) == [302] * 2 + [422] * (N - 2), codes
+    refused = next(r for r in results if r.status_code == 422).get_data(as_text=True)
+    assert "Недостаточно долларов" in refused.replace("\xa0", " ").replace("\u202f", " ")
     assert sum(r.amount for r in _requests(market_app)) == 8_000_00
     _verify(market_app)
 
