@@ -61,7 +61,7 @@ def test_wallet_holds_under_20_concurrent_withdrawal_requests(market_web, market
     clients, token = signed_in_clients(market_app, "seller@example.com", N)
     results = post_at_once(clients, "/seller/withdrawals", lambda _i: _withdrawal_data(form_id, "4000", token))
     codes = statuses(results)
-    assert sorted(codes) == [302] * 2 + [422] * (N - 2), codes
+    assert sorted(codes) == [302] * 2 + [422] * (N - 2), f"{codes.count(302)} of {len(codes)} went through: {codes}"
     refused = next(r for r in results if r.status_code == 422).get_data(as_text=True)
     assert "Недостаточно долларов" in refused.replace("\xa0", " ").replace("\u202f", " ")
     assert sum(r.amount for r in _requests(market_app)) == 8_000_00
@@ -133,7 +133,7 @@ def test_daily_purchase_limit_holds_under_20_concurrent_deposits(market_web, mar
     clients, token = signed_in_clients(market_app, "buyer@example.com", N)
     codes = statuses(post_at_once(clients, "/buy/", lambda _i: {
         "dep-kind": "tbank", "dep-amount": "1000", "dep-request_key": uuid.uuid4().hex, "csrf_token": token}))
-    assert sorted(codes) == [302] * 3 + [422] * (N - 3), codes
+    assert sorted(codes) == [302] * 3 + [422] * (N - 3), f"{codes.count(302)} of {len(codes)} went through: {codes}"
     with market_app.app_context():
         amounts = db.session.scalars(sa.select(Deposit.amount_kopecks).where(Deposit.buyer_id == buyer_id)).all()
     assert amounts == [1_000_00] * 3

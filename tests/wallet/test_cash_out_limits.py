@@ -82,7 +82,7 @@ def test_platform_daily_limit_holds_under_20_concurrent_cash_outs(app, database)
     user_id, account_id = _cash_out_user(app, balance=100_000_00)
     results = _fire(app, account_id, "4000")
     codes = statuses(results)
-    assert sorted(codes) == [302] + [422] * (N - 1), codes
+    assert sorted(codes) == [302] + [422] * (N - 1), f"{codes.count(302)} of {len(codes)} went through: {codes}"
     cash_outs = _cash_outs(app, user_id)
     assert [c.amount for c in cash_outs] == [4_000_00]
     assert _wallet(app, user_id).pending_debits == 4_000_00
@@ -99,7 +99,7 @@ def test_own_daily_limit_holds_under_20_concurrent_cash_outs(app, database):
         db.session.commit()
     user_id, account_id = _cash_out_user(app, balance=100_000_00, own_limit=10_000_00)
     codes = statuses(_fire(app, account_id, "4000"))
-    assert sorted(codes) == [302] * 2 + [422] * (N - 2), codes
+    assert sorted(codes) == [302] * 2 + [422] * (N - 2), f"{codes.count(302)} of {len(codes)} went through: {codes}"
     assert sum(c.amount for c in _cash_outs(app, user_id)) == 8_000_00
     _verify(app)
 
@@ -113,7 +113,7 @@ def test_balance_holds_under_20_concurrent_cash_outs_and_says_not_enough_dollars
     user_id, account_id = _cash_out_user(app, balance=10_000_00)
     results = _fire(app, account_id, "4000")
     codes = statuses(results)
-    assert sorted(codes) == [302] * 2 + [422] * (N - 2), codes
+    assert sorted(codes) == [302] * 2 + [422] * (N - 2), f"{codes.count(302)} of {len(codes)} went through: {codes}"
     assert sum(c.amount for c in _cash_outs(app, user_id)) == 8_000_00
     assert _wallet(app, user_id).available == 2_000_00
     refused = _text(next(r for r in results if r.status_code == 422))
