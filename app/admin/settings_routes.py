@@ -31,6 +31,7 @@ FIELDS = {
     "invoice_max": ("invoice_max_kopecks", "money"),
     "cashout_min": ("cashout_min_cents", "money"),
     "cashout_daily_limit": ("cashout_daily_limit_cents", "money"),
+    "kyc_threshold": ("kyc_threshold_cents", "money"),
 }
 
 LABELS = {
@@ -45,6 +46,7 @@ LABELS = {
     "invoice_max_kopecks": _l("Largest invoice, ₽"),
     "cashout_min_cents": _l("Smallest cash-out, $"),
     "cashout_daily_limit_cents": _l("Cash-outs per user per day, $"),
+    "kyc_threshold_cents": _l("KYC needed for one cash-out or withdrawal request above, $"),
 }
 
 
@@ -72,6 +74,7 @@ class SettingsForm(ReasonForm):
     invoice_max = AmountField(LABELS["invoice_max_kopecks"])
     cashout_min = AmountField(LABELS["cashout_min_cents"])
     cashout_daily_limit = AmountField(LABELS["cashout_daily_limit_cents"])
+    kyc_threshold = AmountField(LABELS["kyc_threshold_cents"])
 
     def fill_from(self, current) -> None:
         for name, (column, kind) in FIELDS.items():

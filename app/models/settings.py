@@ -28,6 +28,7 @@ class PlatformSettings(db.Model):
         sa.CheckConstraint("invoice_lifetime_seconds BETWEEN 60 AND 86400", name="lifetime_range"),
         sa.CheckConstraint("invoice_min_kopecks > 0 AND invoice_max_kopecks >= invoice_min_kopecks", name="invoice_bounds"),
         sa.CheckConstraint("cashout_min_cents > 0 AND cashout_daily_limit_cents >= cashout_min_cents", name="cashout_bounds"),
+        sa.CheckConstraint("kyc_threshold_cents > 0", name="kyc_threshold_positive"),
     )
 
     id: so.Mapped[int] = so.mapped_column(BigIntPK, primary_key=True)
@@ -50,6 +51,8 @@ class PlatformSettings(db.Model):
     invoice_max_kopecks: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=15_000_000)
     cashout_min_cents: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=100)
     cashout_daily_limit_cents: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=500_000)
+    #: one cash-out or withdrawal request above this needs a passed KYC (app.services.kyc), cents
+    kyc_threshold_cents: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=100_000, server_default="100000")
 
     def rate_for(self, provider_kind: str) -> int:
         if provider_kind not in PROVIDER_KINDS:
@@ -60,5 +63,5 @@ class PlatformSettings(db.Model):
     EDITABLE = (
         "commission_bps", "commission_min_cents", "buyer_fee_bps", "rate_yoomoney_kopecks",
         "rate_yookassa_kopecks", "rate_tbank_kopecks", "invoice_lifetime_seconds", "invoice_min_kopecks",
-        "invoice_max_kopecks", "cashout_min_cents", "cashout_daily_limit_cents",
+        "invoice_max_kopecks", "cashout_min_cents", "cashout_daily_limit_cents", "kyc_threshold_cents",
     )

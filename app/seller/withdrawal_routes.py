@@ -14,6 +14,7 @@ from app.extensions import db
 from app.forms import AmountField, CountField, RequestKeyField
 from app.seller import bp
 from app.services import payment_forms, wallet_view, withdrawals
+from app.services.settings import current_settings
 from app.web.htmx import is_htmx
 
 
@@ -61,7 +62,8 @@ def withdrawals_index():
     rows = [(r, withdrawals.progress(r)) for r in requests]
     template = "seller/_withdrawals.html" if is_htmx() else "seller/withdrawals.html"
     return render_template(template, form=form, rows=rows, action_form=ActionForm(),
-                           wallet=wallet_view.summary(current_user)), 422 if form.errors else 200
+                           wallet=wallet_view.summary(current_user),
+                           kyc_threshold=current_settings().kyc_threshold_cents), 422 if form.errors else 200
 
 
 @bp.post("/withdrawals/<int:request_id>/<action>")

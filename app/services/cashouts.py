@@ -22,7 +22,7 @@ from app.errors import NotPermitted, ValidationFailed
 from app.extensions import db
 from app.models.room import CashOut
 from app.money import format_usd
-from app.services import audit, room_accounts, user_limits
+from app.services import audit, kyc, room_accounts, user_limits
 from app.services.settings import current_settings
 from app.states import CASH_OUT
 
@@ -46,13 +46,17 @@ def sent_today(user_id: int, now: datetime | None = None) -> int:
 
 
 def request_cash_out(user, room_account_id: int, amount: int, request_key: str) -> CashOut:
-    """Hold ``amount`` and queue the send.  A repeat with the same ``request_key`` returns the first."""
-    existing = db.session.scalar(sa.select(CashOut).where(CashOut.request_key == request_key))
+    """Hold ``amount`` and queue the send.  A repeat with the same ``request_key`` returns the first.
+
+    Everything is decided under the user's row lock (:func:`user_limits.lock_owner`): what was sent
+    today, the balance, the KYC, the repeat of a form — so requests fired at once are decided one after
+    the other, each seeing what the one before wrote.
+    """
+    owner = user_limits.lock_owner(user.id)
+    existing = _by_request_key(user, request_key)
     if existing is not None:
-        if existing.user_id != user.id:
-            raise ValidationFailed(str(_l("This form was already used; reload the page.")))
         return existing
-    if user.is_frozen:
+    if owner.is_frozen:
         raise NotPermitted(str(_l("Your account is frozen; cash-outs are paused. Contact support.")))
     account = room_accounts.get_own(user, room_account_id)
     if not account.is_verified:
@@ -60,14 +64,16 @@ def request_cash_out(user, room_account_id: int, amount: int, request_key: str) 
     settings = current_settings()
     if amount < settings.cashout_min_cents:
         raise ValidationFailed(str(_l("The minimum cash-out is %(min)s.", min=format_usd(settings.cashout_min_cents))))
-    left_today = user_limits.cashout_daily_limit(user.id, settings.cashout_daily_limit_cents) - sent_today(user.id)
-    if amount > left_today:
-        raise ValidationFailed(str(_l("This is over your daily cash-out limit; %(left)s left today.",
-                                      left=format_usd(max(left_today, 0)))))
+    kyc.check(owner.kyc_status, amount, settings.kyc_threshold_cents, what="cash_out")
+    _check_room_for(user.id, amount, settings.cashout_daily_limit_cents)
     cash_out = CashOut(user_id=user.id, room_account_id=account.id, amount=amount, status="requested",
                        request_key=request_key, send_key=f"pp-co-{request_key}")
-    db.session.add(cash_out)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            db.session.add(cash_out)
+    except sa.exc.IntegrityError:
+        # the key was used by another user's request (the user's own repeats waited at the lock above)
+        raise ValidationFailed(str(_l("This form was already used; reload the page."))) from None
     hold = ledger.reserve(
         key=_hold_key(cash_out.id), debit=ledger.wallet_of(user.id),
         credit=ledger.platform_account(ledger.AccountKind.CASHOUTS_IN_FLIGHT),
@@ -76,6 +82,27 @@ def request_cash_out(user, room_account_id: int, amount: int, request_key: str) 
     cash_out.hold_transfer_id = hold.id
     audit.record("cash_out.requested", actor=user, target=cash_out, amount=amount, room_account_id=account.id)
     return cash_out
+
+
+def _by_request_key(user, request_key: str) -> CashOut | None:
+    existing = db.session.scalar(sa.select(CashOut).where(CashOut.request_key == request_key))
+    if existing is not None and existing.user_id != user.id:
+        raise ValidationFailed(str(_l("This form was already used; reload the page.")))
+    return existing
+
+
+def _check_room_for(user_id: int, amount: int, platform_limit: int) -> None:
+    """Refuse ``amount`` over the wallet's available dollars or what is left of today's limit, naming the
+    one that binds: "not enough dollars" when it is the balance (issue #17 showed the limit for both)."""
+    available = ledger.balance(ledger.wallet_of(user_id)).available
+    left_today = max(user_limits.cashout_daily_limit(user_id, platform_limit) - sent_today(user_id), 0)
+    if amount <= min(available, left_today):
+        return
+    if available <= left_today:
+        raise ValidationFailed(str(_l("Not enough dollars: %(available)s available in your wallet.",
+                                      available=format_usd(max(available, 0)))))
+    raise ValidationFailed(str(_l("This is over your daily cash-out limit; %(left)s left today.",
+                                  left=format_usd(left_today))))
 
 
 def begin_send(cash_out_id: int) -> CashOut | None:

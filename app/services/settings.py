@@ -64,6 +64,8 @@ def check_values(values: dict[str, int]) -> None:
         raise ValidationFailed(str(_l("The largest invoice must not be below the smallest.")))
     if values["cashout_min_cents"] <= 0 or values["cashout_daily_limit_cents"] < values["cashout_min_cents"]:
         raise ValidationFailed(str(_l("The daily cash-out limit must not be below the minimum cash-out.")))
+    if values["kyc_threshold_cents"] <= 0:
+        raise ValidationFailed(str(_l("The amount above which KYC is needed must be greater than zero.")))
 
 
 def history(limit: int = 50) -> list[SettingsVersion]:

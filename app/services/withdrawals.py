@@ -20,7 +20,9 @@ from app.ledger.models import LedgerTransfer, Phase, TransferKind
 from app.models.market import Deposit, WithdrawalRequest
 from app.models.payment_form import PaymentForm
 from app.models.user import User
-from app.services import audit
+from app.money import format_usd
+from app.services import audit, kyc, user_limits
+from app.services.settings import current_settings
 from app.states import WITHDRAWAL
 
 
@@ -61,13 +63,22 @@ def own_requests(user) -> list[WithdrawalRequest]:
 
 def create(user, *, payment_form_id: int, amount: int, min_invoice_kopecks: int, max_invoice_kopecks: int,
            max_open_invoices: int, request_key: str) -> WithdrawalRequest:
+    """Put ``amount`` up for sale.  A repeat with the same ``request_key`` returns the first.
+
+    Decided under the seller's row lock (:func:`user_limits.lock_owner`), as cash-outs are: a form sent
+    several times at once waits there and gets the first one's request; the wallet, frozen and KYC are read
+    after it.
+    """
+    owner = user_limits.lock_owner(user.id)
     existing = db.session.scalar(sa.select(WithdrawalRequest).where(WithdrawalRequest.request_key == request_key))
     if existing is not None:
         if existing.seller_id != user.id:
             raise ValidationFailed(str(_l("This form was already used; reload the page.")))
         return existing
-    if user.is_frozen:
+    if owner.is_frozen:
         raise NotPermitted(str(_l("Your account is frozen; withdrawals are paused. Contact support.")))
+    if amount > 0:
+        kyc.check(owner.kyc_status, amount, current_settings().kyc_threshold_cents, what="withdrawal")
     # The same row lock as deleting a form takes: no request is put up on a form being deleted.
     form = db.session.scalar(sa.select(PaymentForm).where(PaymentForm.id == payment_form_id).with_for_update())
     if form is None or form.user_id != user.id or form.deleted_at is not None:
@@ -80,14 +91,22 @@ def create(user, *, payment_form_id: int, amount: int, min_invoice_kopecks: int,
         raise ValidationFailed(str(_l("The maximum per invoice must not be below the minimum.")))
     if not 1 <= max_open_invoices <= 50:
         raise ValidationFailed(str(_l("Open invoices at once: from 1 to 50.")))
+    available = ledger.balance(ledger.wallet_of(user.id)).available  # read under the seller's lock
+    if amount > available:
+        raise ValidationFailed(str(_l("Not enough dollars: %(available)s available in your wallet.",
+                                      available=format_usd(max(available, 0)))))
     request = WithdrawalRequest(
         seller_id=user.id, payment_form_id=form.id, kind=form.kind, status="active", amount=amount,
         min_invoice_kopecks=min_invoice_kopecks, max_invoice_kopecks=max_invoice_kopecks,
         max_open_invoices=max_open_invoices, request_key=request_key, queued_at=utcnow(),
     )
     # The escrow account is named after the request, so the row comes first.
-    db.session.add(request)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            db.session.add(request)
+    except sa.exc.IntegrityError:
+        # the key was used by another seller's request (the seller's own repeats waited at the lock above)
+        raise ValidationFailed(str(_l("This form was already used; reload the page."))) from None
     escrow = ledger.escrow_of(request.id, user.id)
     request.escrow_account_id = escrow.id
     ledger.transfer(

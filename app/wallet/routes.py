@@ -24,6 +24,7 @@ from app.jobs.room import queue_cash_out
 from app.money import format_usd
 from app.services import history, room_accounts, wallet_view
 from app.services.cashouts import request_cash_out
+from app.services.settings import current_settings
 from app.wallet import bp
 from app.wallet.forms import CashOutForm, HistoryFilterForm, RoomAccountForm
 from app.web.charts import line_chart
@@ -56,6 +57,7 @@ def _render(account_form=None, cash_out_form=None, status=200):
         account_form=account_form or RoomAccountForm(prefix="ra"),
         cash_out_form=cash_out_form or _cash_out_form(),
         balance_chart=_balance_chart(),
+        kyc_threshold=current_settings().kyc_threshold_cents,
     ), status
 
 
@@ -83,7 +85,8 @@ def live():
     return render_page_or_fragment("wallet/index.html", "wallet/_live.html", summary=summary,
                                    waiting_for_deposit=_waiting_for_deposit(),
                                    platform_account=current_app.config["ROOM_PLATFORM_ACCOUNT"],
-                                   account_form=RoomAccountForm(prefix="ra"), cash_out_form=_cash_out_form())
+                                   account_form=RoomAccountForm(prefix="ra"), cash_out_form=_cash_out_form(),
+                                   kyc_threshold=current_settings().kyc_threshold_cents)
 
 
 @bp.post("/expect-deposit")

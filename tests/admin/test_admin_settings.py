@@ -25,6 +25,7 @@ def _form_data(settings, **changes) -> dict:
         "st-invoice_min": plain(settings.invoice_min_kopecks), "st-invoice_max": plain(settings.invoice_max_kopecks),
         "st-cashout_min": plain(settings.cashout_min_cents),
         "st-cashout_daily_limit": plain(settings.cashout_daily_limit_cents),
+        "st-kyc_threshold": plain(settings.kyc_threshold_cents),
     }
     data.update({f"st-{k}": v for k, v in changes.items()})
     return data
