@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from app.access import MFA_SESSION_KEY, public
-from app.auth import bp
+from app.auth import bp, known_device
 from app.auth.forms import ChangePasswordForm, DisableTotpForm, LanguageForm, LoginForm, RegisterForm, TotpForm
 from app.errors import ValidationFailed
 from app.extensions import db, limiter
@@ -48,6 +48,12 @@ def _start_session(user: User, *, remember: bool, second_factor: bool) -> None:
     accounts.record_login(user, second_factor=second_factor)
 
 
+def _slowed_down(form_field, retry_after: int):
+    """The account's slow-down refused the attempt: say how long to wait (429, as the address limit does)."""
+    form_field.errors.append(_("Too many failed sign-ins to this account. Try again in %(n)d s, or reset the "
+                               "password.", n=retry_after))
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
 @public
@@ -57,12 +63,18 @@ def login():
         return redirect(url_for("main.index"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = accounts.authenticate(form.email.data, form.password.data)
+        attempt = accounts.password_step(form.email.data, form.password.data, remembered=known_device.remembered())
+        user = attempt.user
+        if attempt.retry_after:
+            db.session.commit()  # keep the audit entry
+            _slowed_down(form.password, attempt.retry_after)
+            return render_template("auth/login.html", form=form), 429
         if user is None:
-            db.session.commit()  # keep the audit entry of the failure
+            db.session.commit()  # keep the audit entry and the count of the failure
             form.password.errors.append(_("Wrong e-mail or password."))
         elif user.totp_enabled:
-            session[PENDING_2FA_KEY] = {"id": user.id, "remember": bool(form.remember.data)}
+            session[PENDING_2FA_KEY] = {"id": user.id, "remember": bool(form.remember.data),
+                                        "known_device": attempt.gate.by_known_device}
             db.session.commit()
             return redirect(url_for("auth.login_2fa", next=request.args.get("next")))
         else:
@@ -70,8 +82,8 @@ def login():
             db.session.commit()
             if user.is_staff:
                 flash(_("Staff accounts must enable two-factor authentication."), "warning")
-                return redirect(url_for("auth.two_factor"))
-            return redirect(_safe_next(url_for("main.index")))
+                return known_device.remember(redirect(url_for("auth.two_factor")), user)
+            return known_device.remember(redirect(_safe_next(url_for("main.index"))), user)
     return render_template("auth/login.html", form=form)
 
 
@@ -86,12 +98,15 @@ def login_2fa():
         return redirect(url_for("auth.login"))
     form = TotpForm()
     if form.validate_on_submit():
-        if accounts.verify_totp(user, form.code.data):
+        attempt = accounts.code_step(user, form.code.data, known_device=bool(pending.get("known_device")))
+        if attempt.user is not None:
             _start_session(user, remember=pending["remember"], second_factor=True)
             db.session.commit()
-            return redirect(_safe_next(url_for("main.index")))
-        audit.record("auth.2fa_failed", actor=user, target=user)
+            return known_device.remember(redirect(_safe_next(url_for("main.index"))), user)
         db.session.commit()
+        if attempt.retry_after:
+            _slowed_down(form.code, attempt.retry_after)
+            return render_template("auth/login_2fa.html", form=form), 429
         form.code.errors.append(_("The code is wrong or has already been used."))
     return render_template("auth/login_2fa.html", form=form)
 
