@@ -53,3 +53,17 @@ class DisableTotpForm(FlaskForm):
 class LanguageForm(FlaskForm):
     locale = SelectField(_l("Language"), choices=[("ru", "Русский"), ("en", "English")])
     submit = SubmitField(_l("Save"))
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
+    submit = SubmitField(_l("Send the link"))
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=128)])
+    confirm = PasswordField(
+        _l("Repeat the new password"),
+        validators=[DataRequired(), EqualTo("password", message=_l("The passwords do not match."))],
+    )
+    submit = SubmitField(_l("Set the new password"))

@@ -10,12 +10,21 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from app.access import MFA_SESSION_KEY, public
 from app.auth import bp, known_device
-from app.auth.forms import ChangePasswordForm, DisableTotpForm, LanguageForm, LoginForm, RegisterForm, TotpForm
+from app.auth.forms import (
+    ChangePasswordForm,
+    DisableTotpForm,
+    ForgotPasswordForm,
+    LanguageForm,
+    LoginForm,
+    RegisterForm,
+    ResetPasswordForm,
+    TotpForm,
+)
 from app.errors import ValidationFailed
 from app.extensions import db, limiter
 from app.i18n import SESSION_KEY as LANG_KEY
 from app.models import User
-from app.services import accounts, audit
+from app.services import accounts, audit, password_reset
 
 PENDING_2FA_KEY = "pending_2fa_user"
 
@@ -26,6 +35,10 @@ def _login_limit():
 
 def _register_limit():
     return current_app.config["REGISTER_RATE_LIMIT"]
+
+
+def _reset_limit():
+    return current_app.config.get("PASSWORD_RESET_RATE_LIMIT", "5 per minute;20 per hour")
 
 
 def _safe_next(default: str) -> str:
@@ -109,6 +122,49 @@ def login_2fa():
             return render_template("auth/login_2fa.html", form=form), 429
         form.code.errors.append(_("The code is wrong or has already been used."))
     return render_template("auth/login_2fa.html", form=form)
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit(_reset_limit, methods=["POST"])
+@public
+def forgot_password():
+    """Ask for a reset link by e-mail; the same answer whether or not the address has an account."""
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        password_reset.request_reset(form.email.data)
+        db.session.commit()
+        flash(_("If an account with this e-mail exists, we have sent it a link to choose a new password. "
+                "The link works for an hour."), "success")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/forgot_password.html", form=form)
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+@public
+def reset_password(token: str):
+    """Choose a new password with the link from the e-mail; every session of the account ends."""
+    if password_reset.user_of(token) is None:
+        return render_template("auth/reset_password.html", form=None), 400
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            password_reset.reset(token, form.password.data)
+        except password_reset.ResetLinkInvalid:
+            db.session.rollback()
+            return render_template("auth/reset_password.html", form=None), 400
+        except ValidationFailed as exc:
+            db.session.rollback()
+            form.password.errors.append(exc.message)
+        else:
+            db.session.commit()
+            if current_user.is_authenticated:
+                logout_user()
+            session.clear()
+            flash(_("Your password is changed and every session of the account has ended. Sign in with the "
+                    "new password."), "success")
+            return redirect(url_for("auth.login"))
+    return render_template("auth/reset_password.html", form=form)
 
 
 @bp.route("/register", methods=["GET", "POST"])

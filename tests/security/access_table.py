@@ -94,6 +94,9 @@ ROUTES: dict[str, Route] = {
     # without a password step pending, the 2FA step sends everyone back to sign in
     "auth.login_2fa": Route("GET", "/login/2fa", _all(LOGIN)),
     "auth.register": Route("POST", "/register", PUBLIC),
+    "auth.forgot_password": Route("POST", "/password/forgot", PUBLIC),
+    # a link that does not verify is refused with a page that says so, whoever opens it
+    "auth.reset_password": Route("GET", "/password/reset/not-a-valid-link", _all(REJECTED)),
     # provider notifications: public, CSRF-exempt, verified by signature (an empty body does not verify)
     "hooks.notify": Route("POST", "/hooks/tbank/{hook_token}", _all(REJECTED)),
     # --- any signed-in account -------------------------------------------------------------
