@@ -25,8 +25,11 @@ from app.extensions import db, limiter
 from app.i18n import SESSION_KEY as LANG_KEY
 from app.models import User
 from app.services import accounts, audit, password_reset
+from app.services import staff_setup as setup_links
 
 PENDING_2FA_KEY = "pending_2fa_user"
+#: the staff setup link opened in this session (its row id; checked again at every use)
+STAFF_SETUP_KEY = "staff_setup_link"
 
 
 def _login_limit():
@@ -94,8 +97,9 @@ def login():
             _start_session(user, remember=bool(form.remember.data), second_factor=False)
             db.session.commit()
             if user.is_staff:
+                # Enrolment needs the one-time setup link: back to it when the sign-in started there.
                 flash(_("Staff accounts must enable two-factor authentication."), "warning")
-                return known_device.remember(redirect(url_for("auth.two_factor")), user)
+                return known_device.remember(redirect(_safe_next(url_for("auth.two_factor"))), user)
             return known_device.remember(redirect(_safe_next(url_for("main.index"))), user)
     return render_template("auth/login.html", form=form)
 
@@ -233,6 +237,19 @@ def account():
     return render_template("auth/account.html", language_form=language_form, password_form=password_form)
 
 
+@bp.get("/account/2fa/setup/<token>")
+@login_required
+def staff_setup(token: str):
+    """A staff member opens the one-time setup link (signed in with the password): enrolment opens."""
+    link = setup_links.find_valid(current_user, token) if setup_links.needs_link(current_user) else None
+    if link is None:
+        audit.record("auth.staff_setup_refused", actor=current_user, target=current_user)
+        db.session.commit()
+        return render_template("auth/staff_setup_needed.html", invalid=True), 400
+    session[STAFF_SETUP_KEY] = link.id
+    return redirect(url_for("auth.two_factor"))
+
+
 @bp.route("/account/2fa", methods=["GET", "POST"])
 @login_required
 def two_factor():
@@ -241,14 +258,23 @@ def two_factor():
     disable_form = DisableTotpForm(prefix="off")
     if current_user.totp_enabled:
         return render_template("auth/two_factor.html", enabled=True, disable_form=disable_form)
+    setup_link = session.get(STAFF_SETUP_KEY)
+    if setup_links.needs_link(current_user) and not setup_links.still_valid(current_user, setup_link):
+        # The password alone must not let anyone bind their own authenticator to a staff account.
+        return render_template("auth/staff_setup_needed.html", invalid=False), 403
     if request.method == "GET" or not current_user.totp_secret_encrypted:
         uri = accounts.start_totp_enrolment(current_user)
         db.session.commit()
     else:
         uri = accounts.totp_uri(current_user)
         if form.validate_on_submit():
+            needs_link = setup_links.needs_link(current_user)
             if accounts.confirm_totp_enrolment(current_user, form.code.data):
+                if needs_link and not setup_links.consume(current_user, setup_link):
+                    db.session.rollback()  # used up or expired meanwhile (another tab): nothing is enrolled
+                    return render_template("auth/staff_setup_needed.html", invalid=True), 400
                 session[MFA_SESSION_KEY] = True
+                session.pop(STAFF_SETUP_KEY, None)
                 db.session.commit()
                 flash(_("Two-factor authentication is on."), "success")
                 return redirect(url_for("auth.two_factor"))

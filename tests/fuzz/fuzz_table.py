@@ -53,6 +53,8 @@ ENTRIES: dict[str, Entry] = {
     # an unconfirmed enrolment stores a fresh (encrypted) seed when none is stored yet: that is the page's job
     "auth.two_factor": Entry("POST", "/account/2fa", {"code": field()}, writes_on_rejection=frozenset({"user"})),
     "auth.disable_two_factor": Entry("POST", "/account/2fa/disable", {"off-password": field()}),
+    # a link that does not verify is audited (staff_setup_refused): someone is probing setup links
+    "auth.staff_setup": Entry("GET", "/account/2fa/setup/{text}", writes_on_rejection=frozenset({"audit_event"})),
     "main.set_language": Entry("POST", "/lang/{text}"),
     # --- deposits ----------------------------------------------------------------------------
     "deposits.new": Entry("POST", "/buy/", {"dep-kind": field(kinds), "dep-amount": field(amounts),

@@ -65,6 +65,7 @@ ADMIN_ONLY: set[str] = {
     "admin.settings",                       # platform settings (branch admin-core)
     "admin.ledger_adjustment_approve",      # approvals of manual ledger adjustments (branch admin-money)
     "admin.ledger_adjustment_reject",
+    "admin.user_setup_link",                # staff 2FA setup links (branch accounts)
 }
 
 #: sample URLs for admin endpoints whose arguments must be real (one line each); others get 1 per argument
@@ -101,7 +102,12 @@ ROUTES: dict[str, Route] = {
     "hooks.notify": Route("POST", "/hooks/tbank/{hook_token}", _all(REJECTED)),
     # --- any signed-in account -------------------------------------------------------------
     "auth.account": Route("POST", "/account", SIGNED_IN),
-    "auth.two_factor": Route("GET", "/account/2fa", SIGNED_IN),
+    # staff without 2FA see the enrolment page only after opening a one-time setup link
+    "auth.two_factor": Route("GET", "/account/2fa", Rule(anonymous=LOGIN, user=OK, other=OK, ops_no_totp=FORBIDDEN,
+                                                        ops=OK, admin=OK)),
+    "auth.staff_setup": Route("GET", "/account/2fa/setup/not-a-valid-link",
+                              Rule(anonymous=LOGIN, user=REJECTED, other=REJECTED, ops_no_totp=REJECTED,
+                                   ops=REJECTED, admin=REJECTED)),
     "auth.disable_two_factor": Route("POST", "/account/2fa/disable", SIGNED_IN),
     "auth.logout": Route("POST", "/logout", _all(LOGIN)),  # signed out, then at the sign-in page
     "deposits.new": Route("POST", "/buy/", SIGNED_IN),
