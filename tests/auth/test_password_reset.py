@@ -173,3 +173,38 @@ def test_a_nul_byte_in_the_e_mail_is_a_form_error_not_a_500(mail_app):
             assert "Введите правильный адрес" in response.get_data(as_text=True)
     with mail_app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == 0  # nothing written
+
+
+def test_one_link_used_at_once_from_many_browsers_resets_once(mail_app, database):
+    """8 simultaneous uses of one link on PostgreSQL: exactly one sets its password, the others are refused."""
+    if database.kind != "postgresql":
+        pytest.skip("row-lock concurrency is a PostgreSQL matter (SQLite serialises every write transaction)")
+    import threading
+
+    app = mail_app
+    with app.app_context(), app.test_request_context():
+        token = password_reset.make_token(gen_user())
+    path = f"/password/reset/{token}"
+    browsers = [_client(app) for _ in range(8)]
+    tokens = [csrf_from(b.get(path).get_data(as_text=True)) for b in browsers]
+    barrier, results, lock = threading.Barrier(len(browsers)), {}, threading.Lock()
+
+    def use(n: int) -> None:
+        password = f"Racer-{n}-Pass-99!"
+        barrier.wait()
+        status = browsers[n].post(path, data={"password": password, "confirm": password,
+                                              "csrf_token": tokens[n]}).status_code
+        with lock:
+            results[n] = status
+
+    threads = [threading.Thread(target=use, args=(n,)) for n in range(len(browsers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    winners = [n for n, status in results.items() if status == 302]
+    assert len(winners) == 1 and sorted(results.values()) == [302] + [400] * (len(browsers) - 1)
+    assert AuthActions(_client(app), app).login(password=f"Racer-{winners[0]}-Pass-99!").status_code == 302
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)
+                                 .where(AuditEvent.action == "auth.password_reset")) == 1
