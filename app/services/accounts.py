@@ -94,15 +94,6 @@ def check_password(user: User | None, password: str) -> bool:
     return True
 
 
-def authenticate(email: str, password: str) -> User | None:
-    """The user if the e-mail and password match; audits failures."""
-    user = find_by_email(email)
-    if not check_password(user, password):
-        audit.record("auth.login_failed", actor=user, email_domain=email.rpartition("@")[2][:100])
-        return None
-    return user
-
-
 def password_fingerprint(user: User) -> str:
     """A keyed digest of the current password hash: what reset links and known-device cookies are bound to.
 
