@@ -64,6 +64,8 @@ def test_reset_by_e_mail_ends_every_session_and_the_link_works_once(mail_app, sm
     app = mail_app
     with app.app_context():
         gen_user(locale="en")
+    login_page = _client(app).get("/login").get_data(as_text=True)
+    assert '<a href="/password/forgot">Забыли пароль?</a>' in login_page
     laptop = _client(app)
     assert AuthActions(laptop, app).login().status_code == 302
     answer = _ask(_client(app), "User@Example.com ")

@@ -67,8 +67,18 @@ def test_an_admin_issues_a_link_that_enrols_once(app, client, auth):
     with app.app_context():
         assert db.session.get(User, ops_id).totp_enabled
         assert {"auth.staff_setup_issued", "auth.staff_setup_used", "auth.2fa_enabled"} <= set(_actions())
-    # Used: the same link opens nothing again, for the same account or another staff account.
+    # Used: the same link opens nothing again.
     assert staff.get(path).status_code == 400
+    # An enrolled staff member, or an ordinary user, gets no link: a form error, nothing written.
+    with app.app_context():
+        user_id = gen_user("user@example.com").id
+    for target in (ops_id, user_id):
+        page = client.get(f"/admin/users/{target}").get_data(as_text=True)
+        refused = client.post(f"/admin/users/{target}/setup-link", data={"stp-reason": "why not",
+                                                                         "csrf_token": csrf_from(page)})
+        assert refused.status_code == 422
+    with app.app_context():
+        assert _actions().count("auth.staff_setup_issued") == 1
 
 
 def test_a_link_is_bound_to_its_account_expires_and_is_replaced(app_factory):
