@@ -75,6 +75,11 @@ def test_the_account_is_slowed_down_and_the_owner_gets_in_after_the_bounded_wait
     with app.app_context():
         row = db.session.get(LoginThrottle, login_slowdown.email_key("user@example.com"))
         assert (row.failures, row.blocked_until) == (0, None)  # success forgets the failures
+    # A new episode after the success is a new window: the owner is told again, once.
+    for i in range(FREE + 2):
+        _post_login(attacker, f"Later-{i}-x")
+    with app.app_context():
+        assert len(_notices()) == 2
 
 
 def test_the_wait_doubles_and_is_bounded(app_ctx):
