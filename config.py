@@ -79,6 +79,9 @@ class Config:
     METRICS_ALLOW_NETWORKS = _env_list("METRICS_ALLOW_NETWORKS", "127.0.0.1/32,::1/128")
 
     FORCE_HTTPS = _env_bool("FORCE_HTTPS", False)
+    #: reverse proxies in front of the app that append to X-Forwarded-For/-Proto (0: none trusted, the
+    #: headers are ignored so a client cannot spoof its address); rate limits and the audit log use the result
+    TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
     #: the platform's account in the poker room, shown to sellers
     ROOM_PLATFORM_ACCOUNT = os.environ.get("ROOM_PLATFORM_ACCOUNT", "pokerpay@pokerok.example")
     #: sandbox | statement | manual

@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.models import Role, User
-from app.services import accounts
+from app.services import accounts, staff_setup
 
 users_cli = AppGroup("users", help="Manage user accounts.")
 demo_cli = AppGroup("demo", help="Demo data for `make run`.")
@@ -34,8 +34,28 @@ def create_admin(email: str, password: str) -> None:
     except ValidationFailed as exc:
         db.session.rollback()
         raise click.ClickException(exc.message) from exc
+    user = accounts.find_by_email(email)
+    link = staff_setup.link(staff_setup.issue(user, actor=None, reason="first admin"))
     db.session.commit()
-    click.echo(f"admin {email} created; sign in and enable two-factor authentication")
+    click.echo(f"admin {email} created; sign in, then open this one-time link (valid for a day) to enable "
+               f"two-factor authentication:\n  {link}")
+
+
+@users_cli.command("setup-link")
+@click.argument("email")
+def setup_link(email: str) -> None:
+    """Print a one-time 2FA setup link for a staff account (replaces any earlier link)."""
+    user = accounts.find_by_email(email)
+    if user is None:
+        raise click.ClickException(f"no account {email}")
+    try:
+        token = staff_setup.issue(user, actor=None, reason="flask users setup-link")
+    except ValidationFailed as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from exc
+    db.session.commit()
+    click.echo(f"one-time 2FA setup link for {user.email} (valid for a day; open it signed in as that account):")
+    click.echo(f"  {staff_setup.link(token)}")
 
 
 @users_cli.command("seed-demo")
@@ -53,8 +73,15 @@ def seed_demo() -> None:
         click.echo("database already has users; no demo data")
         return
     click.echo(f"Demo users (password for all: {password}):")
+    links = {}
+    for email, _role in DEMO_USERS:
+        user = accounts.find_by_email(email)
+        if user is not None and staff_setup.needs_link(user):
+            # Staff enrol 2FA only through a one-time link; a fresh one at each start (each lasts a day).
+            links[email] = staff_setup.link(staff_setup.issue(user, actor=None, reason="demo seed"))
+    db.session.commit()
     for email, role in DEMO_USERS:
-        note = "  (enable two-factor authentication at first sign-in)" if role.is_staff else ""
+        note = f"\n         sign in, then open to enable 2FA: {links[email]}" if email in links else ""
         click.echo(f"  {role.value:6} {email}{note}")
 
 

@@ -8,13 +8,15 @@ from flask_login import current_user
 from wtforms import RadioField
 from wtforms.validators import InputRequired, Optional
 
+from app.access import roles_required
 from app.admin import bp, section
 from app.admin.actions import ReasonForm, action_rate_limit
-from app.errors import DomainError
+from app.errors import DomainError, ValidationFailed
 from app.extensions import db
 from app.forms import AmountField
+from app.models import Role
 from app.money import format_number
-from app.services import kyc, user_admin
+from app.services import kyc, staff_setup, user_admin
 
 section("users", _l("Users"))
 
@@ -36,6 +38,7 @@ def _forms(limits=None, **given):
     forms = {
         "kyc_form": KycForm(prefix="kyc"), "freeze_form": ReasonForm(prefix="frz"),
         "limits_form": LimitsForm(prefix="lim"), "reset_form": ReasonForm(prefix="tfa"),
+        "setup_form": ReasonForm(prefix="stp"), "setup_link": None,
     }
     forms.update(given)
     if request.method == "GET" and limits is not None:
@@ -128,3 +131,24 @@ def user_reset_two_factor(user_id: int):
     return _act(user_id, "reset_form", ReasonForm(prefix="tfa"),
                 lambda f: user_admin.reset_two_factor(user_id, actor=current_user, reason=f.reason.data),
                 _("Two-factor authentication is reset; the user signs in with the password and enrols again."))
+
+
+@bp.post("/users/<int:user_id>/setup-link")
+@roles_required(Role.ADMIN, mfa=True)
+@action_rate_limit
+def user_setup_link(user_id: int):
+    """Issue a staff member's one-time 2FA setup link, shown once on this page (only its hash is kept)."""
+    form = ReasonForm(prefix="stp")
+    if not form.validate_on_submit():
+        return _render_user(user_id, 422, setup_form=form)
+    user = user_admin.get_user(user_id)  # a missing user: 404 (the app's DomainError handler)
+    try:
+        if user.id == current_user.id:
+            raise ValidationFailed(_("You cannot change your own account here; ask another member of the team."))
+        token = staff_setup.issue(user, actor=current_user, reason=form.reason.data)
+    except DomainError as exc:
+        db.session.rollback()
+        form.form_errors.append(exc.message)
+        return _render_user(user_id, 422, setup_form=form)
+    db.session.commit()
+    return _render_user(user_id, 200, setup_link=staff_setup.link(token))

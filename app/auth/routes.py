@@ -9,15 +9,27 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from app.access import MFA_SESSION_KEY, public
-from app.auth import bp
-from app.auth.forms import ChangePasswordForm, DisableTotpForm, LanguageForm, LoginForm, RegisterForm, TotpForm
+from app.auth import bp, known_device
+from app.auth.forms import (
+    ChangePasswordForm,
+    DisableTotpForm,
+    ForgotPasswordForm,
+    LanguageForm,
+    LoginForm,
+    RegisterForm,
+    ResetPasswordForm,
+    TotpForm,
+)
 from app.errors import ValidationFailed
 from app.extensions import db, limiter
 from app.i18n import SESSION_KEY as LANG_KEY
 from app.models import User
-from app.services import accounts, audit
+from app.services import accounts, audit, password_reset
+from app.services import staff_setup as setup_links
 
 PENDING_2FA_KEY = "pending_2fa_user"
+#: the staff setup link opened in this session (its row id; checked again at every use)
+STAFF_SETUP_KEY = "staff_setup_link"
 
 
 def _login_limit():
@@ -26,6 +38,10 @@ def _login_limit():
 
 def _register_limit():
     return current_app.config["REGISTER_RATE_LIMIT"]
+
+
+def _reset_limit():
+    return current_app.config.get("PASSWORD_RESET_RATE_LIMIT", "5 per minute;20 per hour")
 
 
 def _safe_next(default: str) -> str:
@@ -48,6 +64,12 @@ def _start_session(user: User, *, remember: bool, second_factor: bool) -> None:
     accounts.record_login(user, second_factor=second_factor)
 
 
+def _slowed_down(form_field, retry_after: int):
+    """The account's slow-down refused the attempt: say how long to wait (429, as the address limit does)."""
+    form_field.errors.append(_("Too many failed sign-ins to this account. Try again in %(n)d s, or reset the "
+                               "password.", n=retry_after))
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
 @public
@@ -57,21 +79,28 @@ def login():
         return redirect(url_for("main.index"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = accounts.authenticate(form.email.data, form.password.data)
+        attempt = accounts.password_step(form.email.data, form.password.data, remembered=known_device.remembered())
+        user = attempt.user
+        if attempt.retry_after:
+            db.session.commit()  # keep the audit entry
+            _slowed_down(form.password, attempt.retry_after)
+            return render_template("auth/login.html", form=form), 429
         if user is None:
-            db.session.commit()  # keep the audit entry of the failure
+            db.session.commit()  # keep the audit entry and the count of the failure
             form.password.errors.append(_("Wrong e-mail or password."))
         elif user.totp_enabled:
-            session[PENDING_2FA_KEY] = {"id": user.id, "remember": bool(form.remember.data)}
+            session[PENDING_2FA_KEY] = {"id": user.id, "remember": bool(form.remember.data),
+                                        "known_device": attempt.gate.by_known_device}
             db.session.commit()
             return redirect(url_for("auth.login_2fa", next=request.args.get("next")))
         else:
             _start_session(user, remember=bool(form.remember.data), second_factor=False)
             db.session.commit()
             if user.is_staff:
+                # Enrolment needs the one-time setup link: back to it when the sign-in started there.
                 flash(_("Staff accounts must enable two-factor authentication."), "warning")
-                return redirect(url_for("auth.two_factor"))
-            return redirect(_safe_next(url_for("main.index")))
+                return known_device.remember(redirect(_safe_next(url_for("auth.two_factor"))), user)
+            return known_device.remember(redirect(_safe_next(url_for("main.index"))), user)
     return render_template("auth/login.html", form=form)
 
 
@@ -86,14 +115,60 @@ def login_2fa():
         return redirect(url_for("auth.login"))
     form = TotpForm()
     if form.validate_on_submit():
-        if accounts.verify_totp(user, form.code.data):
+        attempt = accounts.code_step(user, form.code.data, known_device=bool(pending.get("known_device")))
+        if attempt.user is not None:
             _start_session(user, remember=pending["remember"], second_factor=True)
             db.session.commit()
-            return redirect(_safe_next(url_for("main.index")))
-        audit.record("auth.2fa_failed", actor=user, target=user)
+            return known_device.remember(redirect(_safe_next(url_for("main.index"))), user)
         db.session.commit()
+        if attempt.retry_after:
+            _slowed_down(form.code, attempt.retry_after)
+            return render_template("auth/login_2fa.html", form=form), 429
         form.code.errors.append(_("The code is wrong or has already been used."))
     return render_template("auth/login_2fa.html", form=form)
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit(_reset_limit, methods=["POST"])
+@public
+def forgot_password():
+    """Ask for a reset link by e-mail; the same answer whether or not the address has an account."""
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        password_reset.request_reset(form.email.data)
+        db.session.commit()
+        flash(_("If an account with this e-mail exists, we have sent it a link to choose a new password. "
+                "The link works for an hour."), "success")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/forgot_password.html", form=form)
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+@public
+def reset_password(token: str):
+    """Choose a new password with the link from the e-mail; every session of the account ends."""
+    if password_reset.user_of(token) is None:
+        return render_template("auth/reset_password.html", form=None), 400
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            password_reset.reset(token, form.password.data)
+        except password_reset.ResetLinkInvalid:
+            db.session.rollback()
+            return render_template("auth/reset_password.html", form=None), 400
+        except ValidationFailed as exc:
+            db.session.rollback()
+            form.password.errors.append(exc.message)
+        else:
+            db.session.commit()
+            if current_user.is_authenticated:
+                logout_user()
+            session.clear()
+            flash(_("Your password is changed and every session of the account has ended. Sign in with the "
+                    "new password."), "success")
+            return redirect(url_for("auth.login"))
+    return render_template("auth/reset_password.html", form=form)
 
 
 @bp.route("/register", methods=["GET", "POST"])
@@ -162,6 +237,19 @@ def account():
     return render_template("auth/account.html", language_form=language_form, password_form=password_form)
 
 
+@bp.get("/account/2fa/setup/<token>")
+@login_required
+def staff_setup(token: str):
+    """A staff member opens the one-time setup link (signed in with the password): enrolment opens."""
+    link = setup_links.find_valid(current_user, token) if setup_links.needs_link(current_user) else None
+    if link is None:
+        audit.record("auth.staff_setup_refused", actor=current_user, target=current_user)
+        db.session.commit()
+        return render_template("auth/staff_setup_needed.html", invalid=True), 400
+    session[STAFF_SETUP_KEY] = link.id
+    return redirect(url_for("auth.two_factor"))
+
+
 @bp.route("/account/2fa", methods=["GET", "POST"])
 @login_required
 def two_factor():
@@ -170,14 +258,23 @@ def two_factor():
     disable_form = DisableTotpForm(prefix="off")
     if current_user.totp_enabled:
         return render_template("auth/two_factor.html", enabled=True, disable_form=disable_form)
+    setup_link = session.get(STAFF_SETUP_KEY)
+    if setup_links.needs_link(current_user) and not setup_links.still_valid(current_user, setup_link):
+        # The password alone must not let anyone bind their own authenticator to a staff account.
+        return render_template("auth/staff_setup_needed.html", invalid=False), 403
     if request.method == "GET" or not current_user.totp_secret_encrypted:
         uri = accounts.start_totp_enrolment(current_user)
         db.session.commit()
     else:
         uri = accounts.totp_uri(current_user)
         if form.validate_on_submit():
+            needs_link = setup_links.needs_link(current_user)
             if accounts.confirm_totp_enrolment(current_user, form.code.data):
+                if needs_link and not setup_links.consume(current_user, setup_link):
+                    db.session.rollback()  # used up or expired meanwhile (another tab): nothing is enrolled
+                    return render_template("auth/staff_setup_needed.html", invalid=True), 400
                 session[MFA_SESSION_KEY] = True
+                session.pop(STAFF_SETUP_KEY, None)
                 db.session.commit()
                 flash(_("Two-factor authentication is on."), "success")
                 return redirect(url_for("auth.two_factor"))

@@ -1,5 +1,6 @@
 """Database models.  Import every model module here so Alembic and the app see them all."""
 from app.ledger.models import LedgerAccount, LedgerTransfer  # noqa: F401
+from app.models.account_security import LoginThrottle, StaffSetupToken  # noqa: F401
 from app.models.adjustment import LedgerAdjustment  # noqa: F401
 from app.models.audit import AuditEvent  # noqa: F401
 from app.models.ledger_check import LedgerCheck  # noqa: F401

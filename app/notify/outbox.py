@@ -45,8 +45,10 @@ STALE_SENDING = timedelta(minutes=5)
 MAX_RETRY_DELAY = timedelta(hours=1)
 
 
-def _address(channel: str, settings: NotificationSettings, user: User) -> str | None:
-    """Where ``channel`` reaches ``user`` now; None if they have turned it off since."""
+def _address(channel: str, settings: NotificationSettings, user: User, kind: str) -> str | None:
+    """Where ``channel`` reaches ``user`` now; None if they have turned it off since (security notices: never off)."""
+    if channel == "email" and kind in notifications.ALWAYS_EMAILED:
+        return user.email
     if not notifications.wants(channel, settings):
         return None
     return user.email if channel == "email" else settings.telegram_chat_id
@@ -84,7 +86,8 @@ def claim(delivery_id: int, now: datetime | None = None) -> Claimed | None:
     notification = delivery.notification
     user = db.session.get(User, notification.user_id)
     channel = channels()[delivery.channel]
-    address = _address(delivery.channel, notifications.settings_of(user.id), user) if channel.available() else None
+    address = (_address(delivery.channel, notifications.settings_of(user.id), user, notification.kind)
+               if channel.available() else None)
     with force_locale(user.locale):
         text = notifications.text_of(notification)
         message = Message(title=text.title, body=text.body, link=texts.target_url(text, external=True),

@@ -97,6 +97,14 @@ def _dispute_resolved(p: dict) -> Text:
     return Text(title, body, target)
 
 
+def _login_failures(p: dict) -> Text:
+    return Text(_("Failed sign-ins to your account"),
+                _("Someone entered a wrong password or code for your account %(n)d times in a row, so signing in "
+                  "to it is slowed down for a while. If it was not you, change your password.",
+                  n=int(p.get("failures") or 0)),
+                ("auth.account", {}))
+
+
 _RENDERERS = {
     "credit_received": _credit_received,
     "invoice_paid": _invoice_paid,
@@ -107,6 +115,7 @@ _RENDERERS = {
     "cash_out_failed": _cash_out_failed,
     "dispute_opened": _dispute_opened,
     "dispute_resolved": _dispute_resolved,
+    "login_failures": _login_failures,
 }
 
 

@@ -5,12 +5,16 @@ code is accepted at most once (the last used time step is remembered).
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+from dataclasses import dataclass
 
 import pyotp
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from app import crypto
@@ -19,7 +23,7 @@ from app.errors import ValidationFailed
 from app.extensions import db
 from app.models import Role, User
 from app.models.user import new_session_token
-from app.services import audit
+from app.services import audit, login_slowdown
 
 _hasher = PasswordHasher()
 # A hash of a random password: verifying against it when the e-mail is unknown keeps
@@ -90,13 +94,67 @@ def check_password(user: User | None, password: str) -> bool:
     return True
 
 
-def authenticate(email: str, password: str) -> User | None:
-    """The user if the e-mail and password match; audits failures."""
+def password_fingerprint(user: User) -> str:
+    """A keyed digest of the current password hash: what reset links and known-device cookies are bound to.
+
+    Any password change (a reset included: argon2 salts every hash) changes it, which kills every
+    reset link issued before and every known-device cookie.
+    """
+    secret = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(secret, b"password:" + user.password_hash.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def is_known_device(user: User | None, remembered: dict | None) -> bool:
+    """Whether a browser's signed known-device claim is for this user's current password."""
+    if user is None or not isinstance(remembered, dict):
+        return False
+    return remembered.get("u") == user.id and hmac.compare_digest(str(remembered.get("f", "")),
+                                                                  password_fingerprint(user))
+
+
+@dataclass
+class Attempt:
+    """The outcome of one sign-in step: the user when it passed; ``retry_after`` when the slow-down refused it."""
+
+    user: User | None
+    gate: login_slowdown.Gate
+
+    @property
+    def retry_after(self) -> int:
+        return self.gate.retry_after
+
+
+def password_step(email: str, password: str, *, remembered: dict | None = None) -> Attempt:
+    """Check e-mail and password behind the account's slow-down (audits failures; caller commits).
+
+    A user with 2FA has not signed in yet: the failures are forgotten only after the code step.
+    """
     user = find_by_email(email)
+    gate = login_slowdown.admit(email, step="password", known_device=is_known_device(user, remembered))
+    if gate.retry_after:
+        login_slowdown.refused(gate, email, user, "password")
+        return Attempt(None, gate)
     if not check_password(user, password):
         audit.record("auth.login_failed", actor=user, email_domain=email.rpartition("@")[2][:100])
-        return None
-    return user
+        login_slowdown.failed(gate, user)
+        return Attempt(None, gate)
+    if not user.totp_enabled:
+        login_slowdown.succeeded(gate)
+    return Attempt(user, gate)
+
+
+def code_step(user: User, code: str, *, known_device: bool = False) -> Attempt:
+    """Check the TOTP code behind the same slow-down (wrong codes count like wrong passwords)."""
+    gate = login_slowdown.admit(user.email, step="code", known_device=known_device)
+    if gate.retry_after:
+        login_slowdown.refused(gate, user.email, user, "code")
+        return Attempt(None, gate)
+    if not verify_totp(user, code):
+        audit.record("auth.2fa_failed", actor=user, target=user)
+        login_slowdown.failed(gate, user)
+        return Attempt(None, gate)
+    login_slowdown.succeeded(gate)
+    return Attempt(user, gate)
 
 
 def record_login(user: User, *, second_factor: bool) -> None:

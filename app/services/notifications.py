@@ -27,6 +27,8 @@ from app.notify.base import channels
 from app.services import audit
 
 PAGE_SIZE = 30
+#: security notices go to the account's e-mail whatever channels the user chose (they must reach the owner)
+ALWAYS_EMAILED = frozenset({"login_failures"})
 _CHAT_ID_RE = re.compile(r"-?\d{1,20}")
 
 
@@ -53,7 +55,10 @@ def notify(user_id: int, kind: str, event_key: str, **params) -> int | None:
     }, ["event_key"])
     if notification_id is None:
         return None
-    for channel in chosen_channels(user_id):
+    targets = chosen_channels(user_id)
+    if kind in ALWAYS_EMAILED and "email" in available_channels() and "email" not in targets:
+        targets.append("email")
+    for channel in targets:
         delivery_id = _insert_once(NotificationDelivery.__table__, {
             "notification_id": notification_id, "channel": channel, "status": "pending", "attempts": 0,
             "created_at": now, "updated_at": now,
@@ -116,6 +121,12 @@ def request_filled(request_id: int) -> None:
     request = db.session.get(WithdrawalRequest, request_id)
     notify(request.seller_id, "request_filled", f"request-filled:{request.id}", request_id=request.id,
            amount=request.amount)
+
+
+def login_failures(user_id: int, window_started_at: datetime, failures: int) -> int | None:
+    """Repeated failed sign-ins to the account: once per slow-down window (keyed by the window's start)."""
+    return notify(user_id, "login_failures", f"login-failures:{user_id}:{window_started_at.isoformat()}",
+                  failures=failures)
 
 
 def form_circuit_opened(form_id: int, reason: str, opened_at: datetime) -> None:

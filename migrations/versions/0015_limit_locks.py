@@ -7,7 +7,7 @@ trigger refuses it), so the column is added in place: SQLite's own
 ``ADD COLUMN`` with its CHECK, not a batch copy, which would drop the trigger.
 
 Revision ID: 0015_limit_locks
-Revises: 0011_matching_batches
+Revises: 0014_accounts
 Create Date: 2026-12-04 18:00:00
 """
 from alembic import op
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 revision = '0015_limit_locks'
-down_revision = '0011_matching_batches'
+down_revision = '0014_accounts'
 branch_labels = None
 depends_on = None
 

@@ -36,17 +36,25 @@ ENTRIES: dict[str, Entry] = {
     # --- auth --------------------------------------------------------------------------------
     "auth.login": Entry("POST", "/login", {"email": field(), "password": field(), "remember": field()},
                         actor="anonymous",
-                        writes_on_rejection=frozenset({"audit_event"}),  # failed sign-ins are audited on purpose
+                        # failed sign-ins are audited and counted for the account's slow-down on purpose
+                        writes_on_rejection=frozenset({"audit_event", "login_throttle"}),
                         query={"next": field()}),
     "auth.register": Entry("POST", "/register", {"email": field(), "password": field(), "confirm": field(),
                                                  "locale": field()}, actor="anonymous"),
     "auth.login_2fa": Entry("POST", "/login/2fa", {"code": field()}, actor="anonymous"),
+    # a request is audited whatever the address (the same work whether or not it has an account)
+    "auth.forgot_password": Entry("POST", "/password/forgot", {"email": field()}, actor="anonymous",
+                                  writes_on_rejection=frozenset({"audit_event"})),
+    "auth.reset_password": Entry("POST", "/password/reset/{text}", {"password": field(), "confirm": field()},
+                                 actor="anonymous"),
     "auth.account": Entry("POST", "/account", {
         "lang-locale": field(), "lang-submit": field(), "pw-current": field(), "pw-password": field(),
         "pw-confirm": field(), "pw-submit": field()}),
     # an unconfirmed enrolment stores a fresh (encrypted) seed when none is stored yet: that is the page's job
     "auth.two_factor": Entry("POST", "/account/2fa", {"code": field()}, writes_on_rejection=frozenset({"user"})),
     "auth.disable_two_factor": Entry("POST", "/account/2fa/disable", {"off-password": field()}),
+    # a link that does not verify is audited (staff_setup_refused): someone is probing setup links
+    "auth.staff_setup": Entry("GET", "/account/2fa/setup/{text}", writes_on_rejection=frozenset({"audit_event"})),
     "main.set_language": Entry("POST", "/lang/{text}"),
     # --- deposits ----------------------------------------------------------------------------
     "deposits.new": Entry("POST", "/buy/", {"dep-kind": field(kinds), "dep-amount": field(amounts),

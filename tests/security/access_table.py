@@ -65,6 +65,7 @@ ADMIN_ONLY: set[str] = {
     "admin.settings",                       # platform settings (branch admin-core)
     "admin.ledger_adjustment_approve",      # approvals of manual ledger adjustments (branch admin-money)
     "admin.ledger_adjustment_reject",
+    "admin.user_setup_link",                # staff 2FA setup links (branch accounts)
 }
 
 #: sample URLs for admin endpoints whose arguments must be real (one line each); others get 1 per argument
@@ -94,11 +95,19 @@ ROUTES: dict[str, Route] = {
     # without a password step pending, the 2FA step sends everyone back to sign in
     "auth.login_2fa": Route("GET", "/login/2fa", _all(LOGIN)),
     "auth.register": Route("POST", "/register", PUBLIC),
+    "auth.forgot_password": Route("POST", "/password/forgot", PUBLIC),
+    # a link that does not verify is refused with a page that says so, whoever opens it
+    "auth.reset_password": Route("GET", "/password/reset/not-a-valid-link", _all(REJECTED)),
     # provider notifications: public, CSRF-exempt, verified by signature (an empty body does not verify)
     "hooks.notify": Route("POST", "/hooks/tbank/{hook_token}", _all(REJECTED)),
     # --- any signed-in account -------------------------------------------------------------
     "auth.account": Route("POST", "/account", SIGNED_IN),
-    "auth.two_factor": Route("GET", "/account/2fa", SIGNED_IN),
+    # staff without 2FA see the enrolment page only after opening a one-time setup link
+    "auth.two_factor": Route("GET", "/account/2fa", Rule(anonymous=LOGIN, user=OK, other=OK, ops_no_totp=FORBIDDEN,
+                                                        ops=OK, admin=OK)),
+    "auth.staff_setup": Route("GET", "/account/2fa/setup/not-a-valid-link",
+                              Rule(anonymous=LOGIN, user=REJECTED, other=REJECTED, ops_no_totp=REJECTED,
+                                   ops=REJECTED, admin=REJECTED)),
     "auth.disable_two_factor": Route("POST", "/account/2fa/disable", SIGNED_IN),
     "auth.logout": Route("POST", "/logout", _all(LOGIN)),  # signed out, then at the sign-in page
     "deposits.new": Route("POST", "/buy/", SIGNED_IN),

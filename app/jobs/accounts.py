@@ -1,0 +1,14 @@
+"""Account e-mails sent after the commit: the password reset link.
+
+The link is made in the job (nothing secret travels through Redis or sits in
+the database).  A lost job means no mail: the user asks again.
+"""
+from __future__ import annotations
+
+from app.jobs import job
+from app.services import password_reset
+
+
+@job
+def send_password_reset(user_id: int) -> bool:
+    return password_reset.send_mail(user_id)
