@@ -55,7 +55,9 @@ try:
     from playwright.sync_api import expect, sync_playwright
 except ImportError:  # pragma: no cover - requirements.txt pins it
     sync_playwright = None
+    Watch = None
 else:
+    from tests.browser.checks import Watch
     #: one budget for actions and assertions; a slow shared CI machine gets more with BROWSER_TIMEOUT_MS
     TIMEOUT_MS = float(os.environ.get("BROWSER_TIMEOUT_MS", "10000"))
     expect.set_options(timeout=TIMEOUT_MS)
@@ -317,7 +319,7 @@ class Shots:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.variant = variant
         self.count = 0
-        for old in self.folder.glob(f"{variant}-*.png"):
+        for old in [*self.folder.glob(f"{variant}-*.png"), *self.folder.glob(f"{variant}-FAILED-*.html")]:
             old.unlink()
 
     def __call__(self, page, name: str) -> Path:
@@ -332,40 +334,52 @@ class Shots:
 
 @dataclass
 class Browsing:
-    """One journey's browser: a context in a viewport, its first page, its language and its screenshots."""
+    """One journey's browser: a context in a viewport, its first page, its language and its screenshots.
+
+    Its pages are checked pages (tests/browser/checks.py): every step ends with the journey's check.
+    """
 
     context: object
     page: object
     lang: str
     viewport: str
     shot: Shots
-    errors: list = field(default_factory=list)
+    watch: Watch
 
     def new_page(self):
-        page = self.context.new_page()
-        _watch(page, self.errors)
-        return page
-
-
-def _watch(page, errors: list) -> None:
-    """Collect what no journey should meet: 5xx answers, script errors, CSP violations."""
-    page.on("response", lambda r: errors.append(f"{r.status} {r.request.method} {r.url}") if r.status >= 500 else None)
-    page.on("pageerror", lambda exc: errors.append(f"script error on {page.url}: {exc}"))
-    page.on("console", lambda m: errors.append(f"console on {page.url} from {m.location.get('url')}: {m.text[:160]}")
-            if m.type == "error" and "Content Security Policy" in m.text else None)
+        return self.watch.page(self.context.new_page())
 
 
 @pytest.fixture
 def browsing(request, chromium, system):
     """A fresh browser context for ``(journey, lang, viewport)`` given by the test's ``variant`` parameter."""
     lang, viewport = request.param if hasattr(request, "param") else ("ru", "desktop")
-    journey = request.node.originalname.removeprefix("test_")
+    yield from _browsing(request, chromium, system, lang, viewport, request.node.originalname.removeprefix("test_"))
+
+
+@pytest.fixture
+def second_browser(request, chromium, system):
+    """Another person's browser beside the journey's (ops deciding a buyer's dispute): ``(lang, viewport)``."""
+    made = []
+
+    def make(lang: str, viewport: str) -> Browsing:
+        journey = request.node.originalname.removeprefix("test_") + "-second"
+        generator = _browsing(request, chromium, system, lang, viewport, journey)
+        made.append(generator)
+        return next(generator)
+
+    yield make
+    for generator in made:
+        with contextlib.suppress(StopIteration):
+            next(generator)
+
+
+def _browsing(request, chromium, system, lang: str, viewport: str, journey: str):
     context = chromium.new_context(locale="ru-RU" if lang == "ru" else "en-US", **VIEWPORTS[viewport])
     context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    errors: list = []
-    _watch(page, errors)
-    browsing = Browsing(context, page, lang, viewport, Shots(journey, f"{lang}-{viewport}"), errors)
+    watch = Watch(context, system.url, phone=viewport == "phone")
+    browsing = Browsing(context, watch.page(context.new_page()), lang, viewport, Shots(journey, f"{lang}-{viewport}"),
+                        watch)
     try:
         yield browsing
         if getattr(request.node, "browser_failed", False):
@@ -374,9 +388,10 @@ def browsing(request, chromium, system):
                     browsing.shot(open_page, f"FAILED-tab{number}")
                     (browsing.shot.folder / f"{browsing.shot.variant}-FAILED-tab{number}.html").write_text(
                         open_page.content(), encoding="utf-8")
+        else:
+            watch.finish()
     finally:
         context.close()
-    assert not errors, f"the journey met errors: {errors}"
 
 
 @pytest.fixture
