@@ -57,7 +57,8 @@ INIT_SCRIPT = """
 })();
 """.replace("__NAMES__", json.dumps(HTMX_ERRORS))
 
-#: the page's structure: a nested page (header, main navigation, main, footer twice) and the widths
+#: the page's structure: a nested page (header, main navigation, main, footer twice), the widths, and whether
+#: htmx has a request, swap or settle in flight (the step's own, or a poll's: short, so the check waits it out)
 STRUCTURE = """
 () => {
   const outsideArticles = (selector) => [...document.querySelectorAll(selector)].filter((el) => !el.closest("article"));
@@ -74,12 +75,10 @@ STRUCTURE = """
     footers: outsideArticles("footer").length,
     scrollWidth: document.documentElement.scrollWidth,
     innerWidth: window.innerWidth,
+    busy: !!document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling"),
   };
 }
 """
-
-#: what may be in flight after a step: an htmx request, swap or settle (the polls are short; wait them out)
-HTMX_BUSY = "!!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
 
 #: the Playwright calls that are a person's step (the check runs after each)
 STEPS = frozenset({"click", "dblclick", "tap", "fill", "type", "press", "press_sequentially", "check", "uncheck",
@@ -143,26 +142,23 @@ class Watch:
             raise JourneyProblem(f"after {step}: the page scrolls sideways on a phone at {page.url}: "
                                  f"{shape['scrollWidth']}px wide in a {shape['innerWidth']}px viewport")
 
-    def _structure(self, page: Page) -> dict | None:
-        deadline = time.monotonic() + 10
+    def _structure(self, page: Page, busy_for: float = 3.0) -> dict | None:
+        """The page's shape once htmx is idle.  Polled from here: ``wait_for_function`` evals a string in the
+        page, which the app's CSP rightly refuses; under continual polling, look anyway after ``busy_for``."""
+        start = time.monotonic()
         while True:
             try:
                 page.wait_for_load_state("domcontentloaded")
-                self._wait_for_htmx(page)
-                return page.evaluate(STRUCTURE)
+                shape = page.evaluate(STRUCTURE)
             except PlaywrightError as error:  # a navigation replaced the document mid-look: look at the new one
                 if page.is_closed():
                     return None
-                if time.monotonic() > deadline:
+                if time.monotonic() - start > 10:
                     raise JourneyProblem(f"could not look at {page.url}: {error}") from error
                 time.sleep(0.1)
-
-    @staticmethod
-    def _wait_for_htmx(page: Page, timeout: float = 3.0) -> None:
-        """Until htmx has nothing in flight (polled from here: ``wait_for_function`` evals in the page, which the
-        app's CSP rightly refuses); under continual polling, look anyway after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while page.evaluate(HTMX_BUSY) and time.monotonic() < deadline:
+                continue
+            if not shape["busy"] or time.monotonic() - start > busy_for:
+                return shape
             time.sleep(0.05)
 
     def _raise_collected(self, step: str) -> None:

@@ -41,6 +41,7 @@ from tests.helpers import PASSWORD
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+README_SHOTS = ROOT / "test-artifacts" / "readme"
 PLATFORM = "pokerpay@pokerok.example"
 ROOM_TOKEN = "browser-room-token"
 
@@ -312,7 +313,11 @@ def chromium():
 
 
 class Shots:
-    """Full-page screenshots into test-artifacts/screenshots/<journey>/<variant>-NN-<name>.png."""
+    """Full-page screenshots into test-artifacts/screenshots/<journey>/<variant>-NN-<name>.png.
+
+    ``readme="name"`` also saves what the viewport shows (the page's top, desktop or phone size) as
+    test-artifacts/readme/<name>.png: the README's pictures, copied to docs/screenshots/ by `make screenshots`.
+    """
 
     def __init__(self, journey: str, variant: str):
         self.folder = SCREENSHOTS / journey
@@ -322,13 +327,16 @@ class Shots:
         for old in [*self.folder.glob(f"{variant}-*.png"), *self.folder.glob(f"{variant}-FAILED-*.html")]:
             old.unlink()
 
-    def __call__(self, page, name: str) -> Path:
+    def __call__(self, page, name: str, readme: str | None = None) -> Path:
         self.count += 1
         path = self.folder / f"{self.variant}-{self.count:02d}-{name}.png"
         # caret="initial": hiding the caret injects a style that htmx's settle then copies, which the
         # CSP (style-src 'self') rightly blocks; the journeys fail on CSP reports, so leave the caret be.
         page.screenshot(path=str(path), full_page=True, caret="initial")
         _written_screenshots.append(path)
+        if readme:
+            README_SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(README_SHOTS / f"{readme}.png"), caret="initial")
         return path
 
 

@@ -138,7 +138,7 @@ def deposit_id_of(page) -> int:
 # -- 1. the seller -----------------------------------------------------------------------------
 
 
-@variants(RU_DESKTOP)
+@variants(RU_DESKTOP, EN_PHONE)
 def test_seller_journey(browsing, system):
     """Register, verify a room account by sending from the room, get credited live, add an API form of each
     provider, put dollars up for sale."""
@@ -185,7 +185,7 @@ def test_seller_journey(browsing, system):
     expect(card.get_by_role("button", name=t("Pause"))).to_be_visible()
     b.shot(b.page, "request-on-sale")
     nav.sell()
-    b.shot(b.page, "seller-dashboard")
+    b.shot(b.page, "seller-dashboard", readme=f"seller-dashboard-{b.viewport}")
 
 
 # -- 2. the buyer, for each provider -----------------------------------------------------------
@@ -208,7 +208,7 @@ def test_buyer_journey(browsing, system, make_user, kind):
     expect(invoice.heading("Purchase of %(usd)s", usd=t.usd(receives))).to_be_visible()
     invoice.expect_invoice(kind, 1000_00)
     assert seller not in b.page.content(), "the buyer must never see who the seller is"
-    b.shot(b.page, "invoice")
+    b.shot(b.page, "invoice", readme={"tbank": "invoice-desktop", "yookassa": "invoice-phone"}.get(kind))
     invoice_url = b.page.url
 
     provider = invoice.pay(kind)  # the provider's page, in this tab
@@ -216,13 +216,13 @@ def test_buyer_journey(browsing, system, make_user, kind):
     provider.pay()  # ... which sends the buyer back to the invoice
     expect(b.page).to_have_url(invoice_url)
     invoice.expect_settled(receives)
-    b.shot(b.page, "settled")
+    b.shot(b.page, "settled", readme="settled-phone" if kind == "yoomoney" else None)
     assert seller not in b.page.content(), "the buyer must never see who the seller is"
     assert_settled_by_notification(system, deposit_id_of(b.page))
 
     wallet = invoice.open_wallet()
     wallet.expect_available(receives)
-    b.shot(b.page, "wallet")
+    b.shot(b.page, "wallet", readme={"tbank": "wallet-desktop", "yoomoney": "wallet-phone"}.get(kind))
     wallet.cash_out(identifier, dollars(receives))
     cash_outs = b.page.get_by_role("table").filter(has_text=identifier)
     expect(cash_outs.get_by_role("cell", name=t("sent"), exact=True)).to_be_visible(timeout=15_000)
@@ -335,7 +335,7 @@ def test_ops_area(browsing, system):
     t = Text(b.lang)
     email, code = staff(system, "admin", b.lang)
     area = open_first_page(b.page, system.url, t).login().sign_in_with_code(email, PASSWORD, code).ops()
-    b.shot(b.page, "ops-dashboard")
+    b.shot(b.page, "ops-dashboard", readme="ops-dashboard-desktop")
     sections = area.sections()
     assert t("Settings") in sections and t("Disputes") in sections, sections
     for name in sections:
@@ -372,22 +372,7 @@ def test_language_switch(browsing, system, make_user):
     expect(WalletPage(b.page, t2).heading("Wallet")).to_be_visible()
 
 
-# -- 7. a phone-sized viewport ------------------------------------------------------------------
-
-
-@variants(RU_PHONE)
-def test_phone_viewport(browsing, system, make_user):
-    """The seller's pages a phone journey above does not reach fit a phone's width (checked at every step)."""
-    b = browsing
-    nav = sign_in(b, system, make_user("phone", b.lang))
-    nav.wallet()
-    b.shot(b.page, "wallet")
-    nav.sell()
-    b.shot(b.page, "sell")
-    nav.sell().manage_api_forms()
-    b.shot(b.page, "api-forms")
-    nav.sell().sell_dollars()
-    b.shot(b.page, "withdrawals")
+# -- the rule the journeys keep ---------------------------------------------------------------
 
 
 def test_only_first_pages_are_opened_by_address():
