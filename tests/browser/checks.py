@@ -80,6 +80,54 @@ STRUCTURE = """
 }
 """
 
+#: what sticks out past the screen's right edge (its box, or content that does not wrap): the innermost such
+#: elements, each with the known-bug selector (below) it matches, if any
+TOO_WIDE = """
+([width, known]) => {
+  const scrolledInside = (el) => {  // inside a scrolling box that itself fits: it scrolls there, not the page
+    for (let up = el.parentElement; up && up !== document.body; up = up.parentElement) {
+      if (getComputedStyle(up).overflowX !== "visible" && up.getBoundingClientRect().right <= width + 1) return true;
+    }
+    return false;
+  };
+  const sticksOut = (el) => {
+    const box = el.getBoundingClientRect();
+    const spills = el instanceof HTMLElement && getComputedStyle(el).overflowX === "visible";  // unwrapped text
+    const content = spills ? box.left + el.scrollWidth : box.right;
+    return (box.right > width + 1 || content > width + 1) && !scrolledInside(el);
+  };
+  const out = [...document.querySelectorAll("body *")].filter(sticksOut);
+  const innermost = out.filter((el) => !out.some((other) => other !== el && el.contains(other)));
+  return innermost.slice(0, 6).map((el) => {
+    const box = el.getBoundingClientRect();
+    const cls = el.classList.length ? "." + [...el.classList].join(".") : "";
+    const text = (el.textContent || "").trim().replace(/\\s+/g, " ").slice(0, 40);
+    return {
+      what: `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}${cls} "${text}" ` +
+            `(box ${Math.round(box.left)}-${Math.round(box.right)}px, content ${el.scrollWidth}px)`,
+      known: known.find((selector) => el.matches(selector)) || null,
+    };
+  });
+}
+"""
+
+#: App bugs that make a phone page too wide, found by these journeys and reported, tolerated (only these
+#: elements, nothing else on the page) until the styles are fixed; each sighting is listed in the test summary
+#: and a selector no run meets any more is named there too, to be deleted.
+KNOWN_PHONE_OVERFLOW = {
+    '[aria-busy="true"] p':
+        'deposits/_status.html: the "Finding a seller…" and "Payment received" panels are aria-busy, and Pico '
+        "sets white-space: nowrap on [aria-busy=true], so their text runs off a phone's screen",
+    ":not(.table-wrap) > table :is(th, td)":
+        "tables outside a .table-wrap are wider than a phone: the wallet's cash-outs (wallet/_live.html), the "
+        "purchases (deposits/history.html), the API forms (seller/api_forms.html)",
+    "code#notification-url-value":
+        "seller/_api_form_setup.html: the notification address is one unbreakable <code> line "
+        "(wants overflow-wrap: anywhere)",
+}
+#: selector -> the pages it was tolerated on, this session
+tolerated: dict[str, set[str]] = {}
+
 #: the Playwright calls that are a person's step (the check runs after each)
 STEPS = frozenset({"click", "dblclick", "tap", "fill", "type", "press", "press_sequentially", "check", "uncheck",
                    "set_checked", "select_option", "set_input_files", "goto", "reload", "go_back", "go_forward"})
@@ -138,9 +186,19 @@ class Watch:
             found.append(f"{shape['footers']} page <footer>s")
         if found:
             raise JourneyProblem(f"after {step}: a page is nested inside the page at {page.url}: {', '.join(found)}")
-        if self.phone and shape["scrollWidth"] > shape["innerWidth"]:
+        # Against the phone's own width: a mobile browser zooms out to fit wider content, and then
+        # window.innerWidth grows with it (scrollWidth > innerWidth never fires on an emulated phone).
+        width = page.viewport_size["width"]
+        if self.phone and shape["scrollWidth"] > width:
+            culprits = page.evaluate(TOO_WIDE, [width, list(KNOWN_PHONE_OVERFLOW)])
+            if culprits and all(c["known"] for c in culprits):
+                for culprit in culprits:
+                    tolerated.setdefault(culprit["known"], set()).add(urlsplit(page.url).path)
+                return
             raise JourneyProblem(f"after {step}: the page scrolls sideways on a phone at {page.url}: "
-                                 f"{shape['scrollWidth']}px wide in a {shape['innerWidth']}px viewport")
+                                 f"{shape['scrollWidth']}px wide on a {width}px screen "
+                                 f"(window.innerWidth {shape['innerWidth']}px); sticking out: "
+                                 + "; ".join(c["what"] for c in culprits))
 
     def _structure(self, page: Page, busy_for: float = 3.0) -> dict | None:
         """The page's shape once htmx is idle.  Polled from here: ``wait_for_function`` evals a string in the

@@ -89,6 +89,12 @@ def pytest_terminal_summary(terminalreporter):
     if _written_screenshots:
         terminalreporter.write_sep("-", "browser screenshots")
         terminalreporter.write_line(f"{len(_written_screenshots)} screenshots in {SCREENSHOTS}")
+        from tests.browser.checks import KNOWN_PHONE_OVERFLOW, tolerated
+
+        terminalreporter.write_sep("-", "known app bugs the browser journeys tolerate (fix, then delete the entry)")
+        for selector, why in KNOWN_PHONE_OVERFLOW.items():
+            seen = ", ".join(sorted(tolerated.get(selector, ()))) or "not seen this run: delete the entry?"
+            terminalreporter.write_line(f"phone overflow at {selector}: {why} [{seen}]")
 
 
 @pytest.hookimpl(wrapper=True)
