@@ -319,9 +319,9 @@ def test_expired_invoice_dispute(browsing, second_browser, system, make_user):
 
     invoice = invoice.my_purchases().open_latest()
     expect(invoice.heading("The payment was not confirmed")).to_be_visible()
-    # TODO(decision display, another helper): the buyer should see the decision's reason as well; today the
-    # page shows only the generic "not confirmed" text, so the reason is asserted absent to flag the change.
-    expect(invoice.status()).not_to_contain_text(reason)
+    # TODO(issue #17, the buyer-facing decision display another helper builds): the page shows only the
+    # generic "not confirmed" text today; once it shows the decision's reason, assert it here:
+    # expect(invoice.status()).to_contain_text(reason)
     b.shot(b.page, "dispute-decided")
 
 
