@@ -98,7 +98,7 @@ TOO_WIDE = """
   };
   const out = [...document.querySelectorAll("body *")].filter(sticksOut);
   const innermost = out.filter((el) => !out.some((other) => other !== el && el.contains(other)));
-  return innermost.slice(0, 6).map((el) => {
+  return innermost.map((el) => {
     const box = el.getBoundingClientRect();
     const cls = el.classList.length ? "." + [...el.classList].join(".") : "";
     const text = (el.textContent || "").trim().replace(/\\s+/g, " ").slice(0, 40);
@@ -198,7 +198,7 @@ class Watch:
             raise JourneyProblem(f"after {step}: the page scrolls sideways on a phone at {page.url}: "
                                  f"{shape['scrollWidth']}px wide on a {width}px screen "
                                  f"(window.innerWidth {shape['innerWidth']}px); sticking out: "
-                                 + "; ".join(c["what"] for c in culprits))
+                                 + "; ".join(c["what"] for c in culprits if not c["known"])[:1500])
 
     def _structure(self, page: Page, busy_for: float = 3.0) -> dict | None:
         """The page's shape once htmx is idle.  Polled from here: ``wait_for_function`` evals a string in the
