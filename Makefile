@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: setup run test browser-test migrate seed chaos chaos-short bench assets translations extract-messages clean
+.PHONY: setup run test browser-test screenshots migrate seed chaos chaos-short bench assets translations extract-messages clean
 
 setup: $(VENV)/.requirements-installed app/static/vendor/.installed translations
 
@@ -46,6 +46,17 @@ test: setup
 # Just the browser journeys (Playwright + /usr/bin/chromium); screenshots land in test-artifacts/screenshots/.
 browser-test: setup
 	$(BIN)/pytest -m browser tests/browser
+
+# The README's pictures: rerun the browser journeys, then copy the views they saved (test-artifacts/readme/,
+# viewport-sized, desktop and phone) to docs/screenshots/; says so if one outgrew 150 KB.
+screenshots: setup
+	rm -rf test-artifacts/readme
+	$(BIN)/pytest -q -m browser tests/browser
+	mkdir -p docs/screenshots
+	cp test-artifacts/readme/*.png docs/screenshots/
+	@big=$$(find docs/screenshots -name '*.png' -size +150k); \
+	  if [ -n "$$big" ]; then echo "over 150 KB (crop or drop them before committing): $$big"; fi
+	@ls -l docs/screenshots
 
 # The bank test (tests/chaos/): the whole system under load and faults for ~20 minutes, then every check.
 # CHAOS_SEED=<n> repeats a run's schedule; `make chaos-short` is the ~2-minute mode that `make test` runs.

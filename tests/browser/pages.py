@@ -5,6 +5,11 @@ translated through the app's own compiled catalogue (``Text``), so one list
 serves both languages and a reworded button needs one edit here (or none: the
 msgid changes in the template and in this file together).  Ids are used only
 for values that have no accessible name of their own (the balance figures).
+
+Only ``open_first_page`` (the app's home page) and ``RoomSandboxPage.open``
+(the player's own poker client, another site) call ``goto``: every other page
+is reached by clicking what a person sees.  The pages are ``checks.Checked``
+pages, so every click, fill and assertion here ends with the journey's check.
 """
 from __future__ import annotations
 
@@ -13,11 +18,12 @@ from functools import cache
 from pathlib import Path
 
 from babel.support import NullTranslations, Translations
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page
 
 from app.connectors.payments.base import CREDENTIAL_FIELDS
 from app.money import format_rub, format_usd
 from app.services.payment_forms import KIND_LABELS
+from tests.browser.checks import expect
 
 TRANSLATIONS = Path(__file__).resolve().parents[2] / "app" / "translations"
 #: how long live (HTMX-polled) parts may take to change: a poll interval or two plus the work behind it
@@ -65,10 +71,17 @@ def exact(text: str) -> re.Pattern:
     return re.compile(rf"^\s*{_escape(text)}\s*$")
 
 
-def fits_width(page: Page) -> None:
-    """Nothing on the page is wider than the viewport (no sideways scrolling on a phone)."""
-    widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert widths[0] <= widths[1], f"page is {widths[0]}px wide in a {widths[1]}px viewport: {page.url}"
+def open_first_page(page: Page, base_url: str, t: Text) -> Navigation:
+    """The one ``goto`` of a journey in the app: its home page, as a person types the address.
+
+    The app starts in Russian; an English journey switches the language as a person would.
+    """
+    page.goto(base_url + "/")
+    nav = Navigation(page, Text("ru"))
+    expect(nav.bar()).to_be_visible()
+    if t.lang != "ru":
+        nav.switch_language()
+    return Navigation(page, t)
 
 
 class Screen:
@@ -82,12 +95,15 @@ class Screen:
     def button(self, msgid: str, **values) -> Locator:
         return self.page.get_by_role("button", name=exact(self.t(msgid, **values)))
 
-    def flash(self, msgid: str) -> Locator:
-        return self.page.get_by_role("status").get_by_text(self.t(msgid))
+    def link(self, msgid: str, **values) -> Locator:
+        return self.page.get_by_role("link", name=exact(self.t(msgid, **values)))
+
+    def flash(self, msgid: str, **values) -> Locator:
+        return self.page.get_by_role("status").get_by_text(self.t(msgid, **values))
 
 
 class Navigation(Screen):
-    """The header: main sections, language switch, sign out."""
+    """The header: main sections, language switch, sign in / register / sign out."""
 
     def bar(self) -> Locator:
         return self.page.get_by_role("navigation", name=self.t("Main navigation"))
@@ -113,6 +129,24 @@ class Navigation(Screen):
         expect(page.heading("Sell game dollars")).to_be_visible()
         return page
 
+    def ops(self) -> OpsArea:
+        self.go("Ops")
+        area = OpsArea(self.page, self.t)
+        expect(area.bar()).to_be_visible()
+        return area
+
+    def login(self) -> LoginPage:
+        self.go("Sign in")
+        page = LoginPage(self.page, self.t)
+        expect(page.heading("Sign in")).to_be_visible()
+        return page
+
+    def register(self) -> RegisterPage:
+        self.go("Register")
+        page = RegisterPage(self.page, self.t)
+        expect(page.heading("Create an account")).to_be_visible()
+        return page
+
     def language_button(self) -> Locator:
         """The one-click switch to the other language (its name is in the language it switches to)."""
         name = "Switch to English" if self.t.lang == "ru" else "Переключить на русский"
@@ -124,21 +158,41 @@ class Navigation(Screen):
         expect(self.page.locator("html")).to_have_attribute("lang", other.lang)
         return other
 
-
-class LoginPage(Screen):
-    def open(self, base_url: str) -> LoginPage:
-        self.page.goto(f"{base_url}/login?lang={self.t.lang}")
-        expect(self.heading("Sign in")).to_be_visible()
+    def signed_in(self) -> Navigation:
+        expect(self.bar().get_by_role("button", name=exact(self.t("Sign out")))).to_be_visible()
         return self
 
+
+class LoginPage(Screen):
     def sign_in(self, email: str, password: str, account_lang: str | None = None) -> Navigation:
         """Sign in; the pages then speak the account's saved language (``account_lang``, else this page's)."""
+        self.fill_in(email, password)
+        nav = Navigation(self.page, Text(account_lang) if account_lang else self.t)
+        return nav.signed_in()
+
+    def fill_in(self, email: str, password: str) -> None:
         self.page.get_by_label(self.t("E-mail")).fill(email)
         self.page.get_by_label(self.t("Password")).fill(password)
         self.button("Sign in").click()
-        nav = Navigation(self.page, Text(account_lang) if account_lang else self.t)
-        expect(nav.bar().get_by_role("button", name=exact(nav.t("Sign out")))).to_be_visible()
-        return nav
+
+    def sign_in_with_code(self, email: str, password: str, code) -> Navigation:
+        """Sign in with a second factor: ``code()`` is what the authenticator app shows now."""
+        self.fill_in(email, password)
+        expect(self.heading("Two-factor authentication")).to_be_visible()
+        self.page.get_by_label(self.t("Code from the authenticator app")).fill(code())
+        self.button("Confirm").click()
+        return Navigation(self.page, self.t).signed_in()
+
+
+class RegisterPage(Screen):
+    def register(self, email: str, password: str) -> Navigation:
+        self.page.get_by_label(self.t("E-mail")).fill(email)
+        self.page.get_by_label(re.compile("^" + _escape(self.t("Password")))).fill(password)  # its hint follows
+        self.page.get_by_label(self.t("Repeat the password")).fill(password)
+        language = self.page.get_by_label(self.t("Language"))
+        language.select_option(self.t.lang)
+        self.button("Create account").click()
+        return Navigation(self.page, self.t).signed_in()
 
 
 class WalletPage(Screen):
@@ -175,9 +229,17 @@ class WalletPage(Screen):
     def expect_available(self, cents: int) -> None:
         expect(self.available()).to_have_text(self.t.usd(cents), timeout=LIVE_TIMEOUT)
 
+    def cash_out(self, identifier: str, dollars: str) -> None:
+        """Ask for a cash-out to a verified room account."""
+        account = self.page.get_by_label(self.t("To room account"))
+        account.select_option(label=identifier)
+        self.page.get_by_label(self.t("Amount, $")).fill(dollars)
+        self.button("Cash out").click()
+        expect(self.flash("Cash-out requested. It usually arrives within a minute.")).to_be_visible()
+
 
 class RoomSandboxPage:
-    """The sandbox PokerOK room's page, where a test plays the seller in the room (bilingual labels)."""
+    """The sandbox PokerOK room's page, standing in for the player's poker client (bilingual labels)."""
 
     def __init__(self, page: Page):
         self.page = page
@@ -186,6 +248,7 @@ class RoomSandboxPage:
         return self.page.locator("form").filter(has=self.page.get_by_role("button", name=button))
 
     def open(self, room_url: str) -> RoomSandboxPage:
+        """The room is another site: a person opens their poker client themselves (its first and only ``goto``)."""
         self.page.goto(room_url + "/")
         expect(self.page.get_by_role("heading", name="PokerOK sandbox")).to_be_visible()
         return self
@@ -197,11 +260,21 @@ class RoomSandboxPage:
         form.get_by_role("button").click()
         expect(self.page.get_by_role("status")).to_contain_text("Account opened")
 
+    def choose_account(self, account: str) -> None:
+        form = self._form("Открыть / Open")
+        form.get_by_label("Account").select_option(account)
+        form.get_by_role("button").click()
+        expect(self.page.get_by_role("heading", name=account)).to_be_visible()
+
     def transfer_to_platform(self, dollars: str) -> None:
         form = self._form("Перевести / Transfer")
         form.get_by_label("Amount, $").fill(dollars)
         form.get_by_role("button").click()
         expect(self.page.get_by_role("status")).to_contain_text("Transfer done")
+
+    def received(self, sender: str, dollars: str) -> Locator:
+        """The row of a transfer into the open account from ``sender``."""
+        return self.page.get_by_role("row").filter(has_text=sender).filter(has_text=f"+{dollars}")
 
 
 class SellerPage(Screen):
@@ -230,12 +303,17 @@ class ApiFormsPage(Screen):
         self.button("Check and save").click()
         expect(self.heading("Notification address")).to_be_visible()
 
+    def back_to_list(self) -> ApiFormsPage:
+        self.page.get_by_role("link", name=containing(self.t("API forms"))).first.click()
+        expect(self.heading("API forms")).to_be_visible()
+        return self
+
 
 class WithdrawalsPage(Screen):
     def put_up(self, form_name: str, dollars: str, min_rubles: str, max_rubles: str, at_once: int = 3) -> Locator:
         """Put dollars up for sale; returns the new request's card."""
         select = self.page.get_by_label(self.t("API form"))
-        select.select_option(select.locator("option", has_text=form_name).get_attribute("value"))
+        select.select_option(label=select.locator("option", has_text=form_name).inner_text().strip())
         self.page.get_by_label(self.t("Dollars to sell, $")).fill(dollars)
         self.page.get_by_label(self.t("Invoices open at once")).fill(str(at_once))
         self.page.get_by_label(self.t("Smallest invoice, ₽")).fill(min_rubles)
@@ -275,7 +353,31 @@ class InvoicePage(Screen):
         expect(self.page.get_by_text(self.t("Pay exactly"))).to_be_visible(timeout=LIVE_TIMEOUT)
         expect(self.page.get_by_text(self.t.rub(kopecks)).first).to_be_visible()
         expect(self.pay_link(kind)).to_be_visible()
-        expect(self.button("I have paid")).to_be_visible()
+        expect(self.button("Cancel the invoice")).to_be_visible()
+
+    def pay(self, kind: str) -> ProviderPayPage:
+        """Click the pay button: the provider's own page opens in this tab."""
+        self.pay_link(kind).click()
+        page = ProviderPayPage(self.page)
+        expect(page.pay_button()).to_be_visible()
+        return page
+
+    def claim_paid(self) -> None:
+        self.button("I have paid").click()
+        expect(self.page.get_by_text(self.t("Thank you. We are checking the payment with the provider."))
+               ).to_be_visible()
+        expect(self.button("I have paid")).to_have_count(0)
+
+    def cancel(self) -> None:
+        """"Cancel the invoice" (the page asks first; the journey's dialog handler says yes)."""
+        self.button("Cancel the invoice").click()
+        expect(self.heading("The invoice is cancelled")).to_be_visible()
+
+    def start_again(self) -> DepositPage:
+        self.button("Start a new purchase").click()
+        page = DepositPage(self.page, self.t)
+        expect(page.heading("Buy game dollars")).to_be_visible()
+        return page
 
     def settled_heading(self, usd_cents: int) -> Locator:
         return self.heading("Done! %(usd)s is in your wallet.", usd=self.t.usd(usd_cents))
@@ -284,8 +386,25 @@ class InvoicePage(Screen):
         expect(self.settled_heading(usd_cents)).to_be_visible(timeout=LIVE_TIMEOUT)
         expect(self.button("Open the wallet")).to_be_visible()
 
+    def open_wallet(self) -> WalletPage:
+        self.button("Open the wallet").click()
+        page = WalletPage(self.page, self.t)
+        expect(page.heading("Wallet")).to_be_visible()
+        return page
+
     def expect_expired(self) -> None:
         expect(self.heading("The invoice has expired")).to_be_visible(timeout=LIVE_TIMEOUT)
+
+    def open_dispute(self, note: str) -> None:
+        self.page.get_by_label(self.t("What happened (optional)")).fill(note)
+        self.button("Open a dispute").click()
+        expect(self.heading("Under review")).to_be_visible()
+
+    def my_purchases(self) -> PurchasesPage:
+        self.link("My purchases").click()
+        page = PurchasesPage(self.page, self.t)
+        expect(page.heading("Purchases")).to_be_visible()
+        return page
 
     def try_again(self) -> DepositPage:
         self.button("Try again").click()
@@ -294,13 +413,49 @@ class InvoicePage(Screen):
         return page
 
 
+class PurchasesPage(Screen):
+    def open_latest(self) -> InvoicePage:
+        """The newest purchase (the list is newest first; its link is the purchase's time)."""
+        self.page.get_by_role("table").get_by_role("link").first.click()
+        return InvoicePage(self.page, self.t)
+
+
 class ProviderPayPage:
     """The sandbox provider's hosted pay page (what the buyer's bank page would be)."""
 
     def __init__(self, page: Page):
         self.page = page
 
+    def pay_button(self) -> Locator:
+        return self.page.get_by_role("button", name="Оплатить / Pay")
+
     def pay(self) -> None:
-        button = self.page.get_by_role("button", name="Оплатить / Pay")
-        button.click()
-        expect(button).to_have_count(0)  # the provider shows the outcome or returns to the shop
+        """Pay; the provider sends the buyer back to the shop (the invoice page)."""
+        self.pay_button().click()
+        expect(self.pay_button()).to_have_count(0)
+
+
+class OpsArea(Screen):
+    """The ops area: its own sub-navigation of sections."""
+
+    def bar(self) -> Locator:
+        return self.page.get_by_role("navigation", name=self.t("Ops area"))
+
+    def sections(self) -> list[str]:
+        return [name.strip() for name in self.bar().get_by_role("link").all_inner_texts()]
+
+    def open(self, name: str) -> None:
+        link = self.bar().get_by_role("link", name=exact(name))
+        link.click()
+        expect(link).to_have_attribute("aria-current", "page")
+
+    def open_dispute(self, deposit_id: int) -> None:
+        self.open(self.t("Disputes"))
+        self.page.get_by_role("link", name=exact(str(deposit_id))).click()
+        expect(self.heading("Dispute over invoice %(id)s", id=deposit_id)).to_be_visible()
+
+    def decide(self, decision: str, reason: str) -> None:
+        """``decision``: the radio's English label; the reason is shown to nobody but the audit log today."""
+        self.page.get_by_role("radio", name=self.t(decision)).check()
+        self.page.get_by_label(self.t("Reason (kept in the audit log)")).fill(reason)
+        self.button("Decide").click()

@@ -1,8 +1,17 @@
-"""Browser journeys through the live system (Playwright + Debian's Chromium).
+"""Browser journeys through the live system (Playwright + Debian's Chromium), clicking like a person.
 
-Each journey runs in a browser context of its own, in one language and one
-viewport; together the parameters cover Russian and English, desktop and phone.
-Key pages are saved as screenshots under test-artifacts/screenshots/<journey>/.
+Each journey opens one page with ``goto`` (the app's home page; the sandbox room,
+standing in for the player's poker client, is another site a person opens
+themselves) and reaches every other page by clicking what a person sees: links,
+buttons, the provider's pay button and its own pay page, then back.  After every
+step the journey is checked for what a person would notice (tests/browser/checks.py):
+console and script errors, htmx error events, 5xx answers, a page nested in the
+page, sideways scrolling on a phone.
+
+The journeys run in one language and one viewport each; together they cover
+Russian and English, desktop and phone.  Data a journey does not act out itself
+(the seller whose dollars a buyer buys, a buyer's verified room account) is made
+directly.  Key pages are saved as screenshots under test-artifacts/screenshots/.
 """
 from __future__ import annotations
 
@@ -13,17 +22,15 @@ import pytest
 
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -r requirements.txt)")
 
-from playwright.sync_api import expect  # noqa: E402
-
+from tests.browser.checks import expect  # noqa: E402
+from tests.browser.conftest import PLATFORM  # noqa: E402
 from tests.browser.pages import (  # noqa: E402
-    InvoicePage,
-    LoginPage,
     Navigation,
-    ProviderPayPage,
     RoomSandboxPage,
     Text,
     WalletPage,
-    fits_width,
+    exact,
+    open_first_page,
 )
 from tests.helpers import PASSWORD  # noqa: E402
 
@@ -69,37 +76,80 @@ def seller_on_sale(system, kind: str = "tbank", dollars_cents: int = 500_00) -> 
         ledger.transfer(key=f"browser-fund:{uuid.uuid4().hex}",
                         debit=ledger.platform_account(ledger.AccountKind.ROOM_OMNIBUS),
                         credit=ledger.wallet_of(user.id), amount=dollars_cents, kind=ledger.TransferKind.ROOM_DEPOSIT)
-        form = payment_forms.add_form(user, kind, f"{kind} of {email}", system.provider_account(kind))
+        credentials = system.provider_account(kind)
+        form = payment_forms.add_form(user, kind, f"{kind} of {email}", credentials)
+        notify_at = payment_forms.notification_url(form)
         withdrawals.create(user, payment_form_id=form.id, amount=dollars_cents, min_invoice_kopecks=100_00,
                            max_invoice_kopecks=50_000_00, max_open_invoices=3, request_key=uuid.uuid4().hex)
+    # What the seller pastes into the provider's cabinet (YooKassa and YooMoney notify the address set there).
+    system.http.post(f"{system.providers_url}/_sandbox/providers/{kind}/accounts",
+                     json={**credentials, "notification_url": notify_at}, timeout=5).raise_for_status()
     return email
 
 
-def sign_in(browsing, system, make_user, prefix: str):
+def buyer_with_room_account(system, make_user, lang: str) -> tuple[str, str]:
+    """A buyer whose room account is verified (made directly) and open in the room; the platform can pay it."""
+    import sqlalchemy as sa
+
+    from app.extensions import db
+    from app.models import User
+    from app.services import room_accounts
+
+    email = make_user("buyer", lang)
+    identifier = f"buyer{uuid.uuid4().hex[:10]}"
+    for account, balance in ((identifier, 0), (PLATFORM, 1_000_00)):  # the platform's float for the cash-out
+        system.http.post(f"{system.room_url}/_sandbox/room/accounts", json={"account": account, "balance": balance},
+                         timeout=5).raise_for_status()
+    with system.context():
+        user = db.session.scalar(sa.select(User).where(User.email == email))
+        account = room_accounts.add_room_account(user, identifier)
+        room_accounts.mark_verified(account, by="ops", reason="browser journey set-up")
+    return email, identifier
+
+
+def staff(system, role: str, lang: str) -> tuple[str, object]:
+    """An ops person with two-factor sign-in; returns the e-mail and what their authenticator shows now."""
+    from app.models import User
+    from app.models.user import Role
+    from tests.helpers import gen_user, totp_now
+
+    email = f"{role}-{uuid.uuid4().hex[:8]}@example.com"
+    with system.context():
+        user_id = gen_user(email, role=Role(role), totp=True, locale=lang).id
+
+    def code() -> str:
+        from app.extensions import db
+
+        with system.context():
+            return totp_now(db.session.get(User, user_id))
+
+    return email, code
+
+
+def sign_in(browsing, system, email: str) -> Navigation:
     t = Text(browsing.lang)
-    email = make_user(prefix, browsing.lang)
-    nav = LoginPage(browsing.page, t).open(system.url).sign_in(email, PASSWORD)
-    return t, nav
+    return open_first_page(browsing.page, system.url, t).login().sign_in(email, PASSWORD, account_lang=t.lang)
 
 
-def on_phone_fits(browsing) -> None:
-    if browsing.viewport == "phone":
-        fits_width(browsing.page)
+def deposit_id_of(page) -> int:
+    return int(page.url.split("?")[0].rstrip("/").rsplit("/", 1)[-1])
 
 
 # -- 1. the seller -----------------------------------------------------------------------------
 
 
 @variants(RU_DESKTOP, EN_PHONE)
-def test_seller_journey(browsing, system, make_user):
-    """Verify a room account, deposit from the room, add an API form, put dollars up for sale."""
+def test_seller_journey(browsing, system):
+    """Register, verify a room account by sending from the room, get credited live, add an API form of each
+    provider, put dollars up for sale."""
     b = browsing
-    t, nav = sign_in(b, system, make_user, "seller")
+    t = Text(b.lang)
+    email = f"seller-{uuid.uuid4().hex[:8]}@example.com"
+    nav = open_first_page(b.page, system.url, t).register().register(email, PASSWORD)
     wallet = nav.wallet()
     identifier = f"player{uuid.uuid4().hex[:10]}"
     verification = wallet.add_room_account(identifier)
     b.shot(b.page, "wallet-account-added")
-    on_phone_fits(b)
 
     wallet.watch_for_deposit()  # the seller says they are sending: the wallet starts polling
     b.page.evaluate("window.__sameDocument = true")  # gone if the page reloads
@@ -110,6 +160,7 @@ def test_seller_journey(browsing, system, make_user):
     room.transfer_to_platform(dollars(verification))  # proves the account is the seller's, and is credited
     room.transfer_to_platform("200.00")  # a deposit from the now verified account
     b.shot(room_tab, "room-transfers-sent")
+    room_tab.close()
 
     wallet.expect_available(room_credit(system, verification) + room_credit(system, 200_00))
     assert b.page.evaluate("window.__sameDocument === true"), "the wallet reloaded instead of updating live"
@@ -117,61 +168,73 @@ def test_seller_journey(browsing, system, make_user):
 
     wallet = nav.wallet()
     wallet.expect_verified(identifier)
-    on_phone_fits(b)
 
-    form_name = f"Terminal {uuid.uuid4().hex[:6]}"
-    nav.sell().manage_api_forms().add("tbank", form_name, system.provider_account("tbank"))
-    b.shot(b.page, "api-form-saved")
+    forms = nav.sell().manage_api_forms()
+    names = {}
+    for kind in ("tbank", "yookassa", "yoomoney"):
+        names[kind] = f"{kind} {uuid.uuid4().hex[:6]}"
+        forms.add(kind, names[kind], system.provider_account(kind))
+        b.shot(b.page, f"api-form-{kind}-saved")
+        forms.back_to_list()
+    for name in names.values():
+        expect(b.page.get_by_role("link", name=exact(name))).to_be_visible()
 
     withdrawals = nav.sell().sell_dollars()
-    card = withdrawals.put_up(form_name, "150.00", "500", "15000")
+    card = withdrawals.put_up(names["tbank"], "150.00", "500", "15000")
     expect(card).to_contain_text(t.usd(150_00))
     expect(card.get_by_role("button", name=t("Pause"))).to_be_visible()
     b.shot(b.page, "request-on-sale")
-    on_phone_fits(b)
+    nav.sell()
+    b.shot(b.page, "seller-dashboard", readme=f"seller-dashboard-{b.viewport}")
 
 
-# -- 2. the buyer ------------------------------------------------------------------------------
+# -- 2. the buyer, for each provider -----------------------------------------------------------
 
 
-@variants(RU_DESKTOP, EN_PHONE)
-def test_buyer_journey(browsing, system, make_user):
-    """Buy dollars, see the invoice, pay on the provider's page, see it settle without reloading."""
+@pytest.mark.parametrize(("kind", "browsing"), [("tbank", RU_DESKTOP), ("yookassa", EN_PHONE),
+                                                ("yoomoney", RU_PHONE)],
+                         indirect=["browsing"], ids=["tbank-ru-desktop", "yookassa-en-phone", "yoomoney-ru-phone"])
+def test_buyer_journey(browsing, system, make_user, kind):
+    """Buy, click Pay, pay on the provider's own page, come back to see it settle, cash out to the room."""
     b = browsing
-    seller = seller_on_sale(system, "tbank")
-    t, nav = sign_in(b, system, make_user, "buyer")
-    q = quote(system, "tbank", 1000_00)
+    seller = seller_on_sale(system, kind)
+    email, identifier = buyer_with_room_account(system, make_user, b.lang)
+    nav = sign_in(b, system, email)
+    t = nav.t
+    q = quote(system, kind, 1000_00)
     receives = q.usd_cents - q.buyer_fee_cents
 
-    buy = nav.buy()
-    on_phone_fits(b)
-    invoice = buy.buy("tbank", "1000")
+    invoice = nav.buy().buy(kind, "1000")
     expect(invoice.heading("Purchase of %(usd)s", usd=t.usd(receives))).to_be_visible()
-    invoice.expect_invoice("tbank", 1000_00)
+    invoice.expect_invoice(kind, 1000_00)
     assert seller not in b.page.content(), "the buyer must never see who the seller is"
-    b.shot(b.page, "invoice")
-    on_phone_fits(b)
+    b.shot(b.page, "invoice", readme={"tbank": "invoice-desktop", "yookassa": "invoice-phone"}.get(kind))
+    invoice_url = b.page.url
 
-    b.page.evaluate("window.__sameDocument = true")  # gone if the page reloads
-    pay_tab = b.new_page()
-    pay_tab.goto(invoice.pay_link("tbank").get_attribute("href"))
-    b.shot(pay_tab, "provider-pay-page")
-    ProviderPayPage(pay_tab).pay()
-    pay_tab.close()
-
+    provider = invoice.pay(kind)  # the provider's page, in this tab
+    b.shot(b.page, "provider-pay-page")
+    provider.pay()  # ... which sends the buyer back to the invoice
+    expect(b.page).to_have_url(invoice_url)
     invoice.expect_settled(receives)
-    assert b.page.evaluate("window.__sameDocument === true"), "the invoice page reloaded instead of updating live"
-    b.shot(b.page, "settled")
-
+    b.shot(b.page, "settled", readme="settled-phone" if kind == "yoomoney" else None)
     assert seller not in b.page.content(), "the buyer must never see who the seller is"
-    assert_settled_by_notification(system, b.page.url)
+    assert_settled_by_notification(system, deposit_id_of(b.page))
 
-    invoice.button("Open the wallet").click()
-    WalletPage(b.page, t).expect_available(receives)
-    b.shot(b.page, "wallet")
+    wallet = invoice.open_wallet()
+    wallet.expect_available(receives)
+    b.shot(b.page, "wallet", readme={"tbank": "wallet-desktop", "yoomoney": "wallet-phone"}.get(kind))
+    wallet.cash_out(identifier, dollars(receives))
+    cash_outs = b.page.get_by_role("table").filter(has_text=identifier)
+    expect(cash_outs.get_by_role("cell", name=t("sent"), exact=True)).to_be_visible(timeout=15_000)
+    wallet.expect_available(0)
+
+    room = RoomSandboxPage(b.new_page()).open(system.room_url)
+    room.choose_account(identifier)
+    expect(room.received(PLATFORM, dollars(receives))).to_be_visible()
+    b.shot(room.page, "cash-out-in-the-room")
 
 
-def assert_settled_by_notification(system, deposit_url: str) -> None:
+def assert_settled_by_notification(system, deposit_id: int) -> None:
     """The provider's notification reached the live app (PUBLIC_BASE_URL) and settled the invoice."""
     import sqlalchemy as sa
 
@@ -179,7 +242,6 @@ def assert_settled_by_notification(system, deposit_url: str) -> None:
     from app.models.market import Deposit
     from app.models.provider_event import ProviderEvent
 
-    deposit_id = int(deposit_url.rstrip("/").rsplit("/", 1)[-1])
     with system.context():
         deposit = db.session.get(Deposit, deposit_id)
         assert deposit.status == "settled"
@@ -189,56 +251,112 @@ def assert_settled_by_notification(system, deposit_url: str) -> None:
         assert any(e.processed_at is not None for e in events), "settled without the provider's notification"
 
 
-# -- 3. an expired invoice ---------------------------------------------------------------------
+# -- 3. "I have paid" and "Cancel the invoice" -------------------------------------------------
 
 
-@variants(EN_DESKTOP, RU_PHONE)
-def test_expired_invoice(browsing, system, make_user):
-    """Nobody pays: the expiry sweeper ends the invoice, the page says so live, "try again" pre-fills."""
+@variants(EN_DESKTOP)
+def test_invoice_actions(browsing, system, make_user):
+    """Both buttons answer with the invoice page itself (never a page nested in its card); cancel offers a retry."""
+    b = browsing
+    seller_on_sale(system, "tbank")
+    nav = sign_in(b, system, make_user("claimer", b.lang))
+    invoice = nav.buy().buy("tbank", "800")
+    invoice.expect_invoice("tbank", 800_00)
+
+    invoice.claim_paid()
+    invoice.expect_invoice("tbank", 800_00)  # still payable: the claim only asks the provider again
+    b.shot(b.page, "claimed-paid")
+    invoice.cancel()
+    b.shot(b.page, "cancelled")
+
+    again = invoice.start_again()
+    expect(again.method("tbank")).to_be_checked()
+    expect(again.amount()).to_have_value("800")
+
+
+# -- 4. an expired invoice, a dispute, the ops decision ----------------------------------------
+
+
+@variants(RU_PHONE)
+def test_expired_invoice_dispute(browsing, second_browser, system, make_user):
+    """The buyer said they paid, the invoice expired, the buyer disputes, ops decide, the buyer sees it."""
     import sqlalchemy as sa
 
     from app.database import utcnow
     from app.extensions import db
     from app.models.market import Deposit
+    from app.services.invoices import CLAIM_GRACE
 
     b = browsing
     seller_on_sale(system, "tbank")
-    t, nav = sign_in(b, system, make_user, "late-buyer")
+    nav = sign_in(b, system, make_user("late-buyer", b.lang))
     invoice = nav.buy().buy("tbank", "750")
     invoice.expect_invoice("tbank", 750_00)
-    deposit_id = int(b.page.url.rstrip("/").rsplit("/", 1)[-1])
+    invoice.claim_paid()
+    deposit_id = deposit_id_of(b.page)
 
-    # The shortest lifetime the settings allow is a minute; move this invoice's expiry into the past instead.
+    # The shortest lifetime the settings allow is a minute and the dispute waits ten after the claim:
+    # move both into the past instead of waiting.
     with system.context():
-        db.session.execute(sa.update(Deposit).where(Deposit.id == deposit_id)
-                           .values(expires_at=utcnow() - timedelta(seconds=1)))
+        now = utcnow()
+        db.session.execute(sa.update(Deposit).where(Deposit.id == deposit_id).values(
+            expires_at=now - timedelta(seconds=1), buyer_claimed_paid_at=now - CLAIM_GRACE - timedelta(minutes=1)))
     system.background.enqueue("app.jobs.invoices.sweep_invoices")
 
-    invoice.expect_expired()
+    invoice.expect_expired()  # live: the invoice page polls
     b.shot(b.page, "expired")
-    on_phone_fits(b)
-    with system.context():
-        assert db.session.get(Deposit, deposit_id).status == "expired"
+    invoice.open_dispute("Оплатил по СБП, деньги списаны")
+    b.shot(b.page, "dispute-opened")
 
-    again = invoice.try_again()
-    expect(again.method("tbank")).to_be_checked()
-    expect(again.amount()).to_have_value("750")
-    b.shot(b.page, "try-again-prefilled")
+    ops = second_browser(*EN_DESKTOP)
+    email, code = staff(system, "ops", ops.lang)
+    area = open_first_page(ops.page, system.url, Text(ops.lang)).login().sign_in_with_code(email, PASSWORD, code).ops()
+    area.open_dispute(deposit_id)
+    ops.shot(ops.page, "dispute")
+    reason = "The provider has no payment for this invoice"
+    area.decide("Not paid: reject (the seller keeps the dollars)", reason)
+    expect(area.flash("Rejected: the seller's dollars are released.")).to_be_visible()
+
+    invoice = invoice.my_purchases().open_latest()
+    expect(invoice.heading("The payment was not confirmed")).to_be_visible()
+    # TODO(issue #17, the buyer-facing decision display another helper builds): the page shows only the
+    # generic "not confirmed" text today; once it shows the decision's reason, assert it here:
+    # expect(invoice.status()).to_contain_text(reason)
+    b.shot(b.page, "dispute-decided")
 
 
-# -- 4. language switch ------------------------------------------------------------------------
+# -- 5. the ops area ---------------------------------------------------------------------------
 
 
-@variants(RU_DESKTOP, EN_PHONE)
+@variants(RU_DESKTOP)
+def test_ops_area(browsing, system):
+    """An admin signs in with a second factor and opens every section of the ops area."""
+    b = browsing
+    t = Text(b.lang)
+    email, code = staff(system, "admin", b.lang)
+    area = open_first_page(b.page, system.url, t).login().sign_in_with_code(email, PASSWORD, code).ops()
+    b.shot(b.page, "ops-dashboard", readme="ops-dashboard-desktop")
+    sections = area.sections()
+    assert t("Settings") in sections and t("Disputes") in sections, sections
+    for name in sections:
+        area.open(name)
+        b.shot(b.page, f"ops-{sections.index(name):02d}")
+
+
+# -- 6. language switch ------------------------------------------------------------------------
+
+
+@variants(EN_PHONE)
 def test_language_switch(browsing, system, make_user):
     """Switch before signing in (kept in the session) and after (saved on the account)."""
     b = browsing
     t = Text(b.lang)
     email = make_user("polyglot", b.lang)
-    login = LoginPage(b.page, t).open(system.url)
+    nav = open_first_page(b.page, system.url, t)  # an English journey has switched already
+    login = nav.login()
     b.shot(b.page, f"login-{t.lang}")
-    other = Navigation(b.page, t).switch_language()
-    login = LoginPage(b.page, other)
+    other = nav.switch_language()
+    login = type(login)(b.page, other)
     expect(login.heading("Sign in")).to_be_visible()
     b.shot(b.page, f"login-{other.lang}")
 
@@ -248,31 +366,21 @@ def test_language_switch(browsing, system, make_user):
 
     t2 = nav.switch_language()
     expect(wallet.heading("Wallet").first).to_be_hidden()
-    expect(type(wallet)(b.page, t2).heading("Wallet")).to_be_visible()
+    expect(WalletPage(b.page, t2).heading("Wallet")).to_be_visible()
     b.shot(b.page, f"wallet-{t2.lang}")
-    b.page.reload()
-    expect(type(wallet)(b.page, t2).heading("Wallet")).to_be_visible()  # saved on the account
-    on_phone_fits(b)
+    b.page.reload()  # a person's refresh: the choice is saved on the account
+    expect(WalletPage(b.page, t2).heading("Wallet")).to_be_visible()
 
 
-# -- 5. a phone-sized viewport ------------------------------------------------------------------
+# -- the rule the journeys keep ---------------------------------------------------------------
 
 
-@variants(RU_PHONE)
-def test_phone_viewport(browsing, system, make_user):
-    """Every main page fits a phone's width and its navigation stays reachable."""
-    b = browsing
-    seller_on_sale(system, "tbank")
-    t, nav = sign_in(b, system, make_user, "phone")
-    pages = [("wallet", nav.wallet), ("buy", nav.buy), ("sell", nav.sell)]
-    for name, go in pages:
-        go()
-        fits_width(b.page)
-        b.shot(b.page, name)
-    nav.sell().manage_api_forms()
-    fits_width(b.page)
-    b.shot(b.page, "api-forms")
-    nav.buy().buy("tbank", "1200")
-    InvoicePage(b.page, t).expect_invoice("tbank", 1200_00)
-    fits_width(b.page)
-    b.shot(b.page, "invoice")
+def test_only_first_pages_are_opened_by_address():
+    """Two ``goto`` calls in the whole suite, both in pages.py: the app's home page and the room's own page."""
+    from pathlib import Path
+
+    needle = ".go" + "to("  # spelled apart so that this line is not one of them
+    found = [(path.name, number) for path in sorted(Path(__file__).parent.glob("*.py"))
+             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if needle in line]
+    assert [name for name, _ in found] == ["pages.py", "pages.py"], found
+
