@@ -92,7 +92,14 @@ class Navigation(Screen):
     def bar(self) -> Locator:
         return self.page.get_by_role("navigation", name=self.t("Main navigation"))
 
+    def open_menu(self) -> None:
+        """On a phone the sections fold into a menu: open it, as a person would (wider screens show them)."""
+        toggle = self.bar().locator("details.nav-menu:not([open]) > summary")
+        if toggle.is_visible():
+            toggle.click()
+
     def go(self, msgid: str) -> None:
+        self.open_menu()
         self.bar().get_by_role("link", name=exact(self.t(msgid))).click()
 
     def wallet(self) -> WalletPage:
@@ -137,7 +144,8 @@ class LoginPage(Screen):
         self.page.get_by_label(self.t("Password")).fill(password)
         self.button("Sign in").click()
         nav = Navigation(self.page, Text(account_lang) if account_lang else self.t)
-        expect(nav.bar().get_by_role("button", name=exact(nav.t("Sign out")))).to_be_visible()
+        # signed in: the header has the sign-out button (folded into the menu on a phone)
+        expect(nav.bar().get_by_role("button", name=exact(nav.t("Sign out")), include_hidden=True)).to_be_attached()
         return nav
 
 
