@@ -64,14 +64,21 @@ def adapter_of(form: PaymentForm):
     return adapter_for(form.kind, credentials_of(form), current_app.config)
 
 
+#: what the pages show of a stored secret, whatever its length or content
+SECRET_SHOWN = "•" * 8
+
+
 def masked_credentials(form: PaymentForm) -> list[tuple[object, str]]:
-    """``(label, shown value)`` per field: identifiers in full, secrets as dots and their last characters."""
+    """``(label, shown value)`` per field: identifiers in full; of a secret only that one is stored.
+
+    Not even its last characters: they narrow a guess and confirm a leaked copy, and the seller who
+    owns the secret has it in the provider's cabinet anyway."""
     from flask_babel import get_locale
 
     values = credentials_of(form)
     russian = str(get_locale() or "ru") == "ru"
     return [(f.label_ru if russian else f.label_en,
-             crypto.mask(values.get(f.name, "")) if f.secret else values.get(f.name, ""))
+             (SECRET_SHOWN if values.get(f.name) else "") if f.secret else values.get(f.name, ""))
             for f in credential_fields(form.kind)]
 
 

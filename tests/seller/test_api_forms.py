@@ -340,3 +340,20 @@ def test_credential_checks_are_rate_limited_per_user_across_both_views(app_facto
     assert other.post("/seller/api-forms/new?kind=yookassa", {"name": "Own", **good}).status_code == 302
     with app.app_context():
         assert sorted(f.name for f in _forms()) == ["Own", "Renamed", "Second"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_edit_page_shows_no_character_of_a_secret(seller, providers, kind):
+    """Does the credentials list show a stored secret as dots only — not its last characters, not its length?"""
+    from app.connectors.payments.base import CREDENTIAL_FIELDS
+
+    credentials = providers.account(kind)["credentials"]
+    form_id = _form_id(seller.post(f"/seller/api-forms/new?kind={kind}", credentials))
+    page = seller.get(f"/seller/api-forms/{form_id}").get_data(as_text=True)
+    shown = dict(re.findall(r"<dt>([^<]+)</dt><dd><code>([^<]*)</code></dd>", page))
+    secrets = [f for f in CREDENTIAL_FIELDS[kind] if f.secret]
+    assert secrets, f"{kind} has no secret field"
+    for spec in secrets:
+        value = credentials[spec.name]
+        assert shown[spec.label_ru] == payment_forms.SECRET_SHOWN, shown
+        assert value not in page, spec.name
