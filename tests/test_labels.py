@@ -80,3 +80,25 @@ def test_labels_render_in_the_request_language(app):
     assert labels.payment_kind_label("tbank") == KIND_LABELS["tbank"]
     assert labels.transfer_kind_label("something_new") == "something_new"  # unknown data: shown, never an error
     assert labels.deposit_reason_label(None) == ""
+
+
+def test_provider_refusals_are_said_in_the_readers_language(app):
+    """Is a provider's refusal a Russian sentence with its numeric code, never the connector's English text?"""
+    from app.connectors.payments.base import InvalidCredentials, ProviderError, ProviderUnavailable
+    from app.web.provider_messages import CODE_MESSAGES, MESSAGE_MESSAGES, describe
+
+    russian = Translations.load(str(TRANSLATIONS), ["ru"])
+    for meaning in [*CODE_MESSAGES.values(), *MESSAGE_MESSAGES.values()]:
+        assert russian.gettext(meaning._args[0]) != meaning._args[0], meaning._args[0]
+    with app.test_request_context("/?lang=ru"):
+        tbank = describe("tbank", InvalidCredentials("T-Bank refused the terminal key or password (error 204)", "204"))
+        assert tbank == "неверный ключ терминала или пароль, код провайдера 204"
+        unknown = describe("tbank", ProviderError("T-Bank Init refused: error 1006 Терминал заблокирован", "1006"))
+        assert unknown == "провайдер отклонил запрос, код провайдера 1006"
+        wallet = describe("yoomoney", InvalidCredentials("the OAuth token belongs to another YooMoney wallet"))
+        assert wallet == "OAuth-токен выдан для другого кошелька"
+        assert describe("yookassa", InvalidCredentials("YooKassa refused", "invalid_credentials")) == \
+            "неверный идентификатор магазина или секретный ключ"  # a word code said in words is not repeated
+        assert describe("yookassa", ProviderUnavailable("timeout")) == "провайдер не ответил"
+    with app.test_request_context("/?lang=en"):
+        assert describe("tbank", ProviderError("x", "1006")) == "the provider refused the request, provider's code 1006"

@@ -97,6 +97,9 @@ def test_bad_credentials_are_a_clear_form_error_and_nothing_is_written(seller, p
     page = response.get_data(as_text=True)
     assert response.status_code == 200 and REJECTED in page
     assert 'value="wrong-' not in page  # a typed secret is not sent back either
+    # the refusal is said in Russian (app.web.provider_messages), not in the connector's English log text
+    error = re.search(r"Провайдер отклонил эти данные \(([^)]*)\)", page).group(1)
+    assert error and not re.search(r"[A-Za-z]{3,}", error.replace("OAuth", "")), error
     with seller.app.app_context():
         assert _forms() == []
         assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)
