@@ -222,6 +222,17 @@ def test_the_main_pages_look_right(pages, system, people, size):
     _tables_fit(seller)
     _shot(seller, f"seller-{size}")
 
+    for path in ("/seller/withdrawals", "/seller/api-forms"):
+        seller.goto(system.url + path)
+        _page_fits(seller)
+        _tables_fit(seller)
+        _shot(seller, f"seller{path.replace('/', '-')}-{size}")
+    for path in ("/wallet/history", "/buy/history", "/notifications/", "/account"):
+        buyer.goto(system.url + path)
+        _page_fits(buyer)
+        _tables_fit(buyer)
+        _shot(buyer, f"buyer{path.replace('/', '-').rstrip('-')}-{size}")
+
     ops = pages("ops", size)
     for path in ("/admin/", "/admin/queue", "/admin/ledger", "/admin/ledger/transfers", "/admin/invoices",
                  "/admin/room/reconciliation", "/admin/users", "/admin/disputes", "/admin/jobs", "/admin/room"):
