@@ -18,6 +18,7 @@ from app.forms import AmountField, RequestKeyField, RowIdField
 from app.ledger.models import AccountKind
 from app.models import Role
 from app.services import adjustments, ledger_explorer
+from app.web.labels import ACCOUNT_KIND
 
 section("ledger_index", _l("Ledger"))
 
@@ -25,7 +26,7 @@ section("ledger_index", _l("Ledger"))
 class AccountSearchForm(SearchForm):
     owner = TextField(_l("Owner (e-mail or id)"), validators=[Optional(), Length(max=254)])
     kind = SelectField(_l("Kind"), validators=[Optional()],
-                       choices=[("", _l("any kind"))] + [(k.value, k.value) for k in AccountKind])
+                       choices=[("", _l("any kind"))] + [(k.value, ACCOUNT_KIND[k.value]) for k in AccountKind])
     code = TextField(_l("Code contains"), validators=[Optional(), Length(max=128)])
 
 

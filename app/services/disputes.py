@@ -112,8 +112,11 @@ def fetch_evidence(deposit_id: int) -> Evidence:
     db.session.commit()  # no lock or transaction held across the provider call
     try:
         status = adapter.get_status(provider_payment_id=payment_id, order_id=order_id)
-    except ProviderError as exc:
-        return Evidence(None, None, None, utcnow(), error=exc.message[:200])
+    except ProviderError as exc:  # said in the reader's language; the connector's English text is for logs
+        from app.web.provider_messages import describe
+
+        return Evidence(None, None, None, utcnow(),
+                        error=str(_l("The provider answered: %(detail)s.", detail=describe(deposit.kind, exc))))
     except PaymentConnectorError:
         return Evidence(None, None, None, utcnow(), error=str(_l("The provider is not answering; try again.")))
     return Evidence(status.status, status.amount_paid, status.raw_status, utcnow())

@@ -64,14 +64,21 @@ def adapter_of(form: PaymentForm):
     return adapter_for(form.kind, credentials_of(form), current_app.config)
 
 
+#: what the pages show of a stored secret, whatever its length or content
+SECRET_SHOWN = "•" * 8
+
+
 def masked_credentials(form: PaymentForm) -> list[tuple[object, str]]:
-    """``(label, shown value)`` per field: identifiers in full, secrets as dots and their last characters."""
+    """``(label, shown value)`` per field: identifiers in full; of a secret only that one is stored.
+
+    Not even its last characters: they narrow a guess and confirm a leaked copy, and the seller who
+    owns the secret has it in the provider's cabinet anyway."""
     from flask_babel import get_locale
 
     values = credentials_of(form)
     russian = str(get_locale() or "ru") == "ru"
     return [(f.label_ru if russian else f.label_en,
-             crypto.mask(values.get(f.name, "")) if f.secret else values.get(f.name, ""))
+             (SECRET_SHOWN if values.get(f.name) else "") if f.secret else values.get(f.name, ""))
             for f in credential_fields(form.kind)]
 
 
@@ -93,24 +100,24 @@ def _display(kind: str, credentials: Mapping[str, str]) -> str:
 def _check_live(kind: str, credentials: Mapping[str, str]) -> None:
     """A harmless live call with these credentials; a :class:`ValidationFailed` the seller can act on.
 
-    The provider's own words are added where it gave some: they name no secret
-    (see :class:`app.connectors.payments.base.ProviderError`).
+    The refusal is said in the seller's language (app.web.provider_messages), with the provider's code.
     """
     from app.connectors.payments.base import InvalidCredentials, ProviderError, ProviderUnavailable
     from app.connectors.payments.registry import adapter_for
+    from app.web.provider_messages import describe
 
     hint = str(CHECK_HINTS[kind])
     try:
         adapter_for(kind, dict(credentials), current_app.config).check_credentials()
     except InvalidCredentials as exc:
         raise ValidationFailed(_("The provider rejected these credentials (%(detail)s). %(hint)s",
-                                 detail=exc.message, hint=hint)) from None
+                                 detail=describe(kind, exc), hint=hint)) from None
     except ProviderUnavailable:
         raise ValidationFailed(_("The provider did not answer, so the credentials could not be checked. "
                                  "Nothing was saved; try again in a minute.")) from None
     except ProviderError as exc:
         raise ValidationFailed(_("The provider refused the check (%(detail)s). %(hint)s",
-                                 detail=exc.message, hint=hint)) from None
+                                 detail=describe(kind, exc), hint=hint)) from None
 
 
 def _clean(kind: str, raw: Mapping[str, str]) -> dict[str, str]:

@@ -56,13 +56,19 @@ def _render(account_form=None, cash_out_form=None, status=200):
         platform_account=current_app.config["ROOM_PLATFORM_ACCOUNT"],
         account_form=account_form or RoomAccountForm(prefix="ra"),
         cash_out_form=cash_out_form or _cash_out_form(),
-        balance_chart=_balance_chart(),
+        balance_chart=_balance_chart(summary.available),
         kyc_threshold=current_settings().kyc_threshold_cents,
     ), status
 
 
-def _balance_chart():
+def _balance_chart(available: int):
+    """The available balance at the end of each of the last 30 days, ending on the figure the page shows.
+
+    Past days are the posted balance (holds last minutes); today is ``available`` itself, so an open
+    cash-out hold or a credit that landed a moment ago never leaves the chart behind the figure above it.
+    """
     points = history.balance_by_day(current_user, days=30)
+    points[-1] = (points[-1][0], available)
     labelled = [(format_date(day, "d MMM"), cents) for day, cents in points]
     values = [cents for _, cents in points]
     desc = _("Balance on %(first)s: %(start)s; on %(last)s: %(end)s; highest %(high)s, lowest %(low)s.",
@@ -82,11 +88,15 @@ def index():
 def live():
     """The live part of the wallet (balances and what is in progress), polled while something is expected."""
     summary = wallet_view.summary(current_user)
-    return render_page_or_fragment("wallet/index.html", "wallet/_live.html", summary=summary,
+    chart = _balance_chart(summary.available)
+    html = render_page_or_fragment("wallet/index.html", "wallet/_live.html", summary=summary,
                                    waiting_for_deposit=_waiting_for_deposit(),
                                    platform_account=current_app.config["ROOM_PLATFORM_ACCOUNT"],
                                    account_form=RoomAccountForm(prefix="ra"), cash_out_form=_cash_out_form(),
-                                   kyc_threshold=current_settings().kyc_threshold_cents)
+                                   kyc_threshold=current_settings().kyc_threshold_cents, balance_chart=chart)
+    if is_htmx():  # the chart is outside the polled section: send it along, swapped in by its id
+        html += render_template("wallet/_balance_chart.html", balance_chart=chart, oob=True)
+    return html
 
 
 @bp.post("/expect-deposit")

@@ -1,9 +1,16 @@
-"""Small server-rendered SVG charts (line and bar), accessible and CSP-safe.
+"""Small server-rendered charts (line and bar), accessible, crisp at any width and CSP-safe.
 
-No script and no inline style: colours and strokes come from classes in
-``app.css`` (``chart-line``, ``chart-bar``…) and geometry from SVG attributes.
-Each chart is ``role="img"`` with a ``<title>`` and a ``<desc>`` that carries
-the numbers in words, so a screen reader gets what the picture shows.
+Why this shape: an SVG whose viewBox is scaled to the page scales its text with it — 12 "px" of a
+600-wide drawing are 7 px on a phone and blurred everywhere else — and ``meet`` scaling left the
+chart at half the card's width.  So the plot alone is SVG, stretched to the full width
+(``preserveAspectRatio="none"``) with strokes that do not scale (``vector-effect``), and every label
+is HTML text beside it, set in the page's own font by ``app.css``.  No script and no inline style:
+colours and sizes come from classes (``chart-line``, ``chart-bar``…), geometry from SVG attributes.
+
+Each plot is ``role="img"`` with a ``<title>`` and a ``<desc>`` that carries the numbers in words, so a
+screen reader gets what the picture shows; the HTML labels are ``aria-hidden`` (the desc has them).
+The last label on the x axis carries the last value, so the chart visibly agrees with the figure
+shown beside it.
 """
 from __future__ import annotations
 
@@ -12,8 +19,8 @@ from collections.abc import Callable, Sequence
 
 from markupsafe import Markup, escape
 
-WIDTH, HEIGHT = 600, 220
-PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 64, 12, 12, 28
+#: the drawing's own units; the plot is stretched to the card, so only the proportions matter
+WIDTH, HEIGHT = 600, 200
 
 _ids = itertools.count(1)
 
@@ -25,56 +32,61 @@ def _scale(values: Sequence[int]) -> tuple[int, int]:
     return low, high
 
 
-def _frame(kind: str, title: str, desc: str, body: list[str], low: int, high: int,
-           fmt: Callable[[int], str], first: str, last: str) -> Markup:
+def _y(v: int, low: int, high: int) -> float:
+    return HEIGHT - (v - low) * HEIGHT / (high - low)
+
+
+def _figure(kind: str, title: str, desc: str, body: list[str], low: int, high: int,
+            fmt: Callable[[int], str], first: str, last: str) -> Markup:
     uid = f"chart-{next(_ids)}"
-    plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
-
-    def y(v: int) -> float:
-        return PAD_TOP + plot_h - (v - low) * plot_h / (high - low)
-
+    zero = _y(0, low, high)
+    # the top and the bottom of the scale; a zero inside it (negative values) is the drawn zero line
+    y_labels = [f'<span>{escape(fmt(high))}</span>', f'<span>{escape(fmt(low))}</span>']
     parts = [
-        f'<svg class="chart chart-{kind}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-        f'aria-labelledby="{uid}-t {uid}-d" preserveAspectRatio="xMidYMid meet" xmlns="http://www.w3.org/2000/svg">',
+        f'<figure class="chart chart--{kind}">',
+        f'<div class="chart-y" aria-hidden="true">{"".join(y_labels)}</div>',
+        f'<svg class="chart-plot" viewBox="0 0 {WIDTH} {HEIGHT}" preserveAspectRatio="none" role="img" '
+        f'aria-labelledby="{uid}-t {uid}-d" xmlns="http://www.w3.org/2000/svg">',
         f'<title id="{uid}-t">{escape(title)}</title><desc id="{uid}-d">{escape(desc)}</desc>',
-        f'<g class="chart-axis" aria-hidden="true">'
-        f'<line x1="{PAD_LEFT}" y1="{y(high):.1f}" x2="{WIDTH - PAD_RIGHT}" y2="{y(high):.1f}" class="chart-grid"/>'
-        f'<line x1="{PAD_LEFT}" y1="{y(0):.1f}" x2="{WIDTH - PAD_RIGHT}" y2="{y(0):.1f}" class="chart-zero"/>'
-        f'<text x="{PAD_LEFT - 6}" y="{y(high) + 4:.1f}" text-anchor="end">{escape(fmt(high))}</text>'
-        f'<text x="{PAD_LEFT - 6}" y="{y(0) + 4:.1f}" text-anchor="end">{escape(fmt(0))}</text>',
+        f'<line x1="0" y1="0.5" x2="{WIDTH}" y2="0.5" class="chart-grid" vector-effect="non-scaling-stroke"/>',
+        f'<line x1="0" y1="{zero:.1f}" x2="{WIDTH}" y2="{zero:.1f}" class="chart-zero" '
+        f'vector-effect="non-scaling-stroke"/>',
+        *body,
+        "</svg>",
+        f'<div class="chart-x" aria-hidden="true"><span>{escape(first)}</span><span>{escape(last)}</span></div>',
+        "</figure>",
     ]
-    if low < 0:
-        parts.append(f'<text x="{PAD_LEFT - 6}" y="{y(low) + 4:.1f}" text-anchor="end">{escape(fmt(low))}</text>')
-    parts.append(f'<text x="{PAD_LEFT}" y="{HEIGHT - 8}">{escape(first)}</text>'
-                 f'<text x="{WIDTH - PAD_RIGHT}" y="{HEIGHT - 8}" text-anchor="end">{escape(last)}</text></g>')
-    parts.extend(body)
-    parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every text above is escaped; numbers are formatted here
 
 
 def _x(i: int, n: int) -> float:
-    plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
-    return PAD_LEFT + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
+    return WIDTH * i / (n - 1) if n > 1 else WIDTH / 2
 
 
 def line_chart(points: Sequence[tuple[str, int]], *, title: str, desc: str,
                fmt: Callable[[int], str] = str) -> Markup:
-    """A line over ``(label, value)`` points in order, with the area under it shaded."""
+    """A line over ``(label, value)`` points in order, with the area under it shaded.
+
+    The x axis names the first label and the last one with its value ("4 Dec · $133.45").
+    """
     if not points:
         return Markup("")
     values = [v for _, v in points]
     low, high = _scale(values)
-    plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
     n = len(points)
-    coords = [(_x(i, n), PAD_TOP + plot_h - (v - low) * plot_h / (high - low)) for i, v in enumerate(values)]
+    coords = [(_x(i, n), _y(v, low, high)) for i, v in enumerate(values)]
     path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
-    base = PAD_TOP + plot_h - (0 - low) * plot_h / (high - low)
+    base = _y(0, low, high)
     area = f"{coords[0][0]:.1f},{base:.1f} {path} {coords[-1][0]:.1f},{base:.1f}"
-    body = [f'<polygon class="chart-area" points="{area}"/>', f'<polyline class="chart-line" points="{path}"/>']
-    body.extend(f'<circle class="chart-dot" cx="{x:.1f}" cy="{y:.1f}" r="3"><title>{escape(label)}: '
-                f'{escape(fmt(v))}</title></circle>'
-                for (x, y), (label, v) in zip(coords, points, strict=True))
-    return _frame("line", title, desc, body, low, high, fmt, points[0][0], points[-1][0])
+    body = [f'<polygon class="chart-area" points="{area}"/>',
+            f'<polyline class="chart-line" points="{path}" vector-effect="non-scaling-stroke"/>']
+    # one full-height strip per point carries its tooltip (a dot would be stretched into an ellipse)
+    slot = WIDTH / n
+    body.extend(f'<rect class="chart-hit" x="{max(0.0, x - slot / 2):.1f}" y="0" width="{slot:.1f}" '
+                f'height="{HEIGHT}"><title>{escape(label)}: {escape(fmt(v))}</title></rect>'
+                for (x, _y_), (label, v) in zip(coords, points, strict=True))
+    last_label, last_value = points[-1]
+    return _figure("line", title, desc, body, low, high, fmt, points[0][0], f"{last_label} · {fmt(last_value)}")
 
 
 def bar_chart(points: Sequence[tuple[str, int]], *, title: str, desc: str,
@@ -87,28 +99,23 @@ def bar_chart(points: Sequence[tuple[str, int]], *, title: str, desc: str,
         return Markup("")
     values = [v for _, v in points]
     low, high = _scale(values)
-    plot_w, plot_h = WIDTH - PAD_LEFT - PAD_RIGHT, HEIGHT - PAD_TOP - PAD_BOTTOM
-    slot = plot_w / len(points)
+    slot = WIDTH / len(points)
     width = max(1.0, slot * 0.7)
-
-    def y(v: int) -> float:
-        return PAD_TOP + plot_h - (v - low) * plot_h / (high - low)
-
     body = []
     for i, (label, v) in enumerate(points):
-        top, bottom = sorted((y(v), y(0)))
-        x = PAD_LEFT + i * slot + (slot - width) / 2
+        top, bottom = sorted((_y(v, low, high), _y(0, low, high)))
+        x = i * slot + (slot - width) / 2
         extra = f" {escape(classes[i])}" if classes else ""
         body.append(f'<rect class="chart-bar{" chart-neg" if v < 0 else ""}{extra}" x="{x:.1f}" y="{top:.1f}" '
                     f'width="{width:.1f}" height="{max(bottom - top, 0.5):.1f}">'
                     f'<title>{escape(label)}: {escape(fmt(v))}</title></rect>')
-    return _frame("bar", title, desc, body, low, high, fmt, points[0][0], points[-1][0])
+    return _figure("bar", title, desc, body, low, high, fmt, points[0][0], points[-1][0])
 
 
 def stacked_bar(parts: Sequence[tuple[str, int, str]], *, total: int, title: str, desc: str) -> Markup:
-    """One horizontal bar split into ``(label, value, css class)`` parts of ``total`` (a progress meter)."""
+    """One slim horizontal bar split into ``(label, value, css class)`` parts of ``total`` (a progress meter)."""
     uid = f"chart-{next(_ids)}"
-    height, x = 18, 0.0
+    height, x = 10, 0.0
     body = []
     for label, value, css in parts:
         if value <= 0 or total <= 0:

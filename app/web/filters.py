@@ -11,7 +11,7 @@ from markupsafe import Markup
 
 from app.database import utcnow
 from app.money import format_usd
-from app.web.labels import cash_out_status_label, deposit_status_label, movement_label, withdrawal_status_label
+from app.web.labels import TEMPLATE_GLOBALS
 
 
 def usd_signed(cents: int) -> str:
@@ -60,5 +60,5 @@ def register(app: Flask) -> None:
     app.add_template_filter(qr_svg)
     app.add_template_filter(rub_plain)
     app.add_template_filter(rub_plain, "usd_plain")  # cents are written the same way: "25" or "25.50"
-    for label in (cash_out_status_label, movement_label, deposit_status_label, withdrawal_status_label):
+    for label in TEMPLATE_GLOBALS:
         app.add_template_global(label)

@@ -1,7 +1,17 @@
-"""Plain-language names for statuses and ledger movement kinds, in both languages."""
+"""Plain-language names for every status and kind the pages show, in both languages, in one place.
+
+The codes come from their single sources: the state machines in ``app.states`` and the ledger's
+enums and transfer kinds.  ``tests/test_labels.py`` derives the sets from those sources and fails
+when a code has no label here, or no Russian one, so no page falls back to showing a raw code.
+Buyer- and seller-facing labels speak to "you"; the ops area has its own wording (``OPS_*``).
+"""
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flask_babel import lazy_gettext as _l
+
+from app.services.payment_forms import KIND_LABELS as PAYMENT_KIND
 
 CASH_OUT_STATUS = {
     "requested": _l("queued"),
@@ -14,6 +24,8 @@ CASH_OUT_STATUS = {
 #: what a ledger movement of each kind means to the wallet's owner
 MOVEMENT_KIND = {
     "room_deposit": _l("Deposit from the room"),
+    "room_unmatched": _l("Unmatched room transfer"),
+    "room_returned": _l("Returned to the room"),
     "commission": _l("Commission"),
     "cashout_hold": _l("Cash-out to the room"),
     "cashout": _l("Cash-out to the room"),
@@ -25,15 +37,6 @@ MOVEMENT_KIND = {
     "buyer_fee": _l("Buyer fee"),
     "adjustment": _l("Adjustment by support"),
 }
-
-
-def cash_out_status_label(status: str) -> str:
-    return str(CASH_OUT_STATUS.get(status, status))
-
-
-def movement_label(kind: str) -> str:
-    return str(MOVEMENT_KIND.get(kind, kind))
-
 
 DEPOSIT_STATUS = {
     "matching": _l("finding a seller"),
@@ -54,10 +57,156 @@ WITHDRAWAL_STATUS = {
     "cancelled": _l("cancelled"),
 }
 
+# -- the ops area: the same codes in staff wording, plus the ledger's own -------------------------
+
+OPS_DEPOSIT_STATUS = {
+    **DEPOSIT_STATUS,
+    "matching": _l("looking for a seller"),
+    "cancelled": _l("cancelled by the buyer"),
+    "rejected": _l("rejected after review"),
+}
+
+#: a transfer the room reported to the platform's account (app.states.INCOMING_ROOM_TRANSFER)
+ROOM_TRANSFER_STATUS = {
+    "new": _l("new"),
+    "credited": _l("credited"),
+    "unmatched": _l("unmatched"),
+    "returned": _l("returned to the sender"),
+}
+
+#: a manual ledger adjustment (app.states.ADJUSTMENT)
+ADJUSTMENT_STATUS = {
+    "requested": _l("waiting for approval"),
+    "approved": _l("approved"),
+    "rejected": _l("rejected"),
+}
+
+#: ledger transfers' business purposes (app.ledger TransferKind), as ops read the ledger
+TRANSFER_KIND = {
+    "room_deposit": _l("room deposit"),
+    "room_unmatched": _l("unmatched room transfer"),
+    "room_returned": _l("returned to the room"),
+    "commission": _l("commission"),
+    "escrow_fund": _l("put up for sale"),
+    "escrow_release": _l("released from sale"),
+    "purchase_hold": _l("purchase hold"),
+    "purchase": _l("purchase"),
+    "sale": _l("sale proceeds"),
+    "buyer_fee": _l("buyer fee"),
+    "cashout_hold": _l("cash-out hold"),
+    "cashout": _l("cash-out"),
+    "adjustment": _l("manual adjustment"),
+}
+
+#: the two-phase step a transfer row is (app.ledger Phase)
+TRANSFER_PHASE = {
+    "single": _l("posted at once"),
+    "pending": _l("hold"),
+    "post_pending": _l("hold posted"),
+    "void_pending": _l("hold released"),
+}
+
+#: where a transfer row stands (app.ledger Status)
+TRANSFER_STATUS = {
+    "pending": _l("open"),
+    "posted": _l("posted"),
+    "voided": _l("released"),
+    "expired": _l("expired"),
+}
+
+#: ledger account kinds (app.ledger AccountKind)
+ACCOUNT_KIND = {
+    "wallet": _l("user wallet"),
+    "escrow": _l("seller's sale escrow"),
+    "room_omnibus": _l("platform's room account"),
+    "fee_revenue": _l("fee revenue"),
+    "cashouts_in_flight": _l("cash-outs in flight"),
+    "unmatched_incoming": _l("unmatched incoming"),
+    "adjustments": _l("manual adjustments"),
+}
+
+#: what a provider says of a payment (app.connectors.payments.base STATUSES), e.g. in a dispute's evidence
+PROVIDER_PAYMENT_STATUS = {
+    "pending": _l("not paid yet"),
+    "paid": _l("paid"),
+    "failed": _l("payment failed"),
+    "expired": _l("expired"),
+    "unknown": _l("unknown"),
+}
+
+#: reasons the code itself writes on a deposit (free text otherwise: ops' own words are shown as typed)
+DEPOSIT_REASON = {
+    "cancelled by the buyer": _l("cancelled by the buyer"),
+}
+
+
+def _label(labels: Mapping[str, object], code: str | None) -> str:
+    """The label of ``code``; an unknown code (new data before its label) shows as itself, never an error."""
+    if code is None:
+        return ""
+    return str(labels.get(code, code))
+
+
+def cash_out_status_label(status: str) -> str:
+    return _label(CASH_OUT_STATUS, status)
+
+
+def movement_label(kind: str) -> str:
+    return _label(MOVEMENT_KIND, kind)
+
 
 def deposit_status_label(status: str) -> str:
-    return str(DEPOSIT_STATUS.get(status, status))
+    return _label(DEPOSIT_STATUS, status)
 
 
 def withdrawal_status_label(status: str) -> str:
-    return str(WITHDRAWAL_STATUS.get(status, status))
+    return _label(WITHDRAWAL_STATUS, status)
+
+
+def ops_deposit_status_label(status: str) -> str:
+    return _label(OPS_DEPOSIT_STATUS, status)
+
+
+def room_transfer_status_label(status: str) -> str:
+    return _label(ROOM_TRANSFER_STATUS, status)
+
+
+def adjustment_status_label(status: str) -> str:
+    return _label(ADJUSTMENT_STATUS, status)
+
+
+def transfer_kind_label(kind: str) -> str:
+    return _label(TRANSFER_KIND, kind)
+
+
+def transfer_phase_label(phase: str) -> str:
+    return _label(TRANSFER_PHASE, phase)
+
+
+def transfer_status_label(status: str) -> str:
+    return _label(TRANSFER_STATUS, status)
+
+
+def account_kind_label(kind: str) -> str:
+    return _label(ACCOUNT_KIND, kind)
+
+
+def payment_kind_label(kind: str) -> str:
+    return _label(PAYMENT_KIND, kind)
+
+
+def provider_payment_status_label(status: str) -> str:
+    return _label(PROVIDER_PAYMENT_STATUS, status)
+
+
+def deposit_reason_label(reason: str | None) -> str:
+    return _label(DEPOSIT_REASON, reason)
+
+
+#: the template globals (registered in app.web.filters)
+TEMPLATE_GLOBALS = (
+    cash_out_status_label, movement_label, deposit_status_label, withdrawal_status_label,
+    ops_deposit_status_label, room_transfer_status_label, adjustment_status_label, transfer_kind_label,
+    transfer_phase_label, transfer_status_label, account_kind_label, payment_kind_label, deposit_reason_label,
+    provider_payment_status_label,
+)

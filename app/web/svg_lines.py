@@ -1,13 +1,16 @@
 """A line chart drawn on the server as SVG geometry (no script, nothing inline for the CSP to refuse).
 
-The template draws the ``<polyline>``s and labels; this module only maps
-integer values (cents) onto the drawing box.  Missing values (None) break a line.
+The template draws the ``<polyline>``s; this module only maps integer values (cents)
+onto the drawing box.  Missing values (None) break a line.  The drawing is stretched to the
+card's width (``preserveAspectRatio="none"``), so the scale's labels are HTML beside it
+(``top``/``bottom``), never SVG text that would be stretched with it (see app.web.charts).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-WIDTH, HEIGHT, PAD = 640, 200, 28
+#: PAD keeps the extremes' strokes inside the box; the labels sit at its edges, a pad's width away
+WIDTH, HEIGHT, PAD = 640, 200, 4
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,9 @@ class Chart:
     #: (y, value) of the horizontal guide lines: the top, zero and the bottom
     guides: list[tuple[int, int]]
     empty: bool
+    #: the values at the top and the bottom of the scale (the labels beside the plot)
+    top: int = 0
+    bottom: int = 0
 
 
 def line_chart(series: list[tuple[str, str, list[int | None]]], *, width: int = WIDTH, height: int = HEIGHT) -> Chart:
@@ -50,9 +56,9 @@ def line_chart(series: list[tuple[str, str, list[int | None]]], *, width: int = 
                     segments.append(" ".join(current))
                 current = []
                 continue
-            current.append(f"{PAD + i * (width - 2 * PAD) // gaps},{y_of(v)}")
+            current.append(f"{i * width // gaps},{y_of(v)}")
         if current:
             segments.append(" ".join(current))
         lines.append(Line(label, css, segments))
     guides = sorted({(y_of(top), top), (y_of(0), 0), (y_of(bottom), bottom)})
-    return Chart(width, height, lines, guides, False)
+    return Chart(width, height, lines, guides, False, top, bottom)

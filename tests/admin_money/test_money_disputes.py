@@ -46,7 +46,7 @@ def test_ops_confirm_a_paid_dispute_with_the_providers_evidence(market_app, prov
     page = ops.get(f"/admin/disputes/{deposit_id}").get_data(as_text=True)
     assert "I paid from my card at 10:05" in page and "buyer@example.com" in page and "seller@example.com" in page
     evidence = ops.get(f"/admin/disputes/{deposit_id}/evidence").get_data(as_text=True)
-    assert "<strong>paid</strong>" in evidence and "CONFIRMED" in evidence
+    assert "<strong>оплачена</strong>" in evidence and "CONFIRMED" in evidence  # the label, not the code
 
     csrf = token(ops)
     refused = ops.post(f"/admin/disputes/{deposit_id}/resolve", data={"csrf_token": csrf, "decision": "confirm"})
@@ -70,7 +70,7 @@ def test_ops_reject_an_unpaid_dispute_and_confirm_a_late_one(market_app, provide
     late, buyer_b, *_ = _disputed(market_app, providers, pay=True, expire=True,
                                            seller_email="late@example.com", buyer_email="b2@example.com")
     ops = session_of(market_app, market_staff.ops)
-    assert "<strong>pending</strong>" in ops.get(f"/admin/disputes/{unpaid}/evidence").get_data(as_text=True)
+    assert "<strong>ещё не оплачен</strong>" in ops.get(f"/admin/disputes/{unpaid}/evidence").get_data(as_text=True)
     csrf = token(ops)
     ops.post(f"/admin/disputes/{unpaid}/resolve",
              data={"csrf_token": csrf, "decision": "reject", "reason": "no payment at the provider"})

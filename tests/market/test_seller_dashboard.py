@@ -37,7 +37,7 @@ def test_dashboard_shows_progress_invoices_sales_and_earnings(market_web, market
     sales = page.split('id="completed-sales"', 1)[1]
     assert "960,00" in sales and "buyer@example.com" not in page
     chart = page.split('id="earnings"', 1)[1]
-    assert 'class="chart chart-bar"' in chart and "<desc" in chart and "style=" not in chart
+    assert 'class="chart chart--bar"' in chart and "<desc" in chart and "style=" not in chart
     live = client.get("/seller/live", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert live.lstrip().startswith("{#") or live.lstrip().startswith("<section")
     assert 'id="seller-live"' in live and "<html" not in live

@@ -97,6 +97,9 @@ def test_bad_credentials_are_a_clear_form_error_and_nothing_is_written(seller, p
     page = response.get_data(as_text=True)
     assert response.status_code == 200 and REJECTED in page
     assert 'value="wrong-' not in page  # a typed secret is not sent back either
+    # the refusal is said in Russian (app.web.provider_messages), not in the connector's English log text
+    error = re.search(r"Провайдер отклонил эти данные \(([^)]*)\)", page).group(1)
+    assert error and not re.search(r"[A-Za-z]{3,}", error.replace("OAuth", "")), error
     with seller.app.app_context():
         assert _forms() == []
         assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)
@@ -340,3 +343,20 @@ def test_credential_checks_are_rate_limited_per_user_across_both_views(app_facto
     assert other.post("/seller/api-forms/new?kind=yookassa", {"name": "Own", **good}).status_code == 302
     with app.app_context():
         assert sorted(f.name for f in _forms()) == ["Own", "Renamed", "Second"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_edit_page_shows_no_character_of_a_secret(seller, providers, kind):
+    """Does the credentials list show a stored secret as dots only — not its last characters, not its length?"""
+    from app.connectors.payments.base import CREDENTIAL_FIELDS
+
+    credentials = providers.account(kind)["credentials"]
+    form_id = _form_id(seller.post(f"/seller/api-forms/new?kind={kind}", credentials))
+    page = seller.get(f"/seller/api-forms/{form_id}").get_data(as_text=True)
+    shown = dict(re.findall(r"<dt>([^<]+)</dt><dd><code>([^<]*)</code></dd>", page))
+    secrets = [f for f in CREDENTIAL_FIELDS[kind] if f.secret]
+    assert secrets, f"{kind} has no secret field"
+    for spec in secrets:
+        value = credentials[spec.name]
+        assert shown[spec.label_ru] == payment_forms.SECRET_SHOWN, shown
+        assert value not in page, spec.name

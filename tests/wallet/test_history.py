@@ -98,8 +98,14 @@ def test_wallet_shows_a_balance_chart_and_deposit_instructions(app, people, clie
     seller_id, _ = people
     login(client, "seller@example.com")
     page = client.get("/wallet/").get_data(as_text=True)
-    svg = re.search(r"<svg class=\"chart chart-line\".*?</svg>", page, re.S).group(0)
+    svg = re.search(r"<figure class=\"chart chart--line\".*?</figure>", page, re.S).group(0)
     assert 'role="img"' in svg and "<title" in svg and "<desc" in svg and "style=" not in svg
+    # the chart ends on the figure shown above it (the available balance), not a day behind
+    available = re.search(r'id="balance-available">([^<]+)<', page).group(1)
+    assert re.search(r'<div class="chart-x" aria-hidden="true"><span>[^<]+</span><span>[^<]+ · ' + re.escape(available)
+                     + "</span>", svg), (available, svg[-300:])
+    live = client.get("/wallet/live", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert '<article id="balance-chart" hx-swap-oob="true">' in live  # the poll refreshes the chart with the figures
     assert 'id="platform-account"' in page and f'data-copy="{app.config["ROOM_PLATFORM_ACCOUNT"]}"' in page
     assert 'id="full-history"' in page
     assert re.search(r'id="balance-on-sale">\$25\.00<', page)  # $30 put up for sale, $5 sold

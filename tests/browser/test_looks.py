@@ -1,0 +1,252 @@
+"""How the main pages look at 1280×800 and 390×844: measured in the browser, saved as screenshots
+(test-artifacts/screenshots/looks/).
+
+Each check is what a person saw go wrong (issue 17, "Looks"): the seller's progress bars, the buy page's
+method labels, the wallet chart, the bell, the phone menu, clipped tables, ops tables wider than their card.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+
+pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -r requirements.txt)")
+
+from playwright.sync_api import expect  # noqa: E402
+
+from tests.browser.pages import LoginPage, Text  # noqa: E402
+from tests.helpers import PASSWORD  # noqa: E402
+
+pytestmark = pytest.mark.browser
+
+SIZES = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+
+
+def _fund(user_id: int, cents: int) -> None:
+    from app import ledger
+
+    ledger.transfer(key=f"looks-fund:{uuid.uuid4().hex}", debit=ledger.platform_account(ledger.AccountKind.ROOM_OMNIBUS),
+                    credit=ledger.wallet_of(user_id), amount=cents, kind=ledger.TransferKind.ROOM_DEPOSIT)
+
+
+def _on_sale(live, seller_id: int, form_id: int) -> None:
+    from app.extensions import db
+    from app.models import User
+    from app.services import withdrawals
+
+    with live.context():
+        withdrawals.create(db.session.get(User, seller_id), payment_form_id=form_id, amount=800_00,
+                           min_invoice_kopecks=100_00, max_invoice_kopecks=50_000_00, max_open_invoices=3,
+                           request_key=uuid.uuid4().hex)
+
+
+@pytest.fixture(scope="module")
+def people(live):
+    """A seller with a T-Bank form, a buyer with a balance, an ops user with 2FA (e-mails and ids)."""
+    from app.services import payment_forms
+    from tests.helpers import gen_user
+
+    tag = uuid.uuid4().hex[:6]
+    emails = {"seller": f"looks-seller-{tag}@example.com", "buyer": f"looks-buyer-{tag}@example.com"}
+    with live.context():
+        seller = gen_user(emails["seller"], password=PASSWORD)
+        _fund(seller.id, 2_000_00)
+        form = payment_forms.add_form(seller, "tbank", "T-Bank looks", live.provider_account("tbank"))
+        buyer = gen_user(emails["buyer"], password=PASSWORD)
+        _fund(buyer.id, 123_45)
+        _fund(buyer.id, 10_00)
+        ids = {"seller": seller.id, "form": form.id, "buyer": buyer.id}
+    return {**emails, "ids": ids}
+
+
+def _sign_in(page, live, email: str, lang: str = "ru") -> None:
+    import sqlalchemy as sa
+
+    from app.extensions import db
+    from app.models import User
+    from tests.helpers import totp_now
+
+    t = Text(lang)
+    LoginPage(page, t).open(live.url)
+    page.get_by_label(t("E-mail")).fill(email)
+    page.get_by_label(t("Password")).fill(PASSWORD)
+    page.get_by_role("button", name=t("Sign in")).click()
+    page.wait_for_url(lambda url: not url.endswith("/login?lang=ru"))
+    if "/login/2fa" in page.url:
+        with live.context():
+            code = totp_now(db.session.scalar(sa.select(User).where(User.email == email)))
+        page.locator("input[name=code]").fill(code)
+        page.locator("main form [type=submit]").click()
+        page.wait_for_url(lambda url: "/login" not in url)
+    if "/login" in page.url:
+        _shot(page, "FAILED-login")
+    assert "/login" not in page.url, f"{email} is not signed in: {page.url}"
+
+
+@pytest.fixture
+def pages(chromium, system, people):
+    """``open(role, size)`` → a signed-in page in that viewport (Russian)."""
+    contexts = []
+
+    def open_page(role: str, size: str):
+        context = chromium.new_context(locale="ru-RU", viewport=SIZES[size], is_mobile=size == "phone",
+                                       has_touch=size == "phone")
+        contexts.append(context)
+        page = context.new_page()
+        email = people.get(role)
+        if role == "ops":  # a fresh one each time: a TOTP code is accepted once, and two sign-ins may share one
+            from app.models import Role
+            from tests.helpers import gen_user
+
+            email = f"looks-ops-{uuid.uuid4().hex[:6]}@example.com"
+            with system.context():
+                gen_user(email, password=PASSWORD, role=Role.OPS, totp=True)
+        _sign_in(page, system, email)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def _shot(page, name: str):
+    from tests.browser.conftest import SCREENSHOTS
+
+    folder = SCREENSHOTS / "looks"
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True, caret="initial")
+
+
+def _box(locator) -> dict:
+    box = locator.bounding_box()
+    if not box:
+        _shot(locator.page, "FAILED")
+    assert box, f"{locator} is not on screen"
+    return box
+
+
+def _page_fits(page) -> None:
+    widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"{page.url} is {widths[0]} px wide in a {widths[1]} px window"
+
+
+def _tables_fit(page) -> None:
+    """No table is cut off inside its scroll box (a phone shows every column without scrolling)."""
+    clipped = page.evaluate("""[...document.querySelectorAll('.table-wrap')]
+        .filter(w => w.offsetParent && w.scrollWidth > w.clientWidth + 1)
+        .map(w => w.closest('article, section')?.id || w.innerText.slice(0, 40))""")
+    assert not clipped, f"tables wider than their card on {page.url}: {clipped}"
+
+
+def _check_header(page, size: str) -> None:
+    """One row of header; the bell is an SVG icon, not an emoji; on a phone the sections are behind a menu."""
+    t = Text("ru")
+    nav = page.get_by_role("navigation", name=t("Main navigation"))
+    boxes = page.evaluate("""[...document.querySelectorAll('header nav li, header nav details, header nav summary, header nav .nav-links, header nav')].map(e => [e.tagName, e.className, Math.round(e.getBoundingClientRect().top), Math.round(e.getBoundingClientRect().height), getComputedStyle(e).marginBottom, getComputedStyle(e).paddingTop])""")
+    assert _box(nav)["height"] < 80, f"the header wraps into two rows: {boxes}"
+    bell = page.locator("#notification-bell-slot")
+    expect(bell.locator("svg.icon")).to_be_visible()
+    assert "🔔" not in bell.inner_text()
+    wallet_link = nav.get_by_role("link", name=t("Wallet"), exact=True)
+    if size == "phone":
+        expect(wallet_link).to_be_hidden()
+        nav.locator("details.nav-menu > summary").click()
+        expect(wallet_link).to_be_visible()
+        expect(nav.get_by_role("button", name=t("Sign out"))).to_be_visible()
+        nav.locator("details.nav-menu > summary").click()
+        expect(wallet_link).to_be_hidden()
+    else:
+        expect(wallet_link).to_be_visible()
+        expect(nav.locator("details.nav-menu > summary")).to_be_hidden()
+
+
+def _check_chart(page, card: str) -> None:
+    """The chart fills its card, its labels are page text of a readable size, the plot has no SVG text."""
+    figure = page.locator(f"{card} figure.chart")
+    card_box, figure_box = _box(page.locator(card)), _box(figure)
+    plot_box = _box(figure.locator("svg.chart-plot"))
+    assert figure_box["width"] >= 0.9 * card_box["width"], (figure_box, card_box)  # full width, not half
+    assert plot_box["width"] >= 0.7 * figure_box["width"], (plot_box, figure_box)  # the scale takes little
+    assert figure.locator("svg text").count() == 0
+    size = page.evaluate("el => parseFloat(getComputedStyle(el).fontSize)", figure.locator(".chart-x span").first.element_handle())
+    assert size >= 12, f"chart labels are {size} px"
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_the_main_pages_look_right(pages, system, people, size):
+    """Header, wallet chart, buy page, pay button, seller's bars and tables, ops tables: as a person sees them."""
+    t = Text("ru")
+    _on_sale(system, people["ids"]["seller"], people["ids"]["form"])
+    buyer = pages("buyer", size)
+
+    buyer.goto(system.url + "/wallet/")
+    _check_header(buyer, size)
+    _check_chart(buyer, "#balance-chart")
+    available = buyer.locator("#balance-available").inner_text()
+    last = buyer.locator("#balance-chart .chart-x span").last.inner_text()
+    assert last.endswith(available), f"the chart ends on {last!r}, the page shows {available!r}"
+    _page_fits(buyer)
+    _tables_fit(buyer)
+    _shot(buyer, f"wallet-{size}")
+
+    buyer.goto(system.url + "/buy/")
+    method = buyer.locator("label.method").first
+    name, terms = _box(method.locator(".method-name")), _box(method.locator(".method-terms"))
+    assert name["y"] + name["height"] <= terms["y"] + 1, f"the method's terms overlap its name: {name} {terms}"
+    _page_fits(buyer)
+    _shot(buyer, f"buy-{size}")
+
+    buyer.get_by_role("radio", name=re.compile("T-Bank")).check()
+    buyer.get_by_label(t("Amount, ₽")).fill("1200")
+    buyer.get_by_role("button", name=t("Continue")).click()
+    expect(buyer.get_by_text(t("Pay exactly"))).to_be_visible(timeout=15_000)
+    pay = buyer.locator("#pay-button")
+    one_line = buyer.evaluate("el => [el.scrollWidth <= el.clientWidth, el.getClientRects().length,"
+                              " Math.round(el.getBoundingClientRect().height / parseFloat(getComputedStyle(el).lineHeight))]",
+                              pay.element_handle())
+    assert one_line[0] and one_line[2] <= 2, f"the pay button is clipped or wraps: {one_line}"  # height: a line + padding
+    _page_fits(buyer)
+    _shot(buyer, f"invoice-{size}")
+
+    seller = pages("seller", size)
+    seller.goto(system.url + "/seller/")
+    bar = seller.locator("svg.chart-stacked").first
+    bar_box, card_box = _box(bar), _box(seller.locator(".withdrawal").first)
+    assert bar_box["height"] <= 16 and bar_box["width"] >= 0.9 * card_box["width"], (bar_box, card_box)
+    legend = seller.locator(".withdrawal .legend").first
+    assert seller.evaluate("el => getComputedStyle(el, '::before').content", legend.element_handle()) in ("none", "normal")
+    expect(legend.locator(".swatch")).to_have_count(3)
+    expect(seller.locator("#open-invoices tbody tr").first).to_be_visible()
+    _page_fits(seller)
+    _tables_fit(seller)
+    _shot(seller, f"seller-{size}")
+
+    for path in ("/seller/withdrawals", "/seller/api-forms"):
+        seller.goto(system.url + path)
+        _page_fits(seller)
+        _tables_fit(seller)
+        _shot(seller, f"seller{path.replace('/', '-')}-{size}")
+    for path in ("/wallet/history", "/buy/history", "/notifications/", "/account"):
+        buyer.goto(system.url + path)
+        _page_fits(buyer)
+        _tables_fit(buyer)
+        _shot(buyer, f"buyer{path.replace('/', '-').rstrip('-')}-{size}")
+
+    ops = pages("ops", size)
+    for path in ("/admin/", "/admin/queue", "/admin/ledger", "/admin/ledger/transfers", "/admin/invoices",
+                 "/admin/room/reconciliation", "/admin/users", "/admin/disputes", "/admin/jobs", "/admin/room"):
+        ops.goto(system.url + path)
+        if path == "/admin/room/reconciliation":  # two runs: the chart has lines
+            for _ in range(2):
+                with ops.expect_response(lambda r: r.request.method == "POST"):
+                    ops.get_by_role("button", name=t("Reconcile now")).click()
+                expect(ops.locator("#flash .flash")).to_be_visible()
+            ops.wait_for_load_state("networkidle")
+            expect(ops.locator("main figure.chart")).to_be_visible()
+            _check_chart(ops, "main")
+        _page_fits(ops)  # a wide table scrolls inside its card (the queue page was 2,052 px wide)
+        _shot(ops, f"ops{path.replace('/', '-').rstrip('-')}-{size}")
+    ops.goto(system.url + "/admin/ledger/transfers")
+    kinds = ops.locator(".admin-area table tbody").inner_text()
+    assert "purchase_hold" not in kinds and "room_deposit" not in kinds and "single" not in kinds, kinds[:300]
