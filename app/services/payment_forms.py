@@ -96,12 +96,16 @@ def _check_live(kind: str, credentials: Mapping[str, str]) -> None:
     The provider's own words are added where it gave some: they name no secret
     (see :class:`app.connectors.payments.base.ProviderError`).
     """
-    from app.connectors.payments.base import InvalidCredentials, ProviderError, ProviderUnavailable
+    from app.connectors.payments.base import InsufficientScope, InvalidCredentials, ProviderError, ProviderUnavailable
     from app.connectors.payments.registry import adapter_for
 
     hint = str(CHECK_HINTS[kind])
     try:
         adapter_for(kind, dict(credentials), current_app.config).check_credentials()
+    except InsufficientScope:
+        # The token is genuine but was made without a permission: say which ones, not "bad credentials".
+        raise ValidationFailed(_("The token works but lacks permissions. Create a new OAuth token and grant it "
+                                 "the scopes account-info and operation-history.")) from None
     except InvalidCredentials as exc:
         raise ValidationFailed(_("The provider rejected these credentials (%(detail)s). %(hint)s",
                                  detail=exc.message, hint=hint)) from None
