@@ -131,11 +131,6 @@ def listing(*, status: str = "open", limit: int = 200) -> list[Row]:
             for e, d, buyer_email, seller_email in db.session.execute(query)]
 
 
-def open_count() -> int:
-    return int(db.session.scalar(sa.select(sa.func.count()).select_from(PaymentException)
-                                 .where(PaymentException.status == "open")))
-
-
 def resolve(exception_id: int, *, resolution: str, note: str, actor) -> None:
     """Close an open exception with how it was made good; at most once (a second attempt is refused)."""
     if resolution not in RESOLUTIONS:

@@ -461,3 +461,48 @@ def test_exact_provider_overpayment_is_an_exception(market):
         [("overpayment", 10_00, "tbank")]
     assert _wallet(buyer) == deposit.usd_cents
     _verify()
+
+
+def test_concurrent_processing_records_a_second_payment_once(market_app, market, hook, database):
+    """On PostgreSQL, with real threads: the same second-payment event re-processed by four workers at once,
+    together with two more transfers processed at the same time, records the money beyond the invoice exactly
+    once (the sum of the extra transfers), never twice."""
+    if database.kind != "postgresql":
+        pytest.skip("concurrency is a PostgreSQL property; SQLite serialises writers by design")
+    from app.services import provider_events
+
+    _, form, _, buyer, deposit = _yoomoney_invoice(market, hook)
+    _pay_yoomoney(market, deposit, "AC")
+    assert _deliver(form, hook.wait_for(1)[0]) == "settled"
+    for extra in (200_00, 300_00):
+        _pay_yoomoney(market, deposit, "AC", amount=extra)
+    bodies = hook.wait_for(3)[1:]
+    event_ids = []
+    for body in bodies:
+        accepted = provider_events.accept_notification("yoomoney", form.hook_token, {}, body, "127.0.0.1")
+        db.session.commit()
+        event_ids.append(accepted.event_id)
+    jobs = [event_ids[0]] * 4 + [event_ids[1]] * 2
+    barrier, outcomes, errors = threading.Barrier(len(jobs)), [], []
+
+    def work(event_id):
+        with market_app.app_context():
+            try:
+                barrier.wait(timeout=30)
+                outcomes.append(invoice_jobs.process_event_now(event_id))
+            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(repr(exc))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=work, args=(e,)) for e in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    assert outcomes.count("payment exception") == 1, outcomes
+    exceptions = _exceptions(deposit.id)
+    assert [(e.reason, e.amount_kopecks) for e in exceptions] == [("second_payment", 500_00)]
+    assert _wallet(buyer) == deposit.usd_cents - deposit.buyer_fee_cents
+    _verify()
