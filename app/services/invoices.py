@@ -133,8 +133,6 @@ def settle_paid(deposit_id: int, paid_kopecks: int | None, *, source: str, event
     if not amount_matches(deposit, paid_kopecks):
         dispute(deposit, f"paid amount {paid_kopecks} differs from the invoice {deposit.amount_kopecks}")
         return "disputed"
-    if deposit.status in LATE_PAYABLE and payment_exceptions.has_reason(deposit.id, "unsettled"):
-        return deposit.status  # already recorded as money that could not be settled: ops decide, not a poll
     extra = surplus(deposit.kind, deposit.amount_kopecks, paid_kopecks)
     # paid in full within the fee's rounding counts as the invoice amount; an overpayment as what came
     paid_kopecks = paid_kopecks if extra else deposit.amount_kopecks

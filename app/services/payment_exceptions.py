@@ -82,11 +82,6 @@ def recorded_kopecks(deposit_id: int) -> int:
                                  .where(PaymentException.deposit_id == deposit_id)))
 
 
-def has_reason(deposit_id: int, reason: str) -> bool:
-    return db.session.scalar(sa.select(PaymentException.id).where(
-        PaymentException.deposit_id == deposit_id, PaymentException.reason == reason).limit(1)) is not None
-
-
 def of_deposit(deposit_id: int) -> list[PaymentException]:
     """For the buyer's invoice page (the caller has checked the deposit is theirs)."""
     return list(db.session.scalars(sa.select(PaymentException).where(PaymentException.deposit_id == deposit_id)
