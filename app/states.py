@@ -257,6 +257,13 @@ DEPOSIT = _machine(
     {"settled", "failed", "rejected"},
 )
 
+#: money a seller received beyond an invoice, until ops record how it was made good (at most once)
+PAYMENT_EXCEPTION = _machine(
+    "payment exception",
+    {"open": {"resolved"}},
+    {"resolved"},
+)
+
 #: a manual ledger adjustment waiting for the second person (four eyes)
 ADJUSTMENT = _machine(
     "ledger adjustment",

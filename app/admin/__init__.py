@@ -61,6 +61,7 @@ from app.admin import dashboard_routes  # noqa: E402,F401
 from app.admin import users_routes  # noqa: E402,F401
 from app.admin import queue_routes  # noqa: E402,F401
 from app.admin import disputes_routes  # noqa: E402,F401
+from app.admin import payment_exceptions_routes  # noqa: E402,F401
 from app.admin import room_routes  # noqa: E402,F401
 from app.admin import ledger_routes  # noqa: E402,F401
 from app.admin import jobs_routes  # noqa: E402,F401

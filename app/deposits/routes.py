@@ -11,7 +11,7 @@ from app.errors import DomainError
 from app.extensions import db, limiter
 from app.jobs.invoices import queue_matching
 from app.models.settings import PROVIDER_KINDS
-from app.services import invoices, matching, quotes
+from app.services import invoices, matching, payment_exceptions, quotes
 from app.services.payment_forms import KIND_LABELS
 from app.services.settings import current_settings
 from app.web.htmx import is_htmx, varies_on_htmx
@@ -81,7 +81,8 @@ def show(deposit_id: int):
     template = "deposits/_status.html" if is_htmx() else "deposits/show.html"
     return render_template(template, deposit=deposit, dispute_form=DisputeForm(prefix="dsp"),
                            can_dispute=can_dispute, labels=KIND_LABELS,
-                           view_version=version, urgent_seconds=polling.URGENT_SECONDS)
+                           view_version=version, urgent_seconds=polling.URGENT_SECONDS,
+                           payment_exceptions=[] if is_htmx() else payment_exceptions.of_deposit(deposit.id))
 
 
 @bp.post("/<int:deposit_id>/paid")

@@ -57,8 +57,10 @@ def process_event_now(event_id: int) -> str:
     outcome = "no such invoice"
     if deposit is not None:
         status, amount = event.status, event.amount
-        if event.needs_refetch:
-            # Unsigned notification (YooKassa): believe only what the provider says with the seller's credentials.
+        # Unsigned notification (YooKassa): believe only what the provider says with the seller's credentials.
+        # A label that is paid again after it settled (YooMoney): settlement needs everything the provider
+        # holds under it, read back the same way, to tell a second payment from this one reported again.
+        if event.needs_refetch or (status == "paid" and invoices.repayable(deposit)):
             adapter = _adapter_for_deposit(deposit)
             payment_id = deposit.provider_payment_id
             db.session.commit()
@@ -66,9 +68,12 @@ def process_event_now(event_id: int) -> str:
                 fresh = adapter.get_status(provider_payment_id=payment_id)
             except PaymentConnectorError:
                 return "retry later"
+            if not event.needs_refetch and fresh.status != "paid":
+                return "retry later"  # the signed payment is not in the history yet: the sweeper comes back
             status, amount = fresh.status, fresh.amount_paid
         if status == "paid":
-            outcome = invoices.settle_paid(deposit.id, amount, source=f"event:{event.kind}")
+            outcome = invoices.settle_paid(deposit.id, amount, source=f"event:{event.kind}",
+                                           event_key=event.event_key, provider_event_id=event.id)
             if outcome == "matching":
                 db.session.commit()
                 return "too early"  # not yet published: the sweeper comes back to this event

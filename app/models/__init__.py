@@ -7,6 +7,7 @@ from app.models.ledger_check import LedgerCheck  # noqa: F401
 from app.models.limits import UserLimit  # noqa: F401
 from app.models.market import Deposit, WithdrawalRequest  # noqa: F401
 from app.models.notification import Notification, NotificationDelivery, NotificationSettings  # noqa: F401
+from app.models.payment_exception import PaymentException  # noqa: F401
 from app.models.payment_form import PaymentForm  # noqa: F401
 from app.models.provider_event import ProviderEvent  # noqa: F401
 from app.models.room import CashOut, ReconciliationRun, RoomAccount, RoomCursor, RoomTransfer  # noqa: F401

@@ -105,6 +105,17 @@ def _login_failures(p: dict) -> Text:
                 ("auth.account", {}))
 
 
+def _payment_exception(p: dict) -> Text:
+    rubles = format_rub(int(p.get("rubles") or 0))
+    if p.get("reason") == "unsettled":
+        body = _("Your payment of %(rubles)s arrived after the invoice had ended and could not be credited. "
+                 "Support is arranging its return with the seller.", rubles=rubles)
+    else:
+        body = _("The seller received %(rubles)s more than your invoice. Support is arranging its return "
+                 "with the seller; you need do nothing.", rubles=rubles)
+    return Text(_("Payment beyond the invoice"), body, ("deposits.show", {"deposit_id": p["deposit_id"]}))
+
+
 _RENDERERS = {
     "credit_received": _credit_received,
     "invoice_paid": _invoice_paid,
@@ -116,6 +127,7 @@ _RENDERERS = {
     "dispute_opened": _dispute_opened,
     "dispute_resolved": _dispute_resolved,
     "login_failures": _login_failures,
+    "payment_exception": _payment_exception,
 }
 
 

@@ -15,12 +15,13 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from app import ledger
+from app.connectors.payments.amounts import covers, surplus
 from app.database import utcnow
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.ledger.models import TransferKind
 from app.models.market import Deposit, WithdrawalRequest
-from app.services import audit, withdrawals
+from app.services import audit, payment_exceptions, withdrawals
 from app.states import DEPOSIT
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,9 @@ CLAIM_GRACE = timedelta(minutes=10)
 LATE_PAYABLE = ("expired", "cancelled")
 #: status polling backoff: 10 s, 20 s, 40 s … at most this
 MAX_POLL_INTERVAL = timedelta(minutes=2)
+#: providers whose invoice id can be paid more than once: a YooMoney label takes any number of transfers
+#: (elsewhere one payment id is one payment, and a second report of it is the same money)
+REPAYABLE = ("yoomoney",)
 
 
 def _lock(deposit_id: int) -> Deposit | None:
@@ -41,12 +45,10 @@ def _lock(deposit_id: int) -> Deposit | None:
 
 
 def amount_matches(deposit: Deposit, paid_kopecks: int | None) -> bool:
-    if paid_kopecks is None:
-        return False
-    if deposit.kind == "yoomoney":
-        # YooMoney reports what the payer was charged (withdraw_amount); it may include their fee.
-        return paid_kopecks >= deposit.amount_kopecks
-    return paid_kopecks == deposit.amount_kopecks
+    """Paid in full?  The adapters report signed amounts as the invoice amount they pay (net of a
+    provider's fee grossed up), so one rule serves the notification, the poll and auto-resolution; what
+    is paid beyond it becomes a payment exception (:func:`settle_paid`)."""
+    return covers(deposit.kind, deposit.amount_kopecks, paid_kopecks)
 
 
 def _credit_buyer(deposit: Deposit) -> None:
@@ -86,16 +88,55 @@ def dispute(deposit: Deposit, reason: str, *, actor=None) -> bool:
     return False
 
 
-def settle_paid(deposit_id: int, paid_kopecks: int | None, *, source: str) -> str:
-    """The provider confirmed a payment: move the dollars to the buyer, once."""
+def repayable(deposit: Deposit) -> bool:
+    """Can more money arrive under this settled invoice's id (so a new event must be checked against it)?"""
+    return deposit.kind in REPAYABLE and deposit.status == "settled"
+
+
+def _beyond_settled(deposit: Deposit, paid_kopecks: int | None, event_key: str | None,
+                    provider_event_id: int | None) -> str:
+    """A payment reported for a settled invoice: money beyond what it took becomes a payment exception.
+
+    ``paid_kopecks`` is everything the provider holds under the invoice id (for a repayable provider the
+    job reads it back with the seller's token before calling); what is beyond the invoice plus the
+    exceptions already recorded for it is new.  Under the deposit's lock, so two events of the same
+    label racing record the surplus once between them.
+    """
+    if event_key is None or deposit.kind not in REPAYABLE:
+        return "settled"  # the same payment reported again (a poll and its notification)
+    accounted = deposit.amount_kopecks + payment_exceptions.recorded_kopecks(deposit.id)
+    extra = surplus(deposit.kind, accounted, paid_kopecks)
+    if not extra:
+        return "settled"
+    payment_exceptions.record(deposit, reason="second_payment", amount_kopecks=extra, event_key=event_key,
+                              provider_event_id=provider_event_id)
+    log.warning("deposit %s: %s kopecks paid after it settled (%s); payment exception", deposit.id, extra,
+                event_key)
+    return "payment exception"
+
+
+def settle_paid(deposit_id: int, paid_kopecks: int | None, *, source: str, event_key: str | None = None,
+                provider_event_id: int | None = None) -> str:
+    """The provider confirmed a payment: move the dollars to the buyer, once.
+
+    ``event_key``/``provider_event_id``: the provider event that reported it (None for a poll).  Money
+    beyond the invoice (an overpayment, a label paid again after settling, a late payment that can no
+    longer be settled) is recorded once as a payment exception, keyed by that event.
+    """
     deposit = _lock(deposit_id)
     if deposit is None:
         return "missing"
-    if deposit.status in ("paid", "settled", "disputed", "rejected", "failed", "matching"):
+    if deposit.status == "settled":
+        return _beyond_settled(deposit, paid_kopecks, event_key, provider_event_id)
+    if deposit.status in ("paid", "disputed", "rejected", "failed", "matching"):
         return deposit.status
     if not amount_matches(deposit, paid_kopecks):
         dispute(deposit, f"paid amount {paid_kopecks} differs from the invoice {deposit.amount_kopecks}")
         return "disputed"
+    extra = surplus(deposit.kind, deposit.amount_kopecks, paid_kopecks)
+    # paid in full within the fee's rounding counts as the invoice amount; an overpayment as what came
+    paid_kopecks = paid_kopecks if extra else deposit.amount_kopecks
+    exception_key = event_key or f"deposit:{deposit.id}"
     now = utcnow()
     if deposit.status == "awaiting_payment" and _live_hold(deposit) is not None:
         DEPOSIT.transition(Deposit, deposit.id, "paid", expect="awaiting_payment",
@@ -110,6 +151,8 @@ def settle_paid(deposit_id: int, paid_kopecks: int | None, *, source: str) -> st
         request = db.session.get(WithdrawalRequest, deposit.withdrawal_id)
         ledger.lock(request.escrow_account_id)
         if ledger.balance(request.escrow_account_id).available < deposit.usd_cents:
+            payment_exceptions.record(deposit, reason="unsettled", amount_kopecks=paid_kopecks,
+                                      event_key=f"{exception_key}:unsettled", provider_event_id=provider_event_id)
             dispute(deposit, "paid after expiry; the seller's escrow no longer covers it")
             if slot_taken:
                 withdrawals.after_invoice_ended(request.id)
@@ -135,6 +178,9 @@ def settle_paid(deposit_id: int, paid_kopecks: int | None, *, source: str) -> st
     from app.services import notifications
 
     notifications.invoice_settled(deposit)
+    if extra:
+        payment_exceptions.record(deposit, reason="overpayment", amount_kopecks=extra,
+                                  event_key=f"{exception_key}:overpayment", provider_event_id=provider_event_id)
     return "settled"
 
 

@@ -102,13 +102,17 @@ def _check_live(kind: str, credentials: Mapping[str, str]) -> None:
 
     The refusal is said in the seller's language (app.web.provider_messages), with the provider's code.
     """
-    from app.connectors.payments.base import InvalidCredentials, ProviderError, ProviderUnavailable
+    from app.connectors.payments.base import InsufficientScope, InvalidCredentials, ProviderError, ProviderUnavailable
     from app.connectors.payments.registry import adapter_for
     from app.web.provider_messages import describe
 
     hint = str(CHECK_HINTS[kind])
     try:
         adapter_for(kind, dict(credentials), current_app.config).check_credentials()
+    except InsufficientScope:
+        # The token is genuine but was made without a permission: say which ones, not "bad credentials".
+        raise ValidationFailed(_("The token works but lacks permissions. Create a new OAuth token and grant it "
+                                 "the scopes account-info and operation-history.")) from None
     except InvalidCredentials as exc:
         raise ValidationFailed(_("The provider rejected these credentials (%(detail)s). %(hint)s",
                                  detail=describe(kind, exc), hint=hint)) from None

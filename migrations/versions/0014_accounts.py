@@ -1,20 +1,20 @@
 """Accounts: the per-account sign-in slow-down, staff 2FA setup links, and the "failed sign-ins" notification.
 
 Revision ID: 0014_accounts
-Revises: 0011_matching_batches
+Revises: 0012_payment_exceptions
 Create Date: 2026-12-04 18:30:00
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0014_accounts'
-down_revision = '0011_matching_batches'
+down_revision = '0012_payment_exceptions'
 branch_labels = None
 depends_on = None
 
 ID = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
 OLD_KINDS = ("'credit_received', 'invoice_paid', 'invoice_sold', 'request_filled', 'form_failing', "
-             "'cash_out_sent', 'cash_out_failed', 'dispute_opened', 'dispute_resolved'")
+             "'cash_out_sent', 'cash_out_failed', 'dispute_opened', 'dispute_resolved', 'payment_exception'")
 NEW_KINDS = OLD_KINDS + ", 'login_failures'"
 
 

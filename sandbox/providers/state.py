@@ -31,6 +31,10 @@ class Account:
     notification_url: str | None = None
     #: YooKassa: how long a pending payment waits for the buyer
     payment_ttl_seconds: int = 3600
+    #: YooMoney: charge the receiver's fee (see sandbox.providers.yoomoney)
+    fees: bool = True
+    #: YooMoney: what the OAuth token allows
+    scopes: list = field(default_factory=lambda: ["account-info", "operation-history"])
 
 
 @dataclass

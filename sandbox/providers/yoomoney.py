@@ -5,8 +5,15 @@ payment session and redirects the buyer to the hosted pay page; a paid
 session becomes an incoming operation in the wallet's history and an HTTP
 notification (form-encoded, ``sha1_hash`` signed) to the wallet's URL.  The API
 takes ``Authorization: Bearer <token>`` and answers 401 with
-``WWW-Authenticate`` on a bad token.  Amounts in the API answers are bare JSON
-numbers, as in the real API; the sandbox takes no fee (amount = withdraw_amount).
+``WWW-Authenticate`` on a bad token, and 403 ``insufficient_scope`` when the
+token lacks the method's scope (a wallet's ``scopes``; by default both).
+Amounts in the API answers are bare JSON numbers, as in the real API.
+
+A wallet is charged YooMoney's fee as the real one is: 3 % of a card payment
+(AC), 1 % of a wallet payment (PC), rounded up to the kopeck and taken from the
+receiver, so the signed ``amount`` and the history's ``amount`` are net while
+``withdraw_amount`` is what the payer sent.  A wallet created with
+``"fees": false`` takes none (amount = withdraw_amount).
 """
 from __future__ import annotations
 
@@ -21,6 +28,15 @@ from .state import Account, Payment, ProviderSandbox
 
 OPEN = frozenset({"pending"})
 QUICKPAY_FORMS = ("button", "shop", "small", "donate")
+#: the receiver's fee in basis points of the payment, by payment type (unless a wallet has ``fees`` off)
+FEES_BP = {"AC": 300, "PC": 100}
+SCOPES = ("account-info", "operation-history")
+
+
+def net_of(payment: Payment) -> int:
+    """What the wallet is credited for a paid payment (its fee, if charged, rounded up to the kopeck)."""
+    fee_bp = FEES_BP[payment.extra.get("payment_type", "AC")] if payment.extra.get("fees") else 0
+    return payment.paid_amount - (payment.paid_amount * fee_bp + 9_999) // 10_000
 
 
 def _json(data: dict, status: int = 200) -> Response:
@@ -32,13 +48,20 @@ class YooMoneySandbox(ProviderSandbox):
     title = "ЮMoney / YooMoney"
     open_statuses = OPEN
     account_fields = {"wallet": "key", "notification_secret": "secret", "oauth_token": "token",
-                      "notification_url": "notification_url"}
+                      "notification_url": "notification_url", "fees": "fees", "scopes": "scopes"}
 
     def new_account(self, values: dict) -> Account:
         return Account("yoomoney", values.get("wallet") or values.get("number") or f"4100{self.store.digits(11)}",
                        values.get("notification_secret") or secrets.token_urlsafe(18),
                        token=values.get("oauth_token") or secrets.token_hex(32),
-                       notification_url=values.get("notification_url"))
+                       notification_url=values.get("notification_url"), fees=bool(values.get("fees", True)),
+                       scopes=list(values.get("scopes", SCOPES)))
+
+    def account_json(self, account: Account) -> dict:
+        data = super().account_json(account)
+        for name in ("fees", "scopes"):  # settings of the sandbox wallet, not credentials
+            data["credentials"].pop(name, None)
+        return data
 
     # --- quickpay and the API ---------------------------------------------------------------
 
@@ -54,6 +77,8 @@ class YooMoneySandbox(ProviderSandbox):
             wallet = self._bearer()
             if wallet is None:
                 return self._unauthorised()
+            if "operation-history" not in wallet.scopes:
+                return self._forbidden()
             return self.history(wallet, request.form)
 
         @bp.post("/api/account-info")
@@ -61,7 +86,9 @@ class YooMoneySandbox(ProviderSandbox):
             wallet = self._bearer()
             if wallet is None:
                 return self._unauthorised()
-            received = sum(p.paid_amount or 0 for p in self.store.find(self.name, account=wallet.key,
+            if "account-info" not in wallet.scopes:
+                return self._forbidden()
+            received = sum(net_of(p) for p in self.store.find(self.name, account=wallet.key,
                                                                           status="paid"))
             return _json({"account": wallet.key, "balance": JsonNumber(rubles(received)), "currency": "643",
                           "account_status": "named", "account_type": "personal"})
@@ -77,6 +104,10 @@ class YooMoneySandbox(ProviderSandbox):
     @staticmethod
     def _unauthorised() -> Response:
         return Response("", 401, {"WWW-Authenticate": 'Bearer code="invalid_token"'})
+
+    @staticmethod
+    def _forbidden() -> Response:
+        return Response("", 403, {"WWW-Authenticate": 'Bearer error="insufficient_scope"'})
 
     def quickpay(self, values) -> Response:
         wallet = self.store.account(self.name, values.get("receiver"))
@@ -101,7 +132,7 @@ class YooMoneySandbox(ProviderSandbox):
             provider=self.name, id=secrets.token_hex(8), account=wallet.key, order_id=label, amount=amount,
             description=values.get("targets") or values.get("short-dest") or values.get("formcomment") or "",
             status="pending", created_at=now(), success_url=values.get("successURL") or None,
-            extra={"payment_type": payment_type},
+            extra={"payment_type": payment_type, "fees": wallet.fees},
         ))
         return redirect(self.pay_page_url(payment), 302)
 
@@ -132,7 +163,7 @@ class YooMoneySandbox(ProviderSandbox):
             "datetime": payment.paid_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
             "title": "Пополнение с банковской карты" if card else "Перевод от " + payment.extra["sender"],
             "direction": "in",
-            "amount": JsonNumber(rubles(payment.paid_amount)),
+            "amount": JsonNumber(rubles(net_of(payment))),
             "label": payment.order_id,
             "type": "deposition" if card else "incoming-transfer",
         }
@@ -153,7 +184,7 @@ class YooMoneySandbox(ProviderSandbox):
         fields = {
             "notification_type": "card-incoming" if card else "p2p-incoming",
             "operation_id": payment.extra["operation_id"],
-            "amount": rubles(payment.paid_amount),
+            "amount": rubles(net_of(payment)),
             "withdraw_amount": rubles(payment.paid_amount),
             "currency": "643",
             "datetime": yoomoney_time(payment.paid_at),

@@ -38,8 +38,10 @@ def test_staff_pages_2fa_page_settings_for_admins_and_csrf(app, staff):
     assert "/account/2fa" in page and "двухфакторн" in page.lower()
 
     ops = sign_in(app, staff.ops)
-    for path in ("/admin/", "/admin/users", f"/admin/users/{staff.user.id}", "/admin/jobs"):
+    for path in ("/admin/", "/admin/users", f"/admin/users/{staff.user.id}", "/admin/jobs",
+                 "/admin/payment-exceptions"):
         assert ops.get(path).status_code == 200, path
+    assert "/admin/payment-exceptions" in ops.get("/admin/").get_data(as_text=True)  # in the area's nav
     # A boosted navigation (HX-Request too) gets the whole page; the polled panel is its own endpoint.
     assert "<html" in ops.get("/admin/", headers={"HX-Request": "true", "HX-Boosted": "true"}).get_data(as_text=True)
     live = ops.get("/admin/live", headers={"HX-Request": "true"})

@@ -5,7 +5,7 @@ from app.extensions import db
 from app.models import LedgerAdjustment
 from tests.admin_money.conftest import session_of, sign_in, token
 
-#: every route of the queue, disputes, room and ledger parts (method, path)
+#: every route of the queue, disputes, payment exceptions, room and ledger parts (method, path)
 ROUTES = [
     ("GET", "/admin/queue"),
     ("POST", "/admin/queue/1/pause"),
@@ -15,6 +15,8 @@ ROUTES = [
     ("GET", "/admin/disputes/1"),
     ("GET", "/admin/disputes/1/evidence"),
     ("POST", "/admin/disputes/1/resolve"),
+    ("GET", "/admin/payment-exceptions"),
+    ("POST", "/admin/payment-exceptions/1/resolve"),
     ("GET", "/admin/room"),
     ("POST", "/admin/room/unmatched/1/assign"),
     ("POST", "/admin/room/unmatched/1/return"),
@@ -35,8 +37,9 @@ ROUTES = [
 
 
 def test_the_route_list_is_complete(app):
-    """Does the list above reach every endpoint the queue, disputes, room and ledger modules define?"""
-    ours = ("queue_routes", "disputes_routes", "room_routes", "ledger_routes")
+    """Does the list above reach every endpoint the queue, disputes, payment exceptions, room and ledger modules
+    define?"""
+    ours = ("queue_routes", "disputes_routes", "payment_exceptions_routes", "room_routes", "ledger_routes")
     defined = {(method, rule.endpoint) for rule in app.url_map.iter_rules()
                if app.view_functions[rule.endpoint].__module__.rsplit(".", 1)[-1] in ours
                for method in rule.methods - {"HEAD", "OPTIONS"}}
@@ -109,6 +112,7 @@ def test_bad_input_is_a_clear_4xx_and_posts_are_rate_limited(app_factory):
     huge = "9" * 20
     for path, status in ((f"/admin/ledger/accounts/{huge}", 404), (f"/admin/disputes/{huge}", 404),
                          (f"/admin/disputes/{huge}/evidence", 404), ("/admin/disputes/5", 404),
+                         ("/admin/payment-exceptions?status=%00", 200),
                          (f"/admin/ledger/transfers?account={huge}", 422), ("/admin/invoices?min_amount=1e9", 422),
                          (f"/admin/ledger?owner={huge}", 200), ("/admin/ledger?page=-4", 200)):
         assert ops.get(path).status_code == status, path

@@ -40,7 +40,8 @@ def _tbank_body(credentials: dict, status: str = "CONFIRMED", order_id: str = "i
 
 def _yoomoney_body(credentials: dict, label: str = "inv-1", operation_id: str = "900000000001",
                    secret: str | None = None) -> bytes:
-    fields = {"notification_type": "card-incoming", "operation_id": operation_id, "amount": "1500.00",
+    # a card payment of 1500 ₽: the signed amount is what the wallet got after YooMoney's 3 % fee
+    fields = {"notification_type": "card-incoming", "operation_id": operation_id, "amount": "1455.00",
               "withdraw_amount": "1500.00", "currency": "643", "datetime": "2026-11-28T10:00:00.000+03:00",
               "sender": "", "codepro": "false", "label": label, "unaccepted": "false"}
     fields["sha1_hash"] = yoomoney_sha1(fields, secret or credentials["notification_secret"])

@@ -1,4 +1,5 @@
 """Deposit → match → invoice → pay → settle, over the sandbox providers, for every provider kind."""
+import threading
 from datetime import timedelta
 
 import pytest
@@ -152,6 +153,9 @@ def test_late_payment_goes_to_dispute_when_escrow_is_gone(market):
     db.session.commit()
     assert _wallet(buyer) == 0
     assert _wallet(seller) == 60_00
+    # the seller has rubles the buyer got nothing for: a payment exception, once, however often it is reported
+    assert invoices.settle_paid(first.id, first.amount_kopecks, source="test") == "disputed"
+    assert [(e.reason, e.amount_kopecks) for e in _exceptions(first.id)] == [("unsettled", first.amount_kopecks)]
     _verify()
 
 
@@ -228,3 +232,277 @@ def test_double_submit_creates_one_deposit(market):
     db.session.commit()
     assert first.id == second.id
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Deposit)) == 1
+
+
+# --- YooMoney: signed amounts, the fee, and money beyond the invoice (#18 breaks 3 and 5) --------------
+
+class _Hook:
+    """Where the sandbox wallet delivers its notifications: kept, to be handed to the platform's door."""
+
+    def __init__(self):
+        self.bodies: list[bytes] = []
+        self._cond = threading.Condition()
+
+    def __call__(self, environ, start_response):
+        from werkzeug.wrappers import Request, Response
+
+        with self._cond:
+            self.bodies.append(Request(environ).get_data())
+            self._cond.notify_all()
+        return Response("")(environ, start_response)
+
+    def wait_for(self, count: int) -> list[bytes]:
+        with self._cond:
+            assert self._cond.wait_for(lambda: len(self.bodies) >= count, timeout=5), self.bodies
+            return list(self.bodies)
+
+
+@pytest.fixture
+def hook():
+    from sandbox.server import serve
+
+    endpoint = _Hook()
+    running = serve(endpoint)
+    endpoint.url = running.url + "/hook"
+    yield endpoint
+    running.stop()
+
+
+def _yoomoney_invoice(market, hook, rubles_kopecks: int = 1_000_00, *, dollars: int = 100_00):
+    """A matched YooMoney invoice whose sandbox wallet (charging the real fee) notifies ``hook``."""
+    from app.services import payment_forms
+
+    seller, form, request = market.seller("seller@example.com", "yoomoney", dollars=dollars)
+    wallet = payment_forms.credentials_of(form)["wallet"]
+    market.providers.post("/_sandbox/providers/yoomoney/accounts", {"wallet": wallet, "notification_url": hook.url})
+    buyer = market.buyer()
+    deposit = market.deposit(buyer, "yoomoney", rubles_kopecks)
+    assert matching.match(deposit.id) == "awaiting_payment"
+    return seller, form, request, buyer, _reload(Deposit, deposit.id)
+
+
+def _pay_yoomoney(market, deposit, payment_type: str = "AC", amount: int | None = None) -> dict:
+    """The buyer follows the quickpay link (editing paymentType, as a buyer choosing to pay from a wallet may)."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit
+
+    link = urlsplit(deposit.pay_url)
+    query = dict(parse_qsl(link.query), paymentType=payment_type)
+    response = market.providers.http.get(link._replace(query=urlencode(query)).geturl(), allow_redirects=False,
+                                         timeout=5)
+    assert response.status_code == 302, response.text
+    payment_id = urlsplit(response.headers["Location"]).path.rsplit("/", 1)[-1]
+    return market.providers.pay("yoomoney", payment_id, amount)
+
+
+def _deliver(form, body: bytes) -> str:
+    """Hand a notification to the platform's door and process what it stored; the outcome."""
+    from app.services import provider_events
+
+    accepted = provider_events.accept_notification("yoomoney", form.hook_token, {}, body, "127.0.0.1")
+    db.session.commit()
+    if accepted.event_id is None:
+        return "duplicate"
+    return invoice_jobs.process_event_now(accepted.event_id)
+
+
+def _exceptions(deposit_id: int):
+    from app.models.payment_exception import PaymentException
+
+    db.session.expire_all()
+    return list(db.session.scalars(sa.select(PaymentException).where(PaymentException.deposit_id == deposit_id)
+                                   .order_by(PaymentException.id)))
+
+
+@pytest.mark.parametrize("payment_type", ["AC", "PC"])
+@pytest.mark.parametrize("path", ["poll", "notification", "both"])
+def test_yoomoney_fee_is_one_rule_on_both_paths(market, hook, payment_type, path):
+    """#18 break 3: a card (3 % fee) or wallet (1 %) payment of the full invoice, confirmed by the poll only
+    (operation-history, net), by the notification only (signed amount, net), or both, settles once, with
+    no dispute and no payment exception — the poll no longer sees 97000 against 100000."""
+    _, form, _, buyer, deposit = _yoomoney_invoice(market, hook, 1_000_01)
+    paid = _pay_yoomoney(market, deposit, payment_type)
+    assert paid["extra"]["payment_type"] == payment_type
+    body = hook.wait_for(1)[0]
+    outcomes = []
+    if path in ("notification", "both"):
+        outcomes.append(_deliver(form, body))
+    if path in ("poll", "both"):
+        outcomes.append(invoice_jobs.poll_one(deposit.id))
+    assert outcomes[0] == "settled", outcomes
+    deposit = _reload(Deposit, deposit.id)
+    assert (deposit.status, deposit.paid_kopecks) == ("settled", 1_000_01)
+    assert _wallet(buyer) == deposit.usd_cents - deposit.buyer_fee_cents
+    assert _exceptions(deposit.id) == []
+    _verify()
+
+
+def test_yoomoney_forged_withdraw_amount_credits_nothing(market, hook):
+    """#18 break 3: the buyer pays 1 ₽ and posts the genuine notification back with withdraw_amount raised
+    to the invoice (not covered by sha1_hash, so it still verifies): no credit, a dispute, and the poll
+    (the provider's own record) agrees."""
+    from urllib.parse import parse_qsl, urlencode
+
+    _, form, _, buyer, deposit = _yoomoney_invoice(market, hook)
+    _pay_yoomoney(market, deposit, "AC", amount=100)
+    fields = dict(parse_qsl(hook.wait_for(1)[0].decode(), keep_blank_values=True))
+    fields["withdraw_amount"] = "1000.00"
+    assert _deliver(form, urlencode(fields).encode()) == "disputed"
+    deposit = _reload(Deposit, deposit.id)
+    assert deposit.status == "disputed" and "paid amount 100 " in deposit.reason
+    assert _wallet(buyer) == 0
+    from app.services import disputes
+
+    assert not disputes.fetch_evidence(deposit.id).clear_cut_paid(deposit)  # auto-resolution will not clear it
+    _verify()
+
+
+def test_yoomoney_card_payment_in_dispute_is_auto_resolved(market, hook):
+    """A card payment that went to dispute before this fix (the poll compared 97000 with 100000) is now clear-cut
+    for auto-resolution, since the evidence is read through the same fee rule."""
+    _, _, _, buyer, deposit = _yoomoney_invoice(market, hook)
+    _pay_yoomoney(market, deposit, "AC")
+    invoices.dispute(_reload(Deposit, deposit.id), "paid amount 97000 differs from the invoice 100000")
+    db.session.commit()
+    assert invoice_jobs.auto_resolve_disputes_once()["settled"] == 1
+    db.session.commit()
+    assert _reload(Deposit, deposit.id).status == "settled"
+    assert _wallet(buyer) > 0
+    _verify()
+
+
+@pytest.mark.parametrize("first", ["notification", "poll"])
+def test_second_payment_to_a_settled_label_is_an_exception_once(market, hook, first):
+    """#18 break 5: the label is paid again after it settled.  The second payment is one payment exception
+    (amount, reason), however often its notification is re-delivered or re-processed; the buyer is told once;
+    the buyer's dollars are credited once; the first payment's own notification arriving after a poll is no
+    exception."""
+    from app.models.notification import Notification
+
+    _, form, _, buyer, deposit = _yoomoney_invoice(market, hook)
+    _pay_yoomoney(market, deposit, "AC")
+    first_body = hook.wait_for(1)[0]
+    if first == "notification":
+        assert _deliver(form, first_body) == "settled"
+    else:
+        assert invoice_jobs.poll_one(deposit.id) == "settled"
+        assert _deliver(form, first_body) == "settled"  # the same payment, reported late: nothing more
+    credited = _wallet(buyer)
+    _pay_yoomoney(market, deposit, "PC", amount=500_00)
+    second_body = hook.wait_for(2)[1]
+    assert _deliver(form, second_body) == "payment exception"
+    assert _deliver(form, second_body) == "duplicate"
+    event = db.session.scalars(sa.select(ProviderEvent).order_by(ProviderEvent.id.desc())).first()
+    db.session.execute(sa.update(ProviderEvent).where(ProviderEvent.id == event.id).values(processed_at=None))
+    db.session.commit()
+    assert invoice_jobs.process_event_now(event.id) == "settled"  # re-processed: already accounted for
+    exceptions = _exceptions(deposit.id)
+    assert [(e.reason, e.amount_kopecks, e.status, e.provider) for e in exceptions] == \
+        [("second_payment", 500_00, "open", "yoomoney")]
+    assert exceptions[0].provider_event_id == event.id
+    told = db.session.scalars(sa.select(Notification).where(Notification.user_id == buyer.id,
+                                                            Notification.kind == "payment_exception")).all()
+    assert [(n.params["deposit_id"], n.params["rubles"]) for n in told] == [(deposit.id, 500_00)]
+    assert _wallet(buyer) == credited
+    assert _reload(Deposit, deposit.id).status == "settled"
+    _verify()
+
+
+def test_two_second_payments_are_each_recorded(market, hook):
+    """Two more transfers under a settled label, processed in reverse order: their sum is recorded once,
+    never twice, and a third re-processing adds nothing."""
+    _, form, _, _, deposit = _yoomoney_invoice(market, hook)
+    _pay_yoomoney(market, deposit, "AC")
+    assert _deliver(form, hook.wait_for(1)[0]) == "settled"
+    _pay_yoomoney(market, deposit, "AC", amount=200_00)
+    _pay_yoomoney(market, deposit, "AC", amount=300_00)
+    bodies = hook.wait_for(3)
+    outcomes = [_deliver(form, bodies[2]), _deliver(form, bodies[1])]
+    assert outcomes == ["payment exception", "settled"]  # the first to arrive saw both in the history
+    assert sum(e.amount_kopecks for e in _exceptions(deposit.id)) == 500_00
+
+
+@pytest.mark.parametrize("path", ["poll", "notification"])
+def test_overpayment_settles_and_records_the_surplus(market, hook, path):
+    """A payment larger than the invoice settles it (the buyer paid in full) and the surplus is a payment
+    exception, recorded once even when the poll and the notification both report it."""
+    _, form, _, buyer, deposit = _yoomoney_invoice(market, hook)
+    _pay_yoomoney(market, deposit, "AC", amount=1_300_00)
+    body = hook.wait_for(1)[0]
+    if path == "poll":
+        assert invoice_jobs.poll_one(deposit.id) == "settled"
+        assert _deliver(form, body) == "settled"
+    else:
+        assert _deliver(form, body) == "settled"
+    assert [(e.reason, e.amount_kopecks) for e in _exceptions(deposit.id)] == [("overpayment", 300_00)]
+    deposit = _reload(Deposit, deposit.id)
+    assert deposit.paid_kopecks == 1_300_00
+    assert _wallet(buyer) == deposit.usd_cents - deposit.buyer_fee_cents
+    _verify()
+
+
+def test_exact_provider_overpayment_is_an_exception(market):
+    """For every provider: a T-Bank payment reported above its invoice settles the invoice and records the
+    surplus once, however often the same event is processed."""
+    _, form, _ = market.seller("seller@example.com", "tbank")
+    buyer = market.buyer()
+    deposit = market.deposit(buyer, "tbank", 500_00)
+    matching.match(deposit.id)
+    deposit = _reload(Deposit, deposit.id)
+    db.session.add(ProviderEvent(kind="tbank", payment_form_id=form.id, event_key="over-1",
+                                 provider_payment_id=deposit.provider_payment_id, order_id=deposit.order_id,
+                                 status="paid", amount=deposit.amount_kopecks + 10_00))
+    db.session.commit()
+    event_id = db.session.scalar(sa.select(ProviderEvent.id))
+    assert invoice_jobs.process_event_now(event_id) == "settled"
+    assert invoices.settle_paid(deposit.id, deposit.amount_kopecks + 10_00, source="test", event_key="over-1",
+                                provider_event_id=event_id) == "settled"
+    db.session.commit()
+    assert [(e.reason, e.amount_kopecks, e.provider) for e in _exceptions(deposit.id)] == \
+        [("overpayment", 10_00, "tbank")]
+    assert _wallet(buyer) == deposit.usd_cents
+    _verify()
+
+
+def test_concurrent_processing_records_a_second_payment_once(market_app, market, hook, database):
+    """On PostgreSQL, with real threads: the same second-payment event re-processed by four workers at once,
+    together with two more transfers processed at the same time, records the money beyond the invoice exactly
+    once (the sum of the extra transfers), never twice."""
+    if database.kind != "postgresql":
+        pytest.skip("concurrency is a PostgreSQL property; SQLite serialises writers by design")
+    from app.services import provider_events
+
+    _, form, _, buyer, deposit = _yoomoney_invoice(market, hook)
+    _pay_yoomoney(market, deposit, "AC")
+    assert _deliver(form, hook.wait_for(1)[0]) == "settled"
+    for extra in (200_00, 300_00):
+        _pay_yoomoney(market, deposit, "AC", amount=extra)
+    bodies = hook.wait_for(3)[1:]
+    event_ids = []
+    for body in bodies:
+        accepted = provider_events.accept_notification("yoomoney", form.hook_token, {}, body, "127.0.0.1")
+        db.session.commit()
+        event_ids.append(accepted.event_id)
+    jobs = [event_ids[0]] * 4 + [event_ids[1]] * 2
+    barrier, outcomes, errors = threading.Barrier(len(jobs)), [], []
+
+    def work(event_id):
+        with market_app.app_context():
+            try:
+                barrier.wait(timeout=30)
+                outcomes.append(invoice_jobs.process_event_now(event_id))
+            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(repr(exc))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=work, args=(e,)) for e in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    assert outcomes.count("payment exception") == 1, outcomes
+    exceptions = _exceptions(deposit.id)
+    assert [(e.reason, e.amount_kopecks) for e in exceptions] == [("second_payment", 500_00)]
+    assert _wallet(buyer) == deposit.usd_cents - deposit.buyer_fee_cents
+    _verify()

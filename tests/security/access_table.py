@@ -71,6 +71,8 @@ ADMIN_ONLY: set[str] = {
 #: sample URLs for admin endpoints whose arguments must be real (one line each); others get 1 per argument
 ADMIN_URLS: dict[str, str] = {
     # "admin.user": "/admin/users/{user_id}",
+    # payment exceptions (branch pay): ops and admins resolve them; the list and the action are ADMIN_AREA
+    "admin.payment_exception_resolve": "/admin/payment-exceptions/1/resolve",
 }
 
 

@@ -10,6 +10,7 @@ from .base import (
     CreatedInvoice,
     CredentialField,
     HttpSettings,
+    InsufficientScope,
     InvalidCredentials,
     InvoiceRequest,
     NotificationRejected,
@@ -25,7 +26,8 @@ from .registry import adapter_for
 
 __all__ = [
     "CREDENTIAL_FIELDS", "KINDS", "STATUSES", "CreatedInvoice", "CredentialField", "HttpSettings",
-    "InvalidCredentials", "InvoiceRequest", "NotificationRejected", "NotificationReply", "PaymentAdapter",
+    "InsufficientScope", "InvalidCredentials", "InvoiceRequest", "NotificationRejected", "NotificationReply",
+    "PaymentAdapter",
     "PaymentConnectorError", "PaymentStatus", "ProviderError", "ProviderUnavailable", "VerifiedNotification",
     "adapter_for",
 ]

@@ -51,6 +51,10 @@ class InvalidCredentials(ProviderError):
     """The seller's credentials were refused (or are incomplete)."""
 
 
+class InsufficientScope(ProviderError):
+    """The credentials are genuine but lack a permission the call needs (YooMoney's insufficient_scope)."""
+
+
 class ProviderUnavailable(PaymentConnectorError):
     """Timeout, connection error, 5xx or 429: the operation's outcome is unknown."""
 
@@ -107,7 +111,8 @@ class CreatedInvoice:
 @dataclass(frozen=True)
 class PaymentStatus:
     status: Status
-    #: kopecks the provider reports as paid (only for ``paid``)
+    #: kopecks the provider reports as paid (only for ``paid``), as the invoice amount they pay
+    #: (YooMoney: the credited amounts grossed up by the fee, see :func:`.amounts.gross_of`)
     amount_paid: int | None
     raw_status: str
     provider_payment_id: str | None
@@ -118,7 +123,8 @@ class VerifiedNotification:
     provider_payment_id: str
     order_id: str | None
     status: Status
-    #: kopecks stated by the notification (YooMoney: withdraw_amount, what the buyer paid)
+    #: kopecks stated by the notification's signed data, as the invoice amount they pay
+    #: (YooMoney: the signed ``amount`` grossed up by the fee; never the unsigned ``withdraw_amount``)
     amount: int | None
     #: unique per provider event: store it to ignore replays and duplicates
     event_key: str
@@ -167,8 +173,8 @@ CREDENTIAL_FIELDS: Mapping[str, tuple[CredentialField, ...]] = {
         CredentialField("wallet", "Номер кошелька ЮMoney", "YooMoney wallet number", False),
         CredentialField("notification_secret", "Секрет для HTTP-уведомлений",
                         "HTTP notification secret", True),
-        CredentialField("oauth_token", "OAuth-токен (operation-history)",
-                        "OAuth token (operation-history scope)", True),
+        CredentialField("oauth_token", "OAuth-токен (права account-info и operation-history)",
+                        "OAuth token (account-info and operation-history scopes)", True),
     ),
     "yookassa": (
         CredentialField("shop_id", "Идентификатор магазина (shopId)", "Shop ID", False),

@@ -8,6 +8,13 @@ YooMoney tries a notification only three times, so the status is also polled
 from operation-history by label.  Nothing can be cancelled or expired at the
 provider: a wallet accepts a transfer whenever the buyer sends it, and the
 platform's own expiry (plus its late-payment rule) is what ends an invoice.
+
+Amounts come from signed data only: the notification's ``amount`` (covered by
+``sha1_hash``; ``withdraw_amount`` is not, and is never read) or the operation
+read back with the seller's token.  Both are what the wallet was credited, net
+of YooMoney's fee for the payment type, and both are turned into the invoice
+amount they stand for by :func:`.amounts.gross_of`, so the notification and
+the poll report one figure for one payment.
 """
 from __future__ import annotations
 
@@ -16,10 +23,11 @@ import re
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode
 
-from .amounts import format_rubles, parse_rubles
+from .amounts import format_rubles, gross_of, parse_rubles
 from .base import (
     CreatedInvoice,
     HttpSettings,
+    InsufficientScope,
     InvalidCredentials,
     InvoiceRequest,
     NotificationRejected,
@@ -40,6 +48,12 @@ RUB = "643"
 NOTIFICATION_FIELDS = (*YOOMONEY_HASHED_FIELDS, "label", "sha1_hash", "unaccepted")
 #: quickpay payment types: AC = bank card, PC = YooMoney wallet
 PAYMENT_TYPES = ("AC", "PC")
+#: the signed ``notification_type`` names how the payer paid, hence the fee taken from ``amount``
+NOTIFICATION_PAYMENT_TYPES = {"card-incoming": "AC", "p2p-incoming": "PC"}
+#: the same in operation-history (``type`` of an incoming operation)
+OPERATION_PAYMENT_TYPES = {"deposition": "AC", "incoming-transfer": "PC"}
+#: what the seller's token must allow: account-info for the credential check, operation-history for polling
+REQUIRED_SCOPES = ("account-info", "operation-history")
 _WALLET = re.compile(r"\d{11,20}")
 
 
@@ -76,9 +90,13 @@ class YooMoneyAdapter(PaymentAdapter):
     def _api(self, method: str, form: dict) -> dict:
         response = self.http.request("POST", f"{self.base_url}/api/{method}", retry=True, data=form,
                                      headers={"Authorization": f"Bearer {self._token}"})
-        if response.status_code in (401, 403):
-            raise InvalidCredentials("YooMoney refused the OAuth token (invalid, revoked or missing scope)",
-                                     str(response.status_code))
+        challenge = response.headers.get("WWW-Authenticate", "")
+        if response.status_code == 403 or "insufficient_scope" in challenge:
+            # A valid token made without this permission: the seller must issue one with the scopes.
+            raise InsufficientScope(f"the OAuth token does not allow {method}; it needs the scopes "
+                                    f"{' and '.join(REQUIRED_SCOPES)}", "insufficient_scope")
+        if response.status_code == 401:
+            raise InvalidCredentials("YooMoney refused the OAuth token (invalid or revoked)", "401")
         if response.status_code >= 400:
             raise ProviderError(f"YooMoney {method}: HTTP {response.status_code}")
         data = json_body(response, self.kind)
@@ -109,8 +127,8 @@ class YooMoneyAdapter(PaymentAdapter):
         return CreatedInvoice(req.order_id, self.quickpay_url + separator + urlencode(query), None, "created")
 
     def get_status(self, provider_payment_id: str | None = None, order_id: str | None = None) -> PaymentStatus:
-        """Sum of the label's successful incoming operations (``amount`` there is what the wallet
-        received, after any YooMoney fee)."""
+        """Sum of the label's successful incoming operations, each as the invoice amount it pays
+        (``amount`` there is what the wallet received after the fee of the operation's payment type)."""
         label = provider_payment_id or order_id
         if not label:
             raise ValueError("get_status needs the label (provider_payment_id or order_id)")
@@ -124,7 +142,8 @@ class YooMoneyAdapter(PaymentAdapter):
         for op in operations:
             if op.get("status") == "success":
                 try:
-                    paid += parse_rubles(op.get("amount"))
+                    paid += gross_of(self.kind, OPERATION_PAYMENT_TYPES.get(str(op.get("type"))),
+                                     parse_rubles(op.get("amount")))
                 except ValueError:
                     log.warning("yoomoney operation for label %s has a malformed amount", label)
         if "success" in statuses:
@@ -162,9 +181,11 @@ class YooMoneyAdapter(PaymentAdapter):
         if not fields["label"] or not fields["operation_id"]:
             raise NotificationRejected("no label: not one of our invoices")
         try:
-            amount = parse_rubles(fields.get("withdraw_amount") or fields["amount"])
+            # the signed amount (net of the fee), never the unsigned withdraw_amount
+            net = parse_rubles(fields["amount"])
         except ValueError:
             raise NotificationRejected("malformed amount") from None
+        amount = gross_of(self.kind, NOTIFICATION_PAYMENT_TYPES.get(fields["notification_type"]), net)
         return VerifiedNotification(
             provider_payment_id=fields["label"],
             order_id=fields["label"],

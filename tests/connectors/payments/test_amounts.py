@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.connectors.payments.amounts import format_rubles, parse_rubles
+from app.connectors.payments.amounts import covers, format_rubles, gross_of, parse_rubles, surplus
 
 
 @given(st.integers(min_value=0, max_value=10**15))
@@ -43,3 +43,30 @@ def test_format_refuses_non_integers():
     for bad in (1.5, True, -1):
         with pytest.raises(ValueError):
             format_rubles(bad)
+
+
+@given(st.integers(min_value=1, max_value=10**12), st.sampled_from(["AC", "PC"]),
+       st.sampled_from(["up", "half"]))
+def test_fee_rule_accepts_every_exact_payment(gross, payment_type, rounding):
+    """However YooMoney rounds its fee to the kopeck, is an exact card or wallet payment read back (net) as
+    paying the invoice in full, and never as an overpayment?"""
+    bp = {"AC": 300, "PC": 100}[payment_type]
+    fee = (gross * bp + 9_999) // 10_000 if rounding == "up" else (gross * bp + 5_000) // 10_000
+    paid = gross_of("yoomoney", payment_type, gross - fee)
+    assert covers("yoomoney", gross, paid) and surplus("yoomoney", gross, paid) == 0
+
+
+@given(st.integers(min_value=200, max_value=10**12), st.sampled_from(["AC", "PC"]))
+def test_fee_rule_refuses_a_payment_short_by_more_than_rounding(gross, payment_type):
+    """A payer who sends 3 kopecks less than the invoice is never paid in full, even with the fee rounded down
+    in their favour (the rounding allowance is at most 2 kopecks: one of the fee, one of the rule)."""
+    bp = {"AC": 300, "PC": 100}[payment_type]
+    sent = gross - 3
+    assert not covers("yoomoney", gross, gross_of("yoomoney", payment_type, sent - sent * bp // 10_000))
+
+
+def test_fee_rule_without_a_fee_is_exact():
+    """For fee-free providers and unknown payment types, is the amount taken as is and the rule exact?"""
+    assert gross_of("tbank", None, 12_345) == gross_of("yoomoney", "XX", 12_345) == 12_345
+    assert covers("tbank", 100, 100) and not covers("tbank", 100, 99) and surplus("tbank", 100, 101) == 1
+    assert not covers("yoomoney", 100, None) and surplus("yoomoney", 100, 101) == 0
