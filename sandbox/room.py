@@ -1,6 +1,6 @@
 """The sandbox PokerOK room: accounts, player-to-player transfers, the platform's API.
 
-The real room has no API (see ``shared/contracts/ROOM.md``); this server plays
+The real room has no API (see ``docs/room-contract.md``); this server plays
 the feed the platform is assumed to have, so the room connector is exercised
 over real HTTP.  It keeps everything in memory behind one lock.
 

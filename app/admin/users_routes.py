@@ -5,8 +5,8 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from wtforms import RadioField
-from wtforms.validators import InputRequired, Optional
+from wtforms import RadioField, StringField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from app.admin import bp, section
 from app.admin.actions import ReasonForm, action_rate_limit
@@ -14,7 +14,7 @@ from app.errors import DomainError
 from app.extensions import db
 from app.forms import AmountField
 from app.money import format_number
-from app.services import user_admin
+from app.services import room_accounts, user_admin
 
 section("users", _l("Users"))
 
@@ -37,10 +37,15 @@ class LimitsForm(ReasonForm):
     cashout_daily = AmountField(_l("Cash-outs per day, $ (empty: the platform's limit)"), validators=[Optional()])
 
 
+class RoomAccountVerifyForm(ReasonForm):
+    spelling = StringField(_l("The account exactly as the room shows it"), validators=[DataRequired(), Length(max=254)])
+
+
 def _forms(limits=None, **given):
     forms = {
         "kyc_form": KycForm(prefix="kyc"), "freeze_form": ReasonForm(prefix="frz"),
         "limits_form": LimitsForm(prefix="lim"), "reset_form": ReasonForm(prefix="tfa"),
+        "room_verify_form": RoomAccountVerifyForm(prefix="rav"),
     }
     forms.update(given)
     if request.method == "GET" and limits is not None:
@@ -133,3 +138,13 @@ def user_reset_two_factor(user_id: int):
     return _act(user_id, "reset_form", ReasonForm(prefix="tfa"),
                 lambda f: user_admin.reset_two_factor(user_id, actor=current_user, reason=f.reason.data),
                 _("Two-factor authentication is reset; the user signs in with the password and enrols again."))
+
+
+@bp.post("/users/<int:user_id>/room-accounts/<int:room_account_id>/verify")
+@action_rate_limit
+def user_room_account_verify(user_id: int, room_account_id: int):
+    """Confirm a room account by hand (the player has no dollars to send the verification amount)."""
+    return _act(user_id, "room_verify_form", RoomAccountVerifyForm(prefix="rav"),
+                lambda f: room_accounts.verify_by_ops(user_id, room_account_id, spelling=f.spelling.data,
+                                                      actor=current_user, reason=f.reason.data),
+                _("The room account is verified."))

@@ -67,6 +67,11 @@ class RoomAccount(db.Model):
     def is_verified(self) -> bool:
         return self.status == "verified"
 
+    @property
+    def is_awaiting(self) -> bool:
+        """Pending and not yet expired: a transfer of the amount would verify it."""
+        return not self.is_verified and not self.is_expired()
+
     def is_expired(self, now: datetime | None = None) -> bool:
         """A pending verification past its time: no transfer verifies it any more."""
         if self.is_verified or self.verification_expires_at is None:

@@ -247,3 +247,26 @@ def sweep_expired(now=None, limit: int = 1000) -> int:
         .returning(RoomAccount.id)))
     audit.record_many("room_account.expired", "room_account", [(i, {}) for i in gone])
     return len(gone)
+
+
+def verify_by_ops(user_id: int, room_account_id: int, *, spelling: str, actor, reason: str) -> RoomAccount:
+    """Ops confirm a user's room account by hand (a player with no dollars to send the amount).
+
+    Ops type the account as the room shows it (seen on the user's PokerOK
+    profile); it must be the same room account by the identifier rule, so a
+    mistyped registration is not verified for the wrong player.  Audited.
+    """
+    account = db.session.get(RoomAccount, room_account_id)
+    if account is None or account.user_id != user_id:
+        raise NotFound(str(_l("No such room account.")))
+    if account.is_verified:
+        raise ValidationFailed(str(_l("This room account is already verified.")))
+    if not (reason or "").strip():
+        raise ValidationFailed(str(_l("A reason is required.")))
+    if match_key(spelling) != account.identifier_key:
+        raise ValidationFailed(str(_l(
+            "That is not the account the user added (letter case counts for nicknames). If the user mistyped it, "
+            "they remove it and add it as the room shows it.")))
+    if not mark_verified(account, by="ops", actor=actor, reason=reason, spelling=spelling):
+        raise ValidationFailed(str(_l("This room account is verified for another user already.")))
+    return account

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -189,6 +190,14 @@ def mark_returned(transfer_id: int, *, actor, reason: str) -> None:
         event=f"room-in:{transfer.room_transfer_id}",
     )
     audit.record("room_transfer.returned", actor=actor, target=transfer, reason=reason)
+
+
+def credited_since(user_id: int, since_epoch: float) -> bool:
+    """Has any room transfer been credited to the user since then (the wallet stops waiting when one has)?"""
+    since = datetime.fromtimestamp(since_epoch, UTC)
+    return db.session.scalar(sa.select(RoomTransfer.id).where(
+        RoomTransfer.user_id == user_id, RoomTransfer.status == "credited", RoomTransfer.resolved_at >= since
+    ).limit(1)) is not None
 
 
 def expected_verifications(user_id: int) -> list[RoomAccount]:

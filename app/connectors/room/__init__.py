@@ -1,6 +1,6 @@
 """The poker room: read the platform account's transfers, send transfers, read the balance.
 
-See :mod:`.base` for the interface and ``shared/contracts/ROOM.md`` for the rules.
+See :mod:`.base` for the interface and ``docs/room-contract.md`` for the rules.
 """
 from .base import (
     HistoryPage,

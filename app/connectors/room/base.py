@@ -1,7 +1,7 @@
 """The poker-room connector interface and the values it trades in.
 
 The platform knows the room only through these types (see
-``shared/contracts/ROOM.md``).  Every source of room transfers -- the sandbox
+``docs/room-contract.md``).  Every source of room transfers -- the sandbox
 HTTP API, an uploaded statement, an operator's hand entry -- is mapped onto
 :class:`RoomTransfer`, which checks its own invariants so that no connector can
 hand garbage to the ledger.
