@@ -47,6 +47,8 @@ EXPECT_SINCE_KEY = "expect_room_deposit_since"
 WATCH_SECONDS = 600
 #: after this long with nothing credited, the wallet says so and what to check, instead of only spinning
 QUIET_SECONDS = 120
+#: how long the "nothing came" hint stays after the user said they sent dollars
+HINT_SECONDS = 3600
 #: a cash-out not confirmed by the room after this long gets a word of explanation
 SLOW_CASH_OUT_SECONDS = 120
 
@@ -58,28 +60,28 @@ def _waiting_for_deposit() -> bool:
 def _room_wait(summary) -> dict:
     """What the live part says about waiting for the room: spin, or say nothing came yet and what to check.
 
-    A deposit the user announced is watched for :data:`WATCH_SECONDS`; after
-    :data:`QUIET_SECONDS` without a credit the spinner gives way to a hint, which
-    stays after the watch ends until something is credited or the user sends again.
+    A deposit the user announced is watched (polled) for :data:`WATCH_SECONDS`,
+    so a second transfer sent right after the first is seen too.  The spinner
+    shows only until something is credited or :data:`QUIET_SECONDS` pass; then,
+    if nothing came, a hint says what to check, and it stays for an hour.
     """
     now = time.time()
     since = session.get(EXPECT_SINCE_KEY)
-    deposit_quiet = False
+    watching = since is not None and _waiting_for_deposit()
+    credited = quiet = False
+    if since is not None and now - since > HINT_SECONDS:
+        session.pop(EXPECT_SINCE_KEY, None)
+        since = None
     if since is not None:
-        if room_ingest.credited_since(current_user.id, since):
-            session.pop(EXPECT_SINCE_KEY, None)
-            session.pop(EXPECT_KEY, None)
-            since = None
-        else:
-            deposit_quiet = now - since >= QUIET_SECONDS
+        credited = room_ingest.credited_since(current_user.id, since)
+        quiet = not credited and now - since >= QUIET_SECONDS
     in_flight = [c for c in summary.cash_outs if c.status in ("requested", "sending", "unknown")]
     cash_out_slow = any((now - c.created_at.timestamp()) >= SLOW_CASH_OUT_SECONDS for c in in_flight)
-    watching = since is not None and _waiting_for_deposit()
     return {
-        "spinning": (watching and not deposit_quiet) or (bool(in_flight) and not cash_out_slow),
-        "deposit_quiet": deposit_quiet,
+        "spinning": (watching and not credited and not quiet) or (bool(in_flight) and not cash_out_slow),
+        "deposit_quiet": quiet,
         "cash_out_slow": cash_out_slow,
-        "watching": watching or bool(in_flight),
+        "watching": watching,
     }
 
 

@@ -268,3 +268,32 @@ def test_waiting_for_the_room_says_when_nothing_came(room, room_app):
         poll_room_feed_once()
     live = client.get("/wallet/live", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert "Из рума пока ничего не пришло" not in live and "Ждём ответа рума" not in live
+    assert 'hx-trigger="every 3s"' in live  # a second transfer sent right after is still seen live
+
+
+def test_a_slow_cash_out_is_explained(room_app):
+    """A cash-out the room has not confirmed for minutes: does the spinner give way to what happens next?"""
+    import uuid
+
+    from app import ledger
+    from app.models.room import CashOut
+    from app.services import cashouts
+
+    client = _client(room_app)
+    with room_app.app_context():
+        user = db.session.scalar(sa.select(User))
+        account = room_accounts.add_room_account(user, "fish42")
+        room_accounts.mark_verified(account, by="ops")
+        ledger.transfer(key="fund", debit=ledger.platform_account(ledger.AccountKind.ROOM_OMNIBUS),
+                        credit=ledger.wallet_of(user.id), amount=50_00, kind="room_deposit")
+        cash_out = cashouts.request_cash_out(user, account.id, 10_00, uuid.uuid4().hex)
+        db.session.commit()
+        cash_out_id = cash_out.id
+    live = client.get("/wallet/live", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "Ждём ответа рума" in live and "Рум ещё не подтвердил вывод" not in live
+    with room_app.app_context():
+        db.session.execute(sa.update(CashOut).where(CashOut.id == cash_out_id)
+                           .values(created_at=utcnow() - timedelta(minutes=5)))
+        db.session.commit()
+    live = client.get("/wallet/live", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "Рум ещё не подтвердил вывод" in live and "Ждём ответа рума" not in live
