@@ -239,7 +239,7 @@ def test_the_wallet_says_what_to_do_with_no_dollars_in_the_room(room_app):
     """Does a pending account tell a player with no dollars in the room how to get it verified?"""
     client = _client(room_app)
     _add(client, "fish42")
-    assert "операторы могут подтвердить счёт вручную" in client.get("/wallet/").get_data(as_text=True)
+    assert "операторы могут подтвердить аккаунт вручную" in client.get("/wallet/").get_data(as_text=True)
 
 
 # --- waiting for the room is bounded ----------------------------------------------------------------------------
