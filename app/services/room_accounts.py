@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from app.database import utcnow
 from app.errors import NotFound, ValidationFailed
 from app.extensions import db
-from app.models.room import RoomAccount
+from app.models.room import CashOut, RoomAccount
 from app.models.user import User
 from app.services import audit
 
@@ -101,6 +101,12 @@ def get_own(user, room_account_id: int) -> RoomAccount:
     if account is None or account.user_id != user.id:
         raise NotFound(str(_l("No such room account.")))
     return account
+
+
+def _deletable():
+    """Only registrations no cash-out refers to are deleted (one sent back to verification by the
+    0013 migration may have cash-outs from before; it stays, awaiting verification or expired)."""
+    return ~sa.exists().where(CashOut.room_account_id == RoomAccount.id)
 
 
 def _cannot_be_added() -> ValidationFailed:
@@ -185,6 +191,8 @@ def remove_pending(user, room_account_id: int) -> str:
             "A verified room account stays linked: deposits from it keep being credited to you. "
             "To unlink it, write to support.")))
     spelling = account.identifier
+    if db.session.scalar(sa.select(CashOut.id).where(CashOut.room_account_id == account.id).limit(1)):
+        raise ValidationFailed(str(_l("Cash-outs were sent to this room account, so it stays listed.")))
     deleted = db.session.execute(sa.delete(RoomAccount).where(RoomAccount.id == account.id,
                                                               RoomAccount.status == "pending")).rowcount
     if deleted != 1:  # verified between the read and the delete
@@ -221,7 +229,7 @@ def mark_verified(account: RoomAccount, *, by: str, actor=None, reason: str | No
         return False
     key = db.session.scalar(sa.select(RoomAccount.identifier_key).where(RoomAccount.id == account.id))
     others = list(db.session.scalars(sa.delete(RoomAccount).where(
-        RoomAccount.identifier_key == key, RoomAccount.status == "pending").returning(RoomAccount.id)))
+        RoomAccount.identifier_key == key, RoomAccount.status == "pending", _deletable()).returning(RoomAccount.id)))
     audit.record("room_account.verified", actor=actor, target=account, reason=reason, method=by,
                  dropped_registrations=len(others))
     return True
@@ -239,7 +247,7 @@ def sweep_expired(now=None, limit: int = 1000) -> int:
     """Delete pending verifications past their time (they no longer count or verify); how many."""
     now = now or utcnow()
     ids = list(db.session.scalars(sa.select(RoomAccount.id).where(
-        RoomAccount.status == "pending", RoomAccount.verification_expires_at <= now).limit(limit)))
+        RoomAccount.status == "pending", RoomAccount.verification_expires_at <= now, _deletable()).limit(limit)))
     if not ids:
         return 0
     gone = list(db.session.scalars(sa.delete(RoomAccount).where(

@@ -297,3 +297,36 @@ def test_a_slow_cash_out_is_explained(room_app):
         db.session.commit()
     live = client.get("/wallet/live", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert "Рум ещё не подтвердил вывод" in live and "Ждём ответа рума" not in live
+
+
+def test_a_re_verification_with_old_cash_outs_is_never_deleted(room, room_ctx):
+    """An account the migration sent back to verification has cash-outs: do expiry, removal and another user's
+    verification of the same room account leave it in place instead of failing?"""
+    import uuid
+
+    from app import ledger
+    from app.services import cashouts
+
+    user = quick_user("old@example.com")
+    account = room_accounts.add_room_account(user, "fish42")
+    room_accounts.mark_verified(account, by="ops")
+    ledger.transfer(key="fund", debit=ledger.platform_account(ledger.AccountKind.ROOM_OMNIBUS),
+                    credit=ledger.wallet_of(user.id), amount=50_00, kind="room_deposit")
+    cashouts.request_cash_out(user, account.id, 10_00, uuid.uuid4().hex)
+    db.session.commit()
+    account_id = account.id
+    db.session.execute(sa.update(RoomAccount).where(RoomAccount.id == account_id).values(
+        status="pending", verified_by=None, verified_at=None, verification_expires_at=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+    assert room_accounts.sweep_expired() == 0
+    with pytest.raises(room_accounts.ValidationFailed):
+        room_accounts.remove_pending(user, account_id)
+    db.session.rollback()
+    other = quick_user("owner@example.com")
+    room.open("fish42", 50_00)
+    mine = room_accounts.add_room_account(other, "fish42")
+    db.session.commit()
+    room.player_transfer("fish42", PLATFORM, mine.verification_amount)
+    poll_room_feed_once()
+    assert db.session.get(RoomAccount, mine.id).is_verified
+    assert db.session.get(RoomAccount, account_id).status == "pending"
