@@ -150,7 +150,10 @@ def room_account_limit() -> str:
 @varies_on_htmx
 def room_accounts_live():
     """The user's room accounts with their state, polled while one awaits verification."""
-    return _page_or_fragment("wallet/_room_accounts.html")
+    if not is_htmx():
+        return _render()
+    # only the accounts: this is polled every few seconds while one awaits verification
+    return render_template("wallet/_room_accounts.html", room_account_list=room_accounts.accounts_of(current_user.id))
 
 
 @bp.post("/room-accounts")
