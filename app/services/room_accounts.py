@@ -19,12 +19,12 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import timedelta
-from typing import Literal
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
+from app.connectors.room.base import account_key
 from app.database import utcnow
 from app.errors import NotFound, ValidationFailed
 from app.extensions import db
@@ -40,9 +40,6 @@ PENDING_TTL = timedelta(hours=24)
 MAX_PENDING_PER_USER = 3
 _IDENTIFIER_RE = re.compile(r"^[\w.+@-]{3,254}$", re.UNICODE)
 
-IdentifierKind = Literal["email", "nickname"]
-
-
 class AlreadyAdded(ValidationFailed):
     """The user has this room account already (the view says so; nothing changes)."""
 
@@ -56,15 +53,13 @@ def room_spelling(raw: str) -> str:
     return (raw or "").strip()
 
 
-def identifier_kind(identifier: str) -> IdentifierKind:
-    """An e-mail has an ``@``; anything else is a nickname or a player id (the room compares those exactly)."""
-    return "email" if "@" in identifier else "nickname"
-
-
 def match_key(identifier: str) -> str:
-    """What two spellings must share to be the same room account: e-mails ignore case, the rest is exact."""
-    spelling = room_spelling(identifier)
-    return spelling.lower() if identifier_kind(spelling) == "email" else spelling
+    """What two spellings must share to be the same room account: e-mails ignore case, the rest is exact.
+
+    The rule lives with the connector (:func:`app.connectors.room.base.account_key`), which checks the
+    room's answers by it too.
+    """
+    return account_key(identifier)
 
 
 def find_verified(identifier: str) -> RoomAccount | None:

@@ -102,6 +102,21 @@ def test_e_mail_matches_in_any_case_and_keeps_the_rooms_spelling(room, room_ctx)
     assert room.account("seller@mail.example")["balance"] == 100_00 - account.verification_amount - 40_00 + 10_00
 
 
+def test_a_cash_out_to_an_e_mail_typed_in_another_case_is_sent(room, room_ctx):
+    """Verified by ops as Seller@Mail.Example, the room spells it seller@mail.example: sent, not "unknown"?"""
+    user = gen_user()
+    room.open(PLATFORM, 0)
+    room.post("/_sandbox/room/accounts", {"account": PLATFORM, "balance": 1_000_00})
+    room.open("seller@mail.example", 0)
+    account = room_accounts.add_room_account(user, "Seller@Mail.Example")
+    room_accounts.mark_verified(account, by="ops")
+    _fund(user, 30_00)
+    cash_out = cashouts.request_cash_out(user, account.id, 12_00, uuid.uuid4().hex)
+    db.session.commit()
+    assert send_cash_out_now(cash_out.id) == "sent"
+    assert room.account("seller@mail.example")["balance"] == 12_00
+
+
 def test_a_squatter_cannot_lock_the_owner_out(room, room_ctx):
     """Another user waits to verify fish42 first: can its owner still add and verify it, and the squatter not?"""
     squatter, owner = gen_user("squat@example.com"), gen_user("owner@example.com")

@@ -26,6 +26,17 @@ SendStatus = Literal["sent", "failed", "unknown"]
 MAX_TRANSFER_CENTS = 1_000_000_000
 
 
+def account_key(identifier: str) -> str:
+    """What two spellings of a room account must share to be the same account (docs/room-contract.md).
+
+    An e-mail is compared ignoring letter case; a nickname or player id only
+    exactly, because the room may keep ``Name`` and ``name`` as two accounts.
+    Only surrounding blanks are dropped.
+    """
+    spelling = (identifier or "").strip()
+    return spelling.lower() if "@" in spelling else spelling
+
+
 class RoomError(Exception):
     """The room answered with something the platform cannot use (a bug or bad data)."""
 
