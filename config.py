@@ -67,6 +67,8 @@ class Config:
     RATELIMIT_STRATEGY = "moving-window"
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
     REGISTER_RATE_LIMIT = os.environ.get("REGISTER_RATE_LIMIT", "5 per minute;30 per hour")
+    #: adding a room account draws a verification amount; per signed-in user
+    ROOM_ACCOUNT_RATE_LIMIT = os.environ.get("ROOM_ACCOUNT_RATE_LIMIT", "10 per hour;30 per day")
     #: saving an API form checks the credentials live with the provider; per signed-in user
     CREDENTIAL_CHECK_RATE_LIMIT = os.environ.get("CREDENTIAL_CHECK_RATE_LIMIT", "10 per minute;60 per hour")
     #: state-changing actions in the ops area, per staff member (all actions together)

@@ -43,8 +43,9 @@ SELECT 'player' || g || '@bench.invalid', 'bench: no login', 'user', 'ru', md5('
 FROM generate_series(1, :n) AS g
 """
 _ACCOUNTS = """
-INSERT INTO room_account (user_id, identifier, status, verification_amount, verified_by, verified_at, created_at)
-SELECT u.id, 'player' || u.id, 'verified', 101, 'ops', now(), now() FROM "user" u
+INSERT INTO room_account (user_id, identifier, identifier_key, status, verification_amount, verified_by, verified_at,
+                          created_at)
+SELECT u.id, 'player' || u.id, 'player' || u.id, 'verified', 101, 'ops', now(), now() FROM "user" u
 WHERE u.email LIKE 'player%@bench.invalid'
 """
 

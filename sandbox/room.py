@@ -1,6 +1,6 @@
 """The sandbox PokerOK room: accounts, player-to-player transfers, the platform's API.
 
-The real room has no API (see ``shared/contracts/ROOM.md``); this server plays
+The real room has no API (see ``docs/room-contract.md``); this server plays
 the feed the platform is assumed to have, so the room connector is exercised
 over real HTTP.  It keeps everything in memory behind one lock.
 
@@ -102,13 +102,28 @@ class Transfer:
         }
 
 
+def room_key(account: str) -> str:
+    """How the room tells accounts apart: an e-mail in any letter case is one account; a nickname only exactly.
+
+    So ``Seller@Mail.example`` and ``seller@mail.example`` are one account, while
+    ``Name`` and ``name`` are two (the case the platform must not confuse).
+    """
+    return account.lower() if "@" in account else account
+
+
 class Room:
-    """The room's books.  Every method holds the one lock, so each is atomic."""
+    """The room's books.  Every method holds the one lock, so each is atomic.
+
+    Accounts are kept under the spelling they were opened with; an e-mail typed
+    in another case finds the same account (:func:`room_key`).
+    """
 
     def __init__(self, platform_account: str) -> None:
         self.platform_account = _valid_account(platform_account)
         self._lock = threading.Lock()
         self._balances: dict[str, int] = {self.platform_account: 0}
+        #: room_key(name) -> the account's own spelling
+        self._names: dict[str, str] = {room_key(self.platform_account): self.platform_account}
         self._log: list[Transfer] = []
         self._seqs: dict[str, list[int]] = {self.platform_account: []}
         self._by_key: dict[tuple[str, str], Transfer] = {}
@@ -122,6 +137,7 @@ class Room:
         if type(amount) is not int or not 0 <= amount <= MAX_AMOUNT:
             raise Refused("invalid_amount")
         with self._lock:
+            account = self._names.setdefault(room_key(account), account)
             created = account not in self._balances
             if created:
                 self._balances[account] = 0
@@ -136,6 +152,7 @@ class Room:
         if type(amount) is not int or not 0 < amount <= MAX_AMOUNT:
             raise Refused("invalid_amount")
         with self._lock:
+            sender, receiver = self._name(sender), self._name(receiver)
             if key is not None and (sender, key) in self._by_key:
                 earlier = self._by_key[(sender, key)]
                 if (earlier.receiver, earlier.amount, earlier.note) != (receiver, amount, note):
@@ -170,17 +187,28 @@ class Room:
             next_seq = new[-1].seq if new else after
             return new, repeated, next_seq, start + limit < len(seqs)
 
+    def _name(self, account: str) -> str:
+        """The account's own spelling (caller holds the lock); unknown names come back as given."""
+        return self._names.get(room_key(account), account)
+
+    def spelling(self, account: str) -> str | None:
+        """The room's own spelling of ``account``, or None if there is no such account."""
+        with self._lock:
+            name = self._name(account)
+            return name if name in self._balances else None
+
     def sent_with_key(self, sender: str, key: str) -> Transfer | None:
         with self._lock:
-            return self._by_key.get((sender, key))
+            return self._by_key.get((self._name(sender), key))
 
     def balance(self, account: str) -> int | None:
         with self._lock:
-            return self._balances.get(account)
+            return self._balances.get(self._name(account))
 
     def statement(self, account: str) -> tuple[int, list[Transfer]] | None:
         """(balance, every transfer of ``account`` oldest first), or None if there is no such account."""
         with self._lock:
+            account = self._name(account)
             if account not in self._balances:
                 return None
             return self._balances[account], [self._log[seq - 1] for seq in self._seqs[account]]
@@ -373,7 +401,7 @@ def _control_blueprint(room: Room, settings: RoomSettings) -> Blueprint:
             balance, created = room.open_or_fund(body.get("account"), body.get("balance", 0))
         except Refused as refusal:
             return jsonify(error=refusal.code), 422
-        return jsonify(account=body["account"].strip(), balance=balance), 201 if created else 200
+        return jsonify(account=room.spelling(body["account"]), balance=balance), 201 if created else 200
 
     @bp.get("/accounts")
     def list_accounts():
@@ -387,7 +415,7 @@ def _control_blueprint(room: Room, settings: RoomSettings) -> Blueprint:
         if found is None:
             return jsonify(error="unknown_account"), 404
         balance, transfers = found
-        return jsonify(account=account, balance=balance, transfers=[t.as_dict() for t in transfers])
+        return jsonify(account=room.spelling(account), balance=balance, transfers=[t.as_dict() for t in transfers])
 
     @bp.post("/transfers")
     def player_transfer():
@@ -516,6 +544,8 @@ def _page_blueprint(room: Room) -> Blueprint:
         found = room.statement(account) if account else None
         if account and found is None:
             account, outcome = None, "unknown_account"
+        elif account:
+            account = room.spelling(account)
         balance, transfers = found or (0, [])
         players = sorted(name for name in room.accounts() if name != room.platform_account)
         return render_template_string(

@@ -5,8 +5,8 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from wtforms import RadioField
-from wtforms.validators import InputRequired, Optional
+from wtforms import RadioField, StringField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from app.access import roles_required
 from app.admin import bp, section
@@ -16,7 +16,7 @@ from app.extensions import db
 from app.forms import AmountField
 from app.models import Role
 from app.money import format_number
-from app.services import kyc, staff_setup, user_admin
+from app.services import kyc, room_accounts, staff_setup, user_admin
 
 section("users", _l("Users"))
 
@@ -34,11 +34,16 @@ class LimitsForm(ReasonForm):
     cashout_daily = AmountField(_l("Cash-outs per day, $ (empty: the platform's limit)"), validators=[Optional()])
 
 
+class RoomAccountVerifyForm(ReasonForm):
+    spelling = StringField(_l("The account exactly as the room shows it"), validators=[DataRequired(), Length(max=254)])
+
+
 def _forms(limits=None, **given):
     forms = {
         "kyc_form": KycForm(prefix="kyc"), "freeze_form": ReasonForm(prefix="frz"),
         "limits_form": LimitsForm(prefix="lim"), "reset_form": ReasonForm(prefix="tfa"),
         "setup_form": ReasonForm(prefix="stp"), "setup_link": None,
+        "room_verify_form": RoomAccountVerifyForm(prefix="rav"),
     }
     forms.update(given)
     if request.method == "GET" and limits is not None:
@@ -152,3 +157,13 @@ def user_setup_link(user_id: int):
         return _render_user(user_id, 422, setup_form=form)
     db.session.commit()
     return _render_user(user_id, 200, setup_link=staff_setup.link(token))
+
+
+@bp.post("/users/<int:user_id>/room-accounts/<int:room_account_id>/verify")
+@action_rate_limit
+def user_room_account_verify(user_id: int, room_account_id: int):
+    """Confirm a room account by hand (the player has no dollars to send the verification amount)."""
+    return _act(user_id, "room_verify_form", RoomAccountVerifyForm(prefix="rav"),
+                lambda f: room_accounts.verify_by_ops(user_id, room_account_id, spelling=f.spelling.data,
+                                                      actor=current_user, reason=f.reason.data),
+                _("The room account is verified."))

@@ -130,3 +130,13 @@ def reconcile_room() -> int | None:
     run = reconciliation.reconcile(connector())
     db.session.commit()
     return run.difference
+
+
+@job
+def expire_room_verifications() -> int:
+    """Delete room-account verifications past their time (they already stopped counting when they expired)."""
+    from app.services import room_accounts
+
+    gone = room_accounts.sweep_expired()
+    db.session.commit()
+    return gone

@@ -17,26 +17,45 @@ from app.extensions import db
 
 
 class RoomAccount(db.Model):
-    """A user's PokerOK account (e-mail, nickname or player id as the room shows the sender)."""
+    """A user's PokerOK account (e-mail, nickname or player id as the room shows the sender).
+
+    ``identifier`` is the room's own spelling (what a cash-out is sent to);
+    ``identifier_key`` is what transfers are matched by: an e-mail lower-cased,
+    a nickname or player id exactly as the room shows it (docs/room-contract.md).
+    Several users may each await verification of the same room account; the
+    first to prove it owns it, and then it belongs to that user alone.
+    """
 
     __tablename__ = "room_account"
     __table_args__ = (
         sa.CheckConstraint("status IN ('pending', 'verified')", name="status_known"),
         sa.CheckConstraint("verification_amount > 0", name="verification_amount_positive"),
-        # Two accounts awaiting verification never share an amount, so a transfer proves exactly one.
+        # One registration of a room account per user.
+        sa.UniqueConstraint("user_id", "identifier_key", name="uq_room_account_user_key"),
+        # A verified room account belongs to exactly one user.
         sa.Index(
-            "uq_room_account_pending_amount", "verification_amount", unique=True,
+            "uq_room_account_verified_key", "identifier_key", unique=True,
+            sqlite_where=sa.text("status = 'verified'"), postgresql_where=sa.text("status = 'verified'"),
+        ),
+        # Registrations of one room account awaiting verification never share an amount, so a transfer from it
+        # proves exactly one of them.  The pool is per room account: it does not run out as users multiply.
+        sa.Index(
+            "uq_room_account_pending_amount", "identifier_key", "verification_amount", unique=True,
             sqlite_where=sa.text("status = 'pending'"), postgresql_where=sa.text("status = 'pending'"),
         ),
     )
 
     id: so.Mapped[int] = so.mapped_column(BigIntPK, primary_key=True)
     user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"), index=True)
-    #: normalised (trimmed, lower-cased) identifier; one room account belongs to at most one user
-    identifier: so.Mapped[str] = so.mapped_column(sa.String(254), unique=True)
+    #: the room's own spelling (trimmed); a cash-out is sent to exactly this
+    identifier: so.Mapped[str] = so.mapped_column(sa.String(254))
+    #: the matching key: e-mail lower-cased, nickname / player id as the room shows it
+    identifier_key: so.Mapped[str] = so.mapped_column(sa.String(254), index=True)
     status: so.Mapped[str] = so.mapped_column(sa.String(16), default="pending")
     #: the small amount (cents) to send from this account to prove ownership
     verification_amount: so.Mapped[int] = so.mapped_column(sa.BigInteger)
+    #: a pending verification counts only until then (the sweeper deletes it afterwards)
+    verification_expires_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     #: how it was verified: ``transfer`` (the amount arrived) or ``ops`` (by hand, audited)
     verified_by: so.Mapped[str | None] = so.mapped_column(sa.String(16))
     verified_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
@@ -47,6 +66,17 @@ class RoomAccount(db.Model):
     @property
     def is_verified(self) -> bool:
         return self.status == "verified"
+
+    @property
+    def is_awaiting(self) -> bool:
+        """Pending and not yet expired: a transfer of the amount would verify it."""
+        return not self.is_verified and not self.is_expired()
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        """A pending verification past its time: no transfer verifies it any more."""
+        if self.is_verified or self.verification_expires_at is None:
+            return False
+        return self.verification_expires_at <= (now or utcnow())
 
 
 class RoomTransfer(db.Model):

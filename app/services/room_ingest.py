@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -93,10 +94,8 @@ def process_new_transfer(transfer_id: int) -> str:
     transfer = db.session.get(RoomTransfer, transfer_id)
     if transfer is None or transfer.status != "new":
         return transfer.status if transfer else "missing"
-    account = room_accounts.find_by_identifier(transfer.counterparty)
-    if account is not None and not account.is_verified and transfer.amount == account.verification_amount:
-        room_accounts.mark_verified(account, by="transfer")
-    if account is not None and account.is_verified:
+    account = _sender_of(transfer.counterparty, transfer.amount)
+    if account is not None:
         if not INCOMING_ROOM_TRANSFER.transition(RoomTransfer, transfer.id, "credited", expect="new",
                                                  user_id=account.user_id, resolved_at=utcnow()):
             return db.session.get(RoomTransfer, transfer_id).status
@@ -113,6 +112,22 @@ def process_new_transfer(transfer_id: int) -> str:
         event=f"room-in:{transfer.room_transfer_id}",
     )
     return "unmatched"
+
+
+def _sender_of(counterparty: str, amount: int) -> RoomAccount | None:
+    """The verified room account ``counterparty`` (as the room shows it) is, verifying it first if this is its amount.
+
+    Matched by :func:`room_accounts.match_key`: an e-mail in any case, a
+    nickname or player id only exactly -- ``ATK.BUYER1`` is not ``atk.buyer1``.
+    """
+    account = room_accounts.find_verified(counterparty)
+    if account is None:
+        pending = room_accounts.pending_for(counterparty, amount)
+        if pending is not None and room_accounts.mark_verified(pending, by="transfer", spelling=counterparty):
+            account = pending
+    if account is not None:
+        room_accounts.adopt_spelling(account, counterparty)
+    return account
 
 
 def ingest(transfers: Iterable[FeedTransfer], source: str) -> dict[str, int]:
@@ -177,8 +192,16 @@ def mark_returned(transfer_id: int, *, actor, reason: str) -> None:
     audit.record("room_transfer.returned", actor=actor, target=transfer, reason=reason)
 
 
+def credited_since(user_id: int, since_epoch: float) -> bool:
+    """Has any room transfer been credited to the user since then (the wallet stops waiting when one has)?"""
+    since = datetime.fromtimestamp(since_epoch, UTC)
+    return db.session.scalar(sa.select(RoomTransfer.id).where(
+        RoomTransfer.user_id == user_id, RoomTransfer.status == "credited", RoomTransfer.resolved_at >= since
+    ).limit(1)) is not None
+
+
 def expected_verifications(user_id: int) -> list[RoomAccount]:
-    return [a for a in room_accounts.accounts_of(user_id) if not a.is_verified]
+    return [a for a in room_accounts.accounts_of(user_id) if not a.is_verified and not a.is_expired()]
 
 
 def record_by_hand(*, room_transfer_id: str, counterparty: str, amount: int, occurred_at, note: str | None,
@@ -237,18 +260,26 @@ def ingest_page(transfers: Iterable[FeedTransfer], source: str) -> dict[str, int
     ).all()
     if not new:
         return outcome
-    identifiers = {room_accounts.normalise_identifier(r.counterparty) for r in new}
-    accounts = {a.identifier: a for a in db.session.scalars(
-        sa.select(RoomAccount).where(RoomAccount.identifier.in_(identifiers)))}
+    keys = {room_accounts.match_key(r.counterparty) for r in new}
+    now = utcnow()
+    verified, pending = {}, {}
+    for a in db.session.scalars(sa.select(RoomAccount).where(RoomAccount.identifier_key.in_(keys))):
+        if a.is_verified:
+            verified[a.identifier_key] = a
+        elif not a.is_expired(now):
+            pending[(a.identifier_key, a.verification_amount)] = a
     credit_to: dict[int, int] = {}  # room transfer row id → user id
     for r in new:
-        account = accounts.get(room_accounts.normalise_identifier(r.counterparty))
-        if account is None:
-            continue
-        if not account.is_verified and r.amount == account.verification_amount:
-            room_accounts.mark_verified(account, by="transfer")
-        if account.is_verified:
-            credit_to[r.id] = account.user_id
+        key = room_accounts.match_key(r.counterparty)
+        if key not in verified:
+            candidate = pending.get((key, r.amount))
+            if candidate is None or not room_accounts.mark_verified(candidate, by="transfer", spelling=r.counterparty):
+                continue
+            verified[key] = candidate
+        account = verified[key]
+        if account.identifier != r.counterparty:
+            room_accounts.adopt_spelling(account, r.counterparty)
+        credit_to[r.id] = account.user_id
     settings = current_settings()
     commission = {r.id: commission_for(r.amount, settings) for r in new if r.id in credit_to}
     credited, unmatched = _settle(table, new, credit_to, commission)

@@ -33,7 +33,9 @@ def search(query: str = "", *, kyc: str | None = None, frozen: bool | None = Non
     query = (query or "").strip().lower()
     if query:
         like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        by_room_account = sa.select(RoomAccount.user_id).where(RoomAccount.identifier.like(like, escape="\\"))
+        # identifiers keep the room's spelling (nicknames are case-sensitive there); ops search ignores case
+        by_room_account = sa.select(RoomAccount.user_id).where(
+            sa.func.lower(RoomAccount.identifier).like(like, escape="\\"))
         condition = sa.or_(User.email.like(like, escape="\\"), User.id.in_(by_room_account))
         if query.lstrip("#").isdigit():
             condition = sa.or_(condition, User.id == int(query.lstrip("#")))

@@ -29,7 +29,7 @@ class WalletSummary:
     @property
     def expecting(self) -> bool:
         """Something will change by itself soon: a verification or a cash-out in progress."""
-        return any(not a.is_verified for a in self.room_accounts) or any(
+        return any(a.is_awaiting for a in self.room_accounts) or any(
             c.status in ("requested", "sending", "unknown") for c in self.cash_outs
         )
 

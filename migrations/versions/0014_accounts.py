@@ -1,14 +1,14 @@
 """Accounts: the per-account sign-in slow-down, staff 2FA setup links, and the "failed sign-ins" notification.
 
 Revision ID: 0014_accounts
-Revises: 0012_payment_exceptions
+Revises: 0013_room_identity
 Create Date: 2026-12-04 18:30:00
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0014_accounts'
-down_revision = '0012_payment_exceptions'
+down_revision = '0013_room_identity'
 branch_labels = None
 depends_on = None
 

@@ -102,7 +102,7 @@ def test_manual_desk_enter_confirm_fail_and_statements(app_factory):
     assert audit_events(app, "cash_out.confirmed_by_hand")[0].reason == "sent from the client"
     assert audit_events(app, "cash_out.failed_by_hand")[0].reason == "account blocked"
 
-    incoming = {"csrf_token": csrf, "in-csrf_token": csrf, "in-room_transfer_id": "rt-77", "in-counterparty": "Fish42",
+    incoming = {"csrf_token": csrf, "in-csrf_token": csrf, "in-room_transfer_id": "rt-77", "in-counterparty": "fish42",
                 "in-amount": "10", "in-occurred_at": "2026-11-28T09:30", "in-reason": "seen in the client"}
     assert ops.post("/admin/room/incoming", data=incoming).status_code == 303
     again = ops.post("/admin/room/incoming", data=incoming)

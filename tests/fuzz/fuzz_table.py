@@ -91,6 +91,7 @@ ENTRIES: dict[str, Entry] = {
     "notifications.settings": Entry("POST", "/notifications/settings", {"email": field(), "telegram": field(),
                                                                         "telegram_chat_id": field()}),
     "wallet.add_room_account": Entry("POST", "/wallet/room-accounts", {"ra-identifier": field()}),
+    "wallet.remove_room_account": Entry("POST", "/wallet/room-accounts/{any_id}/remove"),
     "wallet.cash_out": Entry("POST", "/wallet/cash-outs", {
         "co-room_account": field(ids), "co-amount": field(amounts), "co-request_key": field(request_keys)}),
 }
@@ -101,7 +102,8 @@ WEBHOOKS = {"hooks.notify"}
 #: GET pages that read no input besides the signed-in user (the access and page tests open them)
 NO_INPUT = {
     "static", "favicon", "main.index", "main.healthz", "main.readyz", "metrics.metrics", "deposits.history",
-    "seller.index", "seller.api_forms", "wallet.index", "wallet.live", "seller.dashboard_live",
+    "seller.index", "seller.api_forms", "wallet.index", "wallet.live", "wallet.room_accounts_live",
+    "seller.dashboard_live",
     "notifications.bell",
 }
 

@@ -93,14 +93,16 @@ def test_verification_by_amount(room, room_ctx):
     user = gen_user()
     account = room_accounts.add_room_account(user, "  Shark.Player@Mail.example ")
     db.session.commit()
-    assert account.identifier == "shark.player@mail.example"
-    room.open("shark.player@mail.example", 10_000)
+    assert account.identifier == "Shark.Player@Mail.example"  # trimmed, the case kept
+    room.open("shark.player@mail.example", 10_000)  # the room spells the e-mail otherwise: the same account
     room.player_transfer("shark.player@mail.example", PLATFORM, account.verification_amount + 1)
     poll_room_feed_once()
     assert not db.session.get(RoomAccount, account.id).is_verified
     room.player_transfer("shark.player@mail.example", PLATFORM, account.verification_amount)
     poll_room_feed_once()
-    assert db.session.get(RoomAccount, account.id).is_verified
+    verified = db.session.get(RoomAccount, account.id)
+    assert verified.is_verified
+    assert verified.identifier == "shark.player@mail.example"  # the room's own spelling is stored
     statuses = sorted(db.session.scalars(sa.select(RoomTransfer.status)))
     assert statuses == ["credited", "unmatched"]
     credited = account.verification_amount - room_ingest.commission_for(account.verification_amount, current_settings())
@@ -136,17 +138,21 @@ def test_unknown_sender_goes_to_unmatched_and_ops_can_assign_once(room, room_ctx
 
 
 def test_one_room_account_belongs_to_one_user(room_ctx):
-    """Is a room account already registered by someone else refused with a clear message?"""
+    """Is a room account verified by someone else refused without saying whose it is, and a re-add reported?"""
     import pytest
 
     from app.errors import ValidationFailed
 
     first, second = gen_user("a@example.com"), gen_user("b@example.com")
-    room_accounts.add_room_account(first, "Fish42")
+    room_accounts.mark_verified(room_accounts.add_room_account(first, "Fish42"), by="ops")
     db.session.commit()
-    with pytest.raises(ValidationFailed, match="другому пользователю|another user"):
-        room_accounts.add_room_account(second, "fish42")
-    assert room_accounts.add_room_account(first, "FISH42").user_id == first.id
+    with pytest.raises(ValidationFailed, match="нельзя добавить|cannot be added") as refused:
+        room_accounts.add_room_account(second, "Fish42")
+    assert "another user" not in refused.value.message and "другому" not in refused.value.message
+    with pytest.raises(room_accounts.AlreadyAdded):
+        room_accounts.add_room_account(first, "Fish42")
+    # "fish42" is another room account for the room (nicknames are exact), so the second user may add it
+    assert room_accounts.add_room_account(second, "fish42").identifier == "fish42"
 
 
 def test_statement_rows_are_credited_once(room_ctx):

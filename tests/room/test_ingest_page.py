@@ -42,11 +42,12 @@ def test_page_settles_as_one_by_one_would(app_ctx):
     """Are verified senders credited minus commission, unknown ones parked, and a verification amount honoured?"""
     alice, _ = _user_with_account("alice@example.com", "alice", verified=True)
     bob, bob_account = _user_with_account("bob@example.com", "bob", verified=False)
-    page = (_feed(3, "Alice ", 10_000) + _feed(1, "stranger", 5_000)
+    # "alice " is alice (blanks trimmed); "Alice" is another room account (a nickname matches only exactly)
+    page = (_feed(3, "alice ", 10_000) + _feed(1, "stranger", 5_000) + _feed(1, "Alice", 7_000, start=30)
             + _feed(1, "bob", bob_account.verification_amount, start=10) + _feed(2, "bob", 20_000, start=20))
     outcome = room_ingest.ingest_page(page, source="feed")
     db.session.commit()
-    assert outcome == {"credited": 6, "unmatched": 1}
+    assert outcome == {"credited": 6, "unmatched": 2}
     settings = current_settings()
     fee = room_ingest.commission_for(10_000, settings)
     assert _available(alice) == 3 * (10_000 - fee)
@@ -57,10 +58,11 @@ def test_page_settles_as_one_by_one_would(app_ctx):
     assert db.session.get(RoomAccount, bob_account.id).is_verified
     rows = {r.room_transfer_id: r for r in db.session.scalars(sa.select(RoomTransfer))}
     assert rows["rt-stranger-0"].status == "unmatched" and rows["rt-stranger-0"].user_id is None
-    assert rows["rt-Alice -0"].status == "credited" and rows["rt-Alice -0"].commission == fee
-    assert rows["rt-Alice -0"].user_id == alice.id and rows["rt-Alice -0"].resolved_at is not None
+    assert rows["rt-alice -0"].status == "credited" and rows["rt-alice -0"].commission == fee
+    assert rows["rt-alice -0"].user_id == alice.id and rows["rt-alice -0"].resolved_at is not None
+    assert rows["rt-Alice-30"].status == "unmatched" and rows["rt-Alice-30"].user_id is None
     suspense = ledger.platform_account(ledger.AccountKind.UNMATCHED_INCOMING)
-    assert ledger.balance(suspense).posted == 5_000
+    assert ledger.balance(suspense).posted == 5_000 + 7_000
     report = ledger.verify_ledger()
     assert report.ok, report.violations
 

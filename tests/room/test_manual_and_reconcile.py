@@ -18,7 +18,7 @@ def test_ops_enter_an_incoming_transfer_once(room_ctx):
     ops = gen_user("ops@example.com", role=Role.OPS)
     user = gen_user()
     room_accounts.mark_verified(room_accounts.add_room_account(user, "fish42"), by="ops")
-    args = dict(room_transfer_id="rt-77", counterparty="Fish42", amount=10_00,
+    args = dict(room_transfer_id="rt-77", counterparty=" fish42 ", amount=10_00,
                 occurred_at=datetime.now(UTC), note=None, actor=ops, reason="seen in the client")
     assert room_ingest.record_by_hand(**args) == "credited"
     db.session.commit()

@@ -27,7 +27,7 @@ def test_add_room_account_shows_the_verification_amount(room_app):
     with room_app.app_context():
         account = db.session.scalar(sa.select(RoomAccount))
         amount = account.verification_amount
-    assert "fish42" in page
+    assert "Fish42" in page  # as typed: the room's spelling
     assert f"{amount // 100},{amount % 100:02d}" in page
     assert room_app.config["ROOM_PLATFORM_ACCOUNT"] in page
     assert 'hx-trigger="every 3s"' in page  # it waits live for the verification transfer

@@ -126,6 +126,8 @@ ROUTES: dict[str, Route] = {
     "wallet.history_csv": Route("GET", "/wallet/history.csv", SIGNED_IN),
     "wallet.expect_deposit": Route("POST", "/wallet/expect-deposit", SIGNED_IN),
     "wallet.add_room_account": Route("POST", "/wallet/room-accounts", SIGNED_IN),
+    "wallet.room_accounts_live": Route("GET", "/wallet/room-accounts", SIGNED_IN),
+    "wallet.remove_room_account": Route("POST", "/wallet/room-accounts/{room_account}/remove", OWN),
     "wallet.cash_out": Route("POST", "/wallet/cash-outs", SIGNED_IN),
     # --- objects of one user ---------------------------------------------------------------
     "deposits.show": Route("GET", "/buy/{deposit}", OWN),

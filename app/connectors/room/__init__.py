@@ -1,6 +1,6 @@
 """The poker room: read the platform account's transfers, send transfers, read the balance.
 
-See :mod:`.base` for the interface and ``shared/contracts/ROOM.md`` for the rules.
+See :mod:`.base` for the interface and ``docs/room-contract.md`` for the rules.
 """
 from .base import (
     HistoryPage,
@@ -9,6 +9,7 @@ from .base import (
     RoomTransfer,
     RoomUnavailable,
     SendResult,
+    account_key,
 )
 from .registry import FED_BY_OPS, room_connector_from_config
 from .sandbox import SandboxRoomConnector
@@ -23,6 +24,7 @@ __all__ = [
     "RoomUnavailable",
     "SandboxRoomConnector",
     "SendResult",
+    "account_key",
     "StatementError",
     "parse_amount",
     "parse_statement",

@@ -1,7 +1,7 @@
 """The poker-room connector interface and the values it trades in.
 
 The platform knows the room only through these types (see
-``shared/contracts/ROOM.md``).  Every source of room transfers -- the sandbox
+``docs/room-contract.md``).  Every source of room transfers -- the sandbox
 HTTP API, an uploaded statement, an operator's hand entry -- is mapped onto
 :class:`RoomTransfer`, which checks its own invariants so that no connector can
 hand garbage to the ledger.
@@ -24,6 +24,17 @@ SendStatus = Literal["sent", "failed", "unknown"]
 
 #: one transfer larger than this (USD 10 million) is treated as corrupt data
 MAX_TRANSFER_CENTS = 1_000_000_000
+
+
+def account_key(identifier: str) -> str:
+    """What two spellings of a room account must share to be the same account (docs/room-contract.md).
+
+    An e-mail is compared ignoring letter case; a nickname or player id only
+    exactly, because the room may keep ``Name`` and ``name`` as two accounts.
+    Only surrounding blanks are dropped.
+    """
+    spelling = (identifier or "").strip()
+    return spelling.lower() if "@" in spelling else spelling
 
 
 class RoomError(Exception):
