@@ -31,6 +31,11 @@ class Account:
     notification_url: str | None = None
     #: YooKassa: how long a pending payment waits for the buyer
     payment_ttl_seconds: int = 3600
+    #: T-Bank: a two-stage terminal stops a paid payment at AUTHORIZED until Confirm
+    two_stage: bool = False
+    #: T-Bank: the least time between receiving Init and its RedirectDueDate (the real one is a minute;
+    #: a test of expiry on read lowers it rather than waiting a minute)
+    redirect_min_seconds: int = 60
 
 
 @dataclass
