@@ -68,8 +68,9 @@ class SettingsForm(ReasonForm):
     commission = AmountOrZeroField(LABELS["commission_bps"])
     commission_min = AmountOrZeroField(LABELS["commission_min_cents"])
     buyer_fee = AmountOrZeroField(LABELS["buyer_fee_bps"])
-    invoice_lifetime = CountField(LABELS["invoice_lifetime_seconds"],
-                                  validators=[InputRequired(), NumberRange(min=1, max=1440)])
+    invoice_lifetime = CountField(LABELS["invoice_lifetime_seconds"], validators=[InputRequired(), NumberRange(
+        min=settings_service.MIN_INVOICE_LIFETIME_SECONDS // 60, max=settings_service.MAX_INVOICE_LIFETIME_SECONDS // 60,
+        message=_l("An invoice lives from 1 minute to 24 hours."))])
     invoice_min = AmountField(LABELS["invoice_min_kopecks"])
     invoice_max = AmountField(LABELS["invoice_max_kopecks"])
     cashout_min = AmountField(LABELS["cashout_min_cents"])

@@ -1,4 +1,4 @@
-"""Request hooks: loading the user, the access guard, headers."""
+"""Request hooks: loading the user, the input and access guards, headers."""
 from __future__ import annotations
 
 import re
@@ -13,6 +13,7 @@ from app.access import require_login_unless_public
 from app.extensions import db, login_manager
 from app.models import User
 from app.web.htmx import is_htmx
+from app.web.input_guard import reject_invalid_text
 from app.web.navigation import nav_items
 
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -42,12 +43,15 @@ def unauthorized():
 def register(app: Flask) -> None:
     login_manager.login_message = None  # the login page explains itself
 
-    @app.before_request
     def _request_id():
         given = request.headers.get("X-Request-ID", "")
         # Accept a proxy's id only if it is plain (it ends up in logs and job metadata).
         g.request_id = given if _REQUEST_ID_RE.fullmatch(given) else uuid.uuid4().hex
 
+    # Ahead of the extensions' hooks: CSRF parses the form, which would use up the raw body the input
+    # guard checks (and the notification endpoint verifies), and bad text is refused before anything
+    # reads it (the login redirect would carry it on in ?next=).
+    app.before_request_funcs.setdefault(None, [])[:0] = [_request_id, reject_invalid_text]
     app.before_request(require_login_unless_public)
 
     @app.after_request

@@ -35,6 +35,11 @@ class Account:
     fees: bool = True
     #: YooMoney: what the OAuth token allows
     scopes: list = field(default_factory=lambda: ["account-info", "operation-history"])
+    #: T-Bank: a two-stage terminal stops a paid payment at AUTHORIZED until Confirm
+    two_stage: bool = False
+    #: T-Bank: the least time between receiving Init and its RedirectDueDate (the real one is a minute;
+    #: a test of expiry on read lowers it rather than waiting a minute)
+    redirect_min_seconds: int = 60
 
 
 @dataclass

@@ -1,10 +1,15 @@
-"""T-Bank Acquiring API v2 stand-in: ``POST /tbank/v2/Init|GetState|Cancel|CheckOrder|GetQr``.
+"""T-Bank Acquiring API v2 stand-in: ``POST /tbank/v2/Init|GetState|Confirm|Cancel|CheckOrder|GetQr``.
 
 Every call is Token-signed JSON and is answered HTTP 200 with ``Success`` /
 ``ErrorCode``, as T-Bank does.  Error codes the contract fixes: 204 bad token,
 20 reused OrderId; the others (501 unknown terminal, 7 order not found,
 9999 bad parameters, 255 payment not found, 3 wrong status) are the sandbox's
 choice where the public docs were not conclusive.
+
+As the contract says, ``RedirectDueDate`` must be at least a minute after Init
+arrives (and at most 90 days), and a two-stage terminal (``two_stage`` on the
+account) stops a paid payment at AUTHORIZED until ``Confirm``, which moves it
+to CONFIRMED once: a second Confirm is refused as a wrong status.
 """
 from __future__ import annotations
 
@@ -21,6 +26,9 @@ from .state import Account, Payment, ProviderSandbox
 OPEN = frozenset({"NEW", "FORM_SHOWED"})
 SBP_MIN = 1000
 DEFAULT_DUE = timedelta(hours=24)
+MAX_DUE = timedelta(days=90)
+#: sandbox-only account settings, not credentials the platform is given
+_ACCOUNT_SETTINGS = ("two_stage", "redirect_min_seconds")
 
 
 def _error(code: str, message: str, details: str = "", **extra) -> dict:
@@ -31,19 +39,28 @@ class TBankSandbox(ProviderSandbox):
     name = "tbank"
     title = "Т-Банк / T-Bank"
     open_statuses = OPEN
-    account_fields = {"terminal_key": "key", "password": "secret", "notification_url": "notification_url"}
+    account_fields = {"terminal_key": "key", "password": "secret", "notification_url": "notification_url",
+                      "two_stage": "two_stage", "redirect_min_seconds": "redirect_min_seconds"}
 
     def new_account(self, values: dict) -> Account:
         number = self.store.digits(6)
         return Account("tbank", values.get("terminal_key") or f"{number}DEMO",
                        values.get("password") or f"pw{self.store.digits(10)}",
-                       notification_url=values.get("notification_url"))
+                       notification_url=values.get("notification_url"),
+                       two_stage=bool(values.get("two_stage", False)),
+                       redirect_min_seconds=int(values.get("redirect_min_seconds", 60)))
+
+    def account_json(self, account: Account) -> dict:
+        data = super().account_json(account)
+        for name in _ACCOUNT_SETTINGS:
+            data["credentials"].pop(name, None)
+        return data
 
     # --- the API ----------------------------------------------------------------------------
 
     def blueprint(self) -> Blueprint:
         bp = Blueprint("sandbox_tbank", __name__, url_prefix="/tbank/v2")
-        handlers = {"Init": self.init, "GetState": self.get_state, "Cancel": self.cancel,
+        handlers = {"Init": self.init, "GetState": self.get_state, "Confirm": self.confirm, "Cancel": self.cancel,
                     "CheckOrder": self.check_order, "GetQr": self.get_qr}
 
         @bp.post("/<method>")
@@ -101,6 +118,10 @@ class TBankSandbox(ProviderSandbox):
                 return _error("9999", "Неверные параметры", "RedirectDueDate is not ISO 8601")
             if due.tzinfo is None:
                 return _error("9999", "Неверные параметры", "RedirectDueDate needs a UTC offset")
+            ahead = due - now()
+            if ahead < timedelta(seconds=terminal.redirect_min_seconds) or ahead > MAX_DUE:
+                return _error("9999", "Неверные параметры",
+                              "RedirectDueDate must be from 1 minute to 90 days after the request")
         if self.store.find(self.name, account=terminal.key, order_id=order_id):
             return _error("20", "Неверный параметр OrderId: заказ с таким номером уже существует",
                           f"OrderId {order_id} was used before")
@@ -117,6 +138,18 @@ class TBankSandbox(ProviderSandbox):
         if payment is None:
             return _error("255", "Платеж не найден")
         return self._ok(terminal, payment, Message="OK")
+
+    def confirm(self, terminal: Account, data: dict) -> dict:
+        """Two-stage: AUTHORIZED → CONFIRMED, once; the money moves here (the CONFIRMED notification follows)."""
+        payment = self._payment(terminal, data)
+        if payment is None:
+            return _error("255", "Платеж не найден")
+        if payment.status != "AUTHORIZED":
+            return _error("3", "Неверный статус транзакции", f"cannot confirm a {payment.status} payment")
+        payment.status = "CONFIRMED"
+        payment.extra["confirmations"] = payment.extra.get("confirmations", 0) + 1
+        self.send(payment, [self._notification(payment, "CONFIRMED")])
+        return self._ok(terminal, payment)
 
     def cancel(self, terminal: Account, data: dict) -> dict:
         payment = self._payment(terminal, data)
@@ -174,6 +207,9 @@ class TBankSandbox(ProviderSandbox):
                 payment.status = "FORM_SHOWED"
 
     def paid(self, payment: Payment) -> list[Delivery]:
+        if self.store.account(self.name, payment.account).two_stage:
+            payment.status = "AUTHORIZED"  # the money is held for the merchant until Confirm
+            return [self._notification(payment, "AUTHORIZED")]
         payment.status = "CONFIRMED"
         return [self._notification(payment, "AUTHORIZED"), self._notification(payment, "CONFIRMED")]
 

@@ -1,16 +1,20 @@
 """Settings: admins change them as a new version (who, when, why), and the change applies to new quotes only."""
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
+from app.errors import ValidationFailed
 from app.extensions import db
 from app.models import User
 from app.models.market import Deposit
+from app.models.payment_form import PaymentForm
 from app.models.settings import PlatformSettings
-from app.services import quotes
-from app.services.settings import current_settings
+from app.services import matching, quotes
+from app.services.settings import MIN_INVOICE_LIFETIME_SECONDS, change_settings, current_settings
 from tests.admin.conftest import audit_events, make_deposit, sign_in
 from tests.helpers import csrf_from
+from tests.market.conftest import _providers_server, market, market_app, providers  # noqa: F401  (fixtures)
 
 
 def _form_data(settings, **changes) -> dict:
@@ -74,3 +78,48 @@ def test_admin_changes_the_rate_for_new_quotes_only_and_sees_the_history(app, st
     history = admin.get("/admin/settings").get_data(as_text=True)
     assert "admin@example.com" in history and "competitors moved" in history
     assert "96 ₽" in history and "100.50 ₽" in history
+
+
+def test_the_invoice_lifetime_is_at_least_one_minute(app, staff):
+    """The shortest lifetime is T-Bank's shortest pay page, a minute: is anything below it (or not a whole
+    number of minutes, or over a day) a form error that writes nothing, and exactly one minute accepted?
+    (No version is stored yet here, as on a fresh install: the refused form's page once crashed on it.)"""
+    with app.app_context():
+        data = _form_data(current_settings())
+    admin = sign_in(app, staff.admin)
+    token = csrf_from(admin.get("/admin/settings").get_data(as_text=True))
+
+    def post(minutes: str):
+        return admin.post("/admin/settings", data={**data, "csrf_token": token, "st-invoice_lifetime": minutes,
+                                                   "st-reason": "shortest invoices"})
+
+    assert post("0.5").status_code == 422  # "not a valid integer": the form counts whole minutes
+    for below in ("0", "-1", "1441"):
+        refused = post(below)
+        page = refused.get_data(as_text=True)
+        assert refused.status_code == 422, below
+        assert "st-invoice_lifetime" in page and ("1 minute to 24 hours" in page or "от 1 минуты" in page), below
+    assert _versions(app) == 0
+    assert post(str(MIN_INVOICE_LIFETIME_SECONDS // 60)).status_code == 302
+    with app.app_context():
+        assert current_settings().invoice_lifetime_seconds == MIN_INVOICE_LIFETIME_SECONDS == 60
+        with pytest.raises(ValidationFailed):  # the service says the same to scripts and the CLI
+            change_settings(actor=None, reason="x", invoice_lifetime_seconds=MIN_INVOICE_LIFETIME_SECONDS - 1)
+
+
+def test_a_tbank_invoice_of_the_shortest_lifetime_is_published(market):  # noqa: F811
+    """Over real HTTP against the sandbox (which refuses a RedirectDueDate under a minute ahead, as T-Bank
+    does): at the shortest lifetime, is a T-Bank invoice created and published, and the form's circuit
+    left closed?  Before the fix every such invoice failed and counted toward opening the circuit."""
+    change_settings(actor=None, reason="shortest", invoice_lifetime_seconds=MIN_INVOICE_LIFETIME_SECONDS)
+    db.session.commit()
+    _, form, _ = market.seller("seller@example.com", "tbank")
+    deposit = market.deposit(market.buyer(), "tbank", 500_00)
+    assert matching.match(deposit.id) == "awaiting_payment"
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(PaymentForm, form.id).consecutive_failures == 0
+    published = db.session.get(Deposit, deposit.id)
+    seen = market.providers.http.get(
+        f"{market.providers.url}/_sandbox/providers/tbank/payments/{published.provider_payment_id}", timeout=5).json()
+    assert seen["status"] == "NEW"

@@ -80,6 +80,34 @@ def tbank(client, terminal: dict, method: str, **fields) -> dict:
     return response.get_json()
 
 
+def test_tbank_refuses_a_redirect_due_date_under_a_minute_ahead(sandbox):
+    """Does the sandbox enforce the contract's RedirectDueDate limits (1 minute to 90 days after Init)?"""
+    terminal = account(sandbox, "tbank")
+    now = datetime.now(UTC)
+    for order, ahead, accepted in (("a", timedelta(seconds=58), False), ("b", timedelta(days=91), False),
+                                   ("c", timedelta(seconds=62), True)):
+        answer = tbank(sandbox, terminal, "Init", Amount=150000, OrderId=order,
+                       RedirectDueDate=(now + ahead).isoformat(timespec="seconds"))
+        assert answer["Success"] is accepted, (ahead, answer)
+
+
+def test_tbank_two_stage_terminal_holds_until_confirm(sandbox, receiver):
+    """Does a two-stage terminal stop a paid payment at AUTHORIZED (one AUTHORIZED notification), and Confirm
+    move it to CONFIRMED once (a second Confirm refused as a wrong status, a CONFIRMED notification sent)?"""
+    terminal = account(sandbox, "tbank", two_stage=True, notification_url=receiver.url)
+    assert "two_stage" not in terminal["credentials"]
+    payment_id = tbank(sandbox, terminal, "Init", Amount=150000, OrderId="hold")["PaymentId"]
+    sandbox.post(f"/_sandbox/providers/tbank/payments/{payment_id}/pay", json={"action": "pay"})
+    assert tbank(sandbox, terminal, "GetState", PaymentId=payment_id)["Status"] == "AUTHORIZED"
+    assert json.loads(receiver.wait_for(1)[0])["Status"] == "AUTHORIZED"
+    confirmed = tbank(sandbox, terminal, "Confirm", PaymentId=payment_id)
+    assert (confirmed["Success"], confirmed["Status"]) == (True, "CONFIRMED")
+    again = tbank(sandbox, terminal, "Confirm", PaymentId=payment_id)
+    assert (again["Success"], again["ErrorCode"]) == (False, "3")
+    assert json.loads(receiver.wait_for(2)[1])["Status"] == "CONFIRMED"
+    assert tbank(sandbox, terminal, "GetState", PaymentId=payment_id)["Status"] == "CONFIRMED"
+
+
 def test_tbank_init_and_errors(sandbox):
     """Does Init answer NEW with a PaymentURL, 204 on a bad token, 501 on an unknown terminal, 20 on a reused OrderId?"""
     terminal = account(sandbox, "tbank")
@@ -133,7 +161,7 @@ def test_tbank_lifecycle(sandbox):
 
 def test_tbank_redirect_due_date_expires_on_read(sandbox):
     """Does a payment past its RedirectDueDate read as DEADLINE_EXPIRED and refuse the payer?"""
-    terminal = account(sandbox, "tbank")
+    terminal = account(sandbox, "tbank", redirect_min_seconds=0)  # T-Bank's minute would make this wait a minute
     due = (datetime.now(UTC) + timedelta(seconds=0.3)).isoformat()
     payment_id = tbank(sandbox, terminal, "Init", Amount=150000, OrderId="late", RedirectDueDate=due)["PaymentId"]
     assert tbank(sandbox, terminal, "GetState", PaymentId=payment_id)["Status"] == "NEW"

@@ -1,4 +1,4 @@
-"""T-Bank (Tinkoff) Acquiring API v2: Init / GetState / Cancel / CheckOrder / GetQr.
+"""T-Bank (Tinkoff) Acquiring API v2: Init / GetState / Confirm / Cancel / CheckOrder / GetQr.
 
 T-Bank has no idempotency key: the OrderId (our order id) is the key, and the
 provider refuses a second Init with the same OrderId.  So after any unknown
@@ -8,12 +8,27 @@ way.  Creating twice is therefore impossible, whatever the network does.
 
 CheckOrder does not return the PaymentURL; a payment recovered that way is
 offered through its SBP link (GetQr), which a phone opens as a bank-app link.
+
+Two-stage terminals stop a paid payment at AUTHORIZED: the buyer's money is
+held, and only ``Confirm`` moves it.  The adapter completes such a payment
+wherever it meets one (a status read, the cancel at expiry, an AUTHORIZED
+notification, which is flagged for re-reading), so every path of the platform
+sees what a single-stage terminal shows.  T-Bank confirms only from
+AUTHORIZED: a second Confirm (a retry, a poll racing the notification) is
+refused as a wrong status and captures nothing, so the PaymentId is the
+operation's unique key, and any unclear answer is settled by reading the state.
+
+``RedirectDueDate`` must be at least a minute after T-Bank receives Init: the
+adapter never sends less than that plus ``REDIRECT_DUE_SLACK`` (an invoice
+created late in its life keeps the pay page open a few seconds past it; the
+platform cancels the page when its invoice expires).
 """
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from .base import (
@@ -71,10 +86,30 @@ DESCRIPTION_MAX = 140
 NOTIFICATION_FIELDS = ("TerminalKey", "OrderId", "Success", "Status", "PaymentId", "ErrorCode", "Amount", "Token")
 #: an order id that never exists: CheckOrder on it proves the credentials without side effects
 CREDENTIAL_PROBE_ORDER = "pokerpay-credential-check"
+#: T-Bank refuses a RedirectDueDate less than this after it receives Init (and more than 90 days)
+REDIRECT_DUE_MIN = timedelta(minutes=1)
+REDIRECT_DUE_MAX = timedelta(days=90)
+#: between our clock reading and T-Bank's check: the request's way there and the two clocks' skew
+REDIRECT_DUE_SLACK = timedelta(seconds=15)
+#: a two-stage terminal's paid-but-held payment, which Confirm completes
+AUTHORIZED = "AUTHORIZED"
 
 
 def map_status(raw: str) -> str:
     return STATUS_MAP.get(raw, "unknown")
+
+
+def redirect_due_date(expires_at: datetime, now: datetime | None = None) -> str:
+    """``RedirectDueDate`` for an invoice expiring at ``expires_at``: never sooner than T-Bank accepts.
+
+    The pay page closes with the invoice (whole seconds, rounded down: never after it) unless that is
+    too soon for T-Bank; then it closes at the earliest moment T-Bank takes (rounded up)."""
+    now = now or datetime.now(UTC)
+    earliest = now + REDIRECT_DUE_MIN + REDIRECT_DUE_SLACK
+    due = min(expires_at.astimezone(UTC).replace(microsecond=0), now + REDIRECT_DUE_MAX)
+    if due < earliest:
+        due = earliest.replace(microsecond=0) + (timedelta(seconds=1) if earliest.microsecond else timedelta(0))
+    return due.isoformat(timespec="seconds")
 
 
 class TBankAdapter(PaymentAdapter):
@@ -126,7 +161,7 @@ class TBankAdapter(PaymentAdapter):
             "Description": req.description[:DESCRIPTION_MAX],
             "SuccessURL": req.return_url,
             "FailURL": req.return_url,
-            "RedirectDueDate": req.expires_at.isoformat(timespec="seconds"),
+            "RedirectDueDate": redirect_due_date(req.expires_at),
         }
         if req.notification_url:
             payload["NotificationURL"] = req.notification_url
@@ -206,9 +241,9 @@ class TBankAdapter(PaymentAdapter):
     # --- read / cancel ----------------------------------------------------------------------
 
     def get_status(self, provider_payment_id: str | None = None, order_id: str | None = None) -> PaymentStatus:
+        """The payment's status; an AUTHORIZED one (two-stage terminal) is confirmed first."""
         if provider_payment_id:
-            data = self._call("GetState", {"PaymentId": provider_payment_id}, retry=True)
-            return self._status(data, provider_payment_id)
+            return self._completed(self._get_state(provider_payment_id), provider_payment_id)
         if order_id:
             payments = self._check_order(order_id)
             if not payments:
@@ -216,8 +251,34 @@ class TBankAdapter(PaymentAdapter):
             paid = [p for p in payments if p.get("Status") == "CONFIRMED"]
             alive = [p for p in payments if str(p.get("Status")) not in FINAL_FAILURES]
             chosen = (paid or alive or payments)[-1]
-            return self._status(chosen, str(chosen["PaymentId"]))
+            return self._completed(chosen, str(chosen["PaymentId"]))
         raise ValueError("get_status needs provider_payment_id or order_id")
+
+    def _get_state(self, payment_id: str) -> dict:
+        return self._call("GetState", {"PaymentId": payment_id}, retry=True)
+
+    def _completed(self, data: Mapping, payment_id: str) -> PaymentStatus:
+        if str(data.get("Status", "")) == AUTHORIZED:
+            return self.confirm(payment_id)
+        return self._status(data, payment_id)
+
+    def confirm(self, payment_id: str) -> PaymentStatus:
+        """Complete an AUTHORIZED payment (two-stage terminal): Confirm, then read what T-Bank now says.
+
+        Confirm is sent once per call and never retried blindly (``retry=False``); refused (already
+        confirmed, reversed meanwhile) or unanswered, the state read afterwards is the answer, and a
+        payment still AUTHORIZED is confirmed by the next read (the poller and sweepers re-drive it).
+        The amount comes from that read, never from Confirm's answer.
+        """
+        try:
+            self._call("Confirm", {"PaymentId": payment_id}, retry=False)
+        except InvalidCredentials:
+            raise
+        except (ProviderError, ProviderUnavailable) as exc:
+            log.warning("tbank Confirm of %s did not answer cleanly (%s); re-reading", payment_id, exc)
+        else:
+            log.info("tbank payment %s confirmed (two-stage terminal)", payment_id)
+        return self._status(self._get_state(payment_id), payment_id)
 
     @staticmethod
     def _status(data: Mapping, payment_id: str) -> PaymentStatus:
@@ -233,7 +294,10 @@ class TBankAdapter(PaymentAdapter):
         A payment that moves on between the read and the Cancel is still reversed by T-Bank
         (REVERSED/REFUNDED, both ``failed``); the returned status says which happened.
         """
-        current = self.get_status(provider_payment_id)
+        data = self._get_state(provider_payment_id)
+        if str(data.get("Status", "")) == AUTHORIZED:
+            return self.confirm(provider_payment_id)  # the buyer paid before the end: it settles, as CONFIRMED does
+        current = self._status(data, provider_payment_id)
         if current.raw_status not in CANCELLABLE:
             return current
         try:
@@ -242,7 +306,7 @@ class TBankAdapter(PaymentAdapter):
             if isinstance(exc, InvalidCredentials):
                 raise
             log.warning("tbank Cancel of %s did not answer cleanly (%s); re-reading", provider_payment_id, exc)
-            return self.get_status(provider_payment_id)
+            return self._status(self._get_state(provider_payment_id), provider_payment_id)
         return self._status(data, provider_payment_id)
 
     # --- notifications ----------------------------------------------------------------------
@@ -272,7 +336,8 @@ class TBankAdapter(PaymentAdapter):
             status=map_status(raw),
             amount=amount,
             event_key=f"tbank:{payment_id}:{raw}",
-            needs_refetch=False,
+            # a two-stage terminal's AUTHORIZED waits for Confirm: the re-read (get_status) sends it
+            needs_refetch=raw == AUTHORIZED,
         )
 
     def notification_response(self) -> NotificationReply:
