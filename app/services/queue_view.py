@@ -112,6 +112,75 @@ def seller_stats(seller_ids: set[int], now: datetime | None = None) -> dict[int,
     return result
 
 
+# --- what a seller sees of their own place in the queue -----------------------------------------
+
+@dataclass(frozen=True)
+class SellerOutlook:
+    """One of the seller's requests as the market sees it now: the rate, the rubles to expect, the place."""
+
+    #: kopecks per dollar buyers pay through this request's method now
+    rate_kopecks: int
+    #: rubles still to come, kopecks: the dollars not yet sold (for sale and in open invoices) at that rate
+    expected_kopecks: int
+    #: 1 = the next buyer of this method is matched here first; None while the request is not in the queue
+    position: int | None
+    #: active requests of this method in the queue, this one included
+    queue_length: int
+
+
+def rubles_for(usd_cents: int, rate_kopecks: int) -> int:
+    """What buyers pay for these dollars at this rate, kopecks (a quote's inverse, rounded down)."""
+    return usd_cents * rate_kopecks // 100
+
+
+def _active(kind) -> list:
+    w = WithdrawalRequest
+    return [w.status == "active", w.kind == kind]
+
+
+def positions(requests: list[WithdrawalRequest]) -> dict[int, int]:
+    """Request id → place among the active requests of its method, in the matcher's FIFO order (one query)."""
+    active = [r for r in requests if r.status == "active"]
+    if not active:
+        return {}
+    w, ahead = WithdrawalRequest, so.aliased(WithdrawalRequest)
+    earlier = sa.or_(ahead.queued_at < w.queued_at, sa.and_(ahead.queued_at == w.queued_at, ahead.id < w.id))
+    count_ahead = (sa.select(sa.func.count()).select_from(ahead)
+                   .where(ahead.status == "active", ahead.kind == w.kind, earlier)
+                   .correlate(w).scalar_subquery())
+    return {rid: int(n) + 1 for rid, n in db.session.execute(
+        sa.select(w.id, count_ahead).where(w.id.in_([r.id for r in active])))}
+
+
+def queue_lengths() -> dict[str, int]:
+    """Method → active requests in its queue (one grouped query)."""
+    w = WithdrawalRequest
+    return {kind: int(n) for kind, n in db.session.execute(
+        sa.select(w.kind, sa.func.count()).where(w.status == "active").group_by(w.kind))}
+
+
+def seller_outlooks(rows: list[tuple[WithdrawalRequest, object]], settings) -> dict[int, SellerOutlook]:
+    """Request id → its outlook, for ``(request, progress)`` rows as the seller's pages list them (two queries)."""
+    requests = [r for r, _ in rows]
+    places, lengths = positions(requests), queue_lengths() if requests else {}
+    result = {}
+    for request, progress in rows:
+        rate = settings.rate_for(request.kind)
+        result[request.id] = SellerOutlook(
+            rate_kopecks=rate, expected_kopecks=rubles_for(progress.remaining + progress.reserved, rate),
+            position=places.get(request.id), queue_length=lengths.get(request.kind, 0))
+    return result
+
+
+def new_request_outlook(kind: str, usd_cents: int, settings) -> SellerOutlook:
+    """What a request about to be put up would get: the rate, the rubles, the place at the queue's end."""
+    rate = settings.rate_for(kind)
+    waiting = db.session.scalar(sa.select(sa.func.count()).select_from(WithdrawalRequest)
+                                .where(*_active(kind))) or 0
+    return SellerOutlook(rate_kopecks=rate, expected_kopecks=rubles_for(usd_cents, rate), position=waiting + 1,
+                         queue_length=waiting + 1)
+
+
 # --- invoice search -------------------------------------------------------------------------
 
 @dataclass(frozen=True)

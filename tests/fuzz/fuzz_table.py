@@ -71,6 +71,8 @@ ENTRIES: dict[str, Entry] = {
         "wr-max_invoice": field(amounts), "wr-max_open_invoices": field(amounts),
         "wr-request_key": field(request_keys)}),
     "seller.withdrawal_action": Entry("POST", "/seller/withdrawals/{any_id}/{text}"),
+    "seller.withdrawal_quote": Entry("GET", "/seller/withdrawals/quote", query={
+        "wr-payment_form": field(ids), "wr-amount": field(amounts)}),
     # --- wallet ------------------------------------------------------------------------------
     "deposits.cancel": Entry("POST", "/buy/{any_id}/cancel"),
     "wallet.history_page": Entry("GET", "/wallet/history", query={"kind": field(), "date_from": field(),

@@ -109,6 +109,7 @@ ROUTES: dict[str, Route] = {
     "seller.api_forms": Route("GET", "/seller/api-forms", SIGNED_IN),
     "seller.new_api_form": Route("POST", "/seller/api-forms/new?kind=tbank", SIGNED_IN),
     "seller.withdrawals_index": Route("POST", "/seller/withdrawals", SIGNED_IN),
+    "seller.withdrawal_quote": Route("GET", "/seller/withdrawals/quote?wr-payment_form={form}&wr-amount=10", SIGNED_IN),
     "wallet.index": Route("GET", "/wallet/", SIGNED_IN),
     "wallet.live": Route("GET", "/wallet/live", SIGNED_IN),
     "wallet.history_page": Route("GET", "/wallet/history", SIGNED_IN),
