@@ -50,6 +50,9 @@ class PlatformSettings(db.Model):
     invoice_max_kopecks: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=15_000_000)
     cashout_min_cents: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=100)
     cashout_daily_limit_cents: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=500_000)
+    #: how users reach support (an e-mail, a Telegram @name, a link), shown in help, the footer and disputes;
+    #: "" until ops set one
+    support_contact: so.Mapped[str] = so.mapped_column(sa.String(200), default="", server_default="")
 
     def rate_for(self, provider_kind: str) -> int:
         if provider_kind not in PROVIDER_KINDS:
@@ -60,5 +63,5 @@ class PlatformSettings(db.Model):
     EDITABLE = (
         "commission_bps", "commission_min_cents", "buyer_fee_bps", "rate_yoomoney_kopecks",
         "rate_yookassa_kopecks", "rate_tbank_kopecks", "invoice_lifetime_seconds", "invoice_min_kopecks",
-        "invoice_max_kopecks", "cashout_min_cents", "cashout_daily_limit_cents",
+        "invoice_max_kopecks", "cashout_min_cents", "cashout_daily_limit_cents", "support_contact",
     )

@@ -94,7 +94,7 @@ WEBHOOKS = {"hooks.notify"}
 
 #: GET pages that read no input besides the signed-in user (the access and page tests open them)
 NO_INPUT = {
-    "static", "favicon", "main.index", "main.healthz", "main.readyz", "metrics.metrics", "deposits.history",
+    "static", "favicon", "main.index", "main.help", "main.healthz", "main.readyz", "metrics.metrics", "deposits.history",
     "seller.index", "seller.api_forms", "wallet.index", "wallet.live", "seller.dashboard_live",
     "notifications.bell",
 }

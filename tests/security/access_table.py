@@ -63,6 +63,7 @@ ADMIN_ONLY_RULE = Rule(anonymous=LOGIN, user=FORBIDDEN, other=FORBIDDEN, ops_no_
 #: admin-area endpoints only an admin may use (settings, approvals, role changes): one line each
 ADMIN_ONLY: set[str] = {
     "admin.settings",                       # platform settings (branch admin-core)
+    "admin.support_contact",                # the support contact, a platform setting (task ux)
     "admin.ledger_adjustment_approve",      # approvals of manual ledger adjustments (branch admin-money)
     "admin.ledger_adjustment_reject",
 }
@@ -84,7 +85,8 @@ ROUTES: dict[str, Route] = {
     # --- public ---------------------------------------------------------------------------
     "static": Route("GET", "/static/css/app.css", PUBLIC),
     "favicon": Route("GET", "/favicon.ico", PUBLIC),
-    "main.index": Route("GET", "/", TO_LOGIN_WHEN_ANONYMOUS),
+    "main.index": Route("GET", "/", PUBLIC),  # what the service is and how it works, before signing in
+    "main.help": Route("GET", "/help", PUBLIC),
     "main.healthz": Route("GET", "/healthz", PUBLIC),
     "main.readyz": Route("GET", "/readyz", PUBLIC),
     "main.set_language": Route("POST", "/lang/en", PUBLIC),

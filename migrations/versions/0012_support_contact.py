@@ -1,0 +1,30 @@
+"""Platform settings: the support contact users are shown (help page, footer, dispute decisions).
+
+A plain column of the versioned settings row, so a change of contact is a new
+version with who, when and why like every other setting.  Existing versions
+get the empty string: "no contact set yet", which the pages say as such.
+
+Revision ID: 0012_support_contact
+Revises: 0011_matching_batches
+Create Date: 2026-12-04 18:00:00
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0012_support_contact'
+down_revision = '0011_matching_batches'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    # On SQLite an ADD COLUMN with a default is a plain ALTER (batch mode does not copy the table), so the
+    # append-only triggers of platform_settings stay as they are.
+    with op.batch_alter_table('platform_settings', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('support_contact', sa.String(length=200), nullable=False, server_default=''))
+
+
+def downgrade():
+    with op.batch_alter_table('platform_settings', schema=None) as batch_op:
+        batch_op.drop_column('support_contact')
