@@ -11,7 +11,7 @@ from app.errors import DomainError
 from app.extensions import db, limiter
 from app.jobs.invoices import queue_matching
 from app.money import parse_amount
-from app.services import invoices, matching, offers, quotes
+from app.services import disputes, invoices, matching, offers, quotes
 from app.services.payment_forms import KIND_LABELS
 from app.services.settings import current_settings
 from app.web.htmx import is_htmx, varies_on_htmx
@@ -79,7 +79,7 @@ def show(deposit_id: int):
     version = polling.view_version(deposit, can_dispute)
     template = "deposits/_status.html" if is_htmx() else "deposits/show.html"
     return render_template(template, deposit=deposit, dispute_form=DisputeForm(prefix="dsp"),
-                           can_dispute=can_dispute, labels=KIND_LABELS,
+                           can_dispute=can_dispute, labels=KIND_LABELS, decision=disputes.decision_of(deposit),
                            view_version=version, urgent_seconds=polling.URGENT_SECONDS)
 
 
@@ -113,5 +113,7 @@ def dispute(deposit_id: int):
 @bp.get("/history")
 def history():
     """The buyer's deposits, newest first."""
-    return render_template("deposits/history.html", deposits=matching.deposits_of(current_user), labels=KIND_LABELS,
+    deposits = matching.deposits_of(current_user)
+    decisions = disputes.decisions_of([d.id for d in deposits if d.status in ("settled", "rejected")])
+    return render_template("deposits/history.html", deposits=deposits, labels=KIND_LABELS, decisions=decisions,
                            title=_("Purchases"))

@@ -9,7 +9,7 @@ from flask_login import current_user
 from app.money import format_rub, format_usd
 from app.seller import bp
 from app.seller.withdrawal_routes import ActionForm
-from app.services import form_health, payment_forms, queue_view, sales, withdrawals
+from app.services import disputes, form_health, payment_forms, queue_view, sales, withdrawals
 from app.services.settings import current_settings
 from app.web.charts import bar_chart, stacked_bar
 from app.web.htmx import is_htmx, varies_on_htmx
@@ -48,6 +48,7 @@ def index():
                            kind_labels=payment_forms.KIND_LABELS,
                            paused=[f for f in forms if f.circuit == "open"],
                            sales=sales.recent_sales(current_user), earnings_chart=chart, earned=earned,
+                           disputes=disputes.of_seller(current_user),
                            **_live_context())
 
 
