@@ -11,6 +11,8 @@ Create Date: 2026-12-04 18:00:00
 from alembic import op
 import sqlalchemy as sa
 
+from app.schema_ddl import drop_append_only, forbid_update_and_delete
+
 
 revision = '0012_support_contact'
 down_revision = '0011_matching_batches'
@@ -26,5 +28,12 @@ def upgrade():
 
 
 def downgrade():
+    # SQLite cannot drop a column in place: batch mode copies the table, and the copy has no triggers.  Drop
+    # them first and make them again on the copy, so the settings stay append-only.
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    if sqlite:
+        drop_append_only("platform_settings")
     with op.batch_alter_table('platform_settings', schema=None) as batch_op:
         batch_op.drop_column('support_contact')
+    if sqlite:
+        forbid_update_and_delete("platform_settings")
