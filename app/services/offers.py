@@ -16,6 +16,9 @@ from app.models.settings import PROVIDER_KINDS, PlatformSettings
 from app.money import format_rub
 from app.services import matching
 
+#: the preview's answer for a method nobody sells through (the form does not offer it at all)
+NO_SELLER = _l("Nobody is selling through this method right now; choose another or try again in a few minutes.")
+
 
 @dataclass(frozen=True)
 class Offer:
@@ -51,5 +54,3 @@ def offer_for(buyer_id: int, settings: PlatformSettings, kind: str) -> Offer | N
     found = offers(buyer_id, settings, (kind,))
     return found[0] if found else None
 
-
-NO_SELLER = _l("Nobody is selling through this method right now; choose another or try again in a few minutes.")
