@@ -141,3 +141,25 @@ def test_the_preview_says_when_nobody_sells_through_a_method(market_web, market_
     html = client.get("/buy/quote?dep-kind=yookassa&dep-amount=1000").get_data(as_text=True)
     assert "field-errors" in html and "Сейчас никто не продаёт" in html
     assert "10,00" in client.get("/buy/quote?dep-kind=tbank&dep-amount=960").get_data(as_text=True)
+
+
+def test_an_amount_between_two_sellers_ranges_is_refused_with_the_ranges(market_web, market_app):
+    """With one seller taking 500–1,000 ₽ and another 5,000–19,200 ₽, is 3,000 ₽ refused (no dead purchase)?"""
+    def setup(m):
+        m.seller("small@example.com", "tbank", min_kopecks=500_00, max_kopecks=1_000_00)
+        m.seller("large@example.com", "tbank", dollars=300_00, min_kopecks=5_000_00, max_kopecks=19_200_00)
+        m.buyer()
+
+    market_web(setup)
+    client = market_app.test_client()
+    _login(client, "buyer@example.com")
+    ranges = "500,00\xa0₽ – 1\u202f000,00\xa0₽, 5\u202f000,00\xa0₽ – 19\u202f200,00\xa0₽"
+    page, _ = _deposit_form(client)
+    assert f"Продавцы берут суммы: {ranges}" in page
+    response = _post_amount(client, "3 000")
+    assert response.status_code == 422 and f"Сейчас ни один продавец не берёт такую сумму. Продавцы берут: {ranges}" \
+        in response.get_data(as_text=True)
+    assert "ни один продавец" in client.get("/buy/quote?dep-kind=tbank&dep-amount=3000").get_data(as_text=True)
+    assert _count_deposits(market_app) == 0
+    assert _post_amount(client, "1 000").status_code == 302 and _post_amount(client, "5 000").status_code == 302
+    assert _count_deposits(market_app) == 2
