@@ -74,7 +74,7 @@ def test_the_seller_sees_each_dispute_and_its_decision_on_the_dashboard(market_w
     rows = {key: re.search(rf'<tr id="seller-dispute-{orders[key][:6]}">.*?</tr>', section, re.S).group(0)
             for key in (rejected, confirmed, still_open)}
     assert "оплата не подтверждена" in rows[rejected] and REJECT_REASON in rows[rejected]
-    assert "оплата подтверждена" in rows[confirmed] and "Платёжный сервис подтвердил" in rows[confirmed]
+    assert "оплата подтверждена" in rows[confirmed] and "Платёжная система подтвердила" in rows[confirmed]
     assert "на проверке" in rows[still_open]
     assert "buyer@example.com" not in page and "help@pokerpay.example" in section
     other = market_app.test_client()  # the buyer sells nothing: no disputes section on their dashboard
