@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from app.database import utcnow
+from app.database import UTCDateTime, utcnow
 from app.extensions import db
 from app.models.audit import AuditEvent
 from app.models.market import LIVE_WITHDRAWAL_STATES, Deposit, WithdrawalRequest
@@ -124,8 +124,6 @@ class SellerOutlook:
     expected_kopecks: int
     #: 1 = the next buyer of this method is matched here first; None while the request is not in the queue
     position: int | None
-    #: active requests of this method in the queue, this one included
-    queue_length: int
 
 
 def rubles_for(usd_cents: int, rate_kopecks: int) -> int:
@@ -133,52 +131,41 @@ def rubles_for(usd_cents: int, rate_kopecks: int) -> int:
     return usd_cents * rate_kopecks // 100
 
 
-def _active(kind) -> list:
+def _active_ahead(kind: str, queued_at=None, request_id: int | None = None) -> int:
+    """Active requests of the method before this place in FIFO order (all of them when no place is given).
+
+    A range of ix_withdrawal_queue (kind, queued_at, id WHERE active) up to the place, with the values bound
+    rather than correlated, so the planner sees how short the range is: a request at the head counts nothing.
+    """
     w = WithdrawalRequest
-    return [w.status == "active", w.kind == kind]
-
-
-def positions(requests: list[WithdrawalRequest]) -> dict[int, int]:
-    """Request id → place among the active requests of its method, in the matcher's FIFO order (one query)."""
-    active = [r for r in requests if r.status == "active"]
-    if not active:
-        return {}
-    w, ahead = WithdrawalRequest, so.aliased(WithdrawalRequest)
-    earlier = sa.or_(ahead.queued_at < w.queued_at, sa.and_(ahead.queued_at == w.queued_at, ahead.id < w.id))
-    count_ahead = (sa.select(sa.func.count()).select_from(ahead)
-                   .where(ahead.status == "active", ahead.kind == w.kind, earlier)
-                   .correlate(w).scalar_subquery())
-    return {rid: int(n) + 1 for rid, n in db.session.execute(
-        sa.select(w.id, count_ahead).where(w.id.in_([r.id for r in active])))}
-
-
-def queue_lengths() -> dict[str, int]:
-    """Method → active requests in its queue (one grouped query)."""
-    w = WithdrawalRequest
-    return {kind: int(n) for kind, n in db.session.execute(
-        sa.select(w.kind, sa.func.count()).where(w.status == "active").group_by(w.kind))}
+    query = sa.select(sa.func.count()).select_from(w).where(w.status == "active", w.kind == kind)
+    if queued_at is not None:
+        query = query.where(sa.tuple_(w.queued_at, w.id) < sa.tuple_(sa.literal(queued_at, UTCDateTime),
+                                                                     sa.literal(request_id, w.id.type)))
+    return db.session.scalar(query) or 0
 
 
 def seller_outlooks(rows: list[tuple[WithdrawalRequest, object]], settings) -> dict[int, SellerOutlook]:
-    """Request id → its outlook, for ``(request, progress)`` rows as the seller's pages list them (two queries)."""
-    requests = [r for r, _ in rows]
-    places, lengths = positions(requests), queue_lengths() if requests else {}
+    """Request id → its outlook, for ``(request, progress)`` rows as the seller's pages list them.
+
+    One count per active request (a seller has a few); paused and ended ones have no place.
+    """
     result = {}
     for request, progress in rows:
         rate = settings.rate_for(request.kind)
+        position = (_active_ahead(request.kind, request.queued_at, request.id) + 1
+                    if request.status == "active" else None)
         result[request.id] = SellerOutlook(
             rate_kopecks=rate, expected_kopecks=rubles_for(progress.remaining + progress.reserved, rate),
-            position=places.get(request.id), queue_length=lengths.get(request.kind, 0))
+            position=position)
     return result
 
 
 def new_request_outlook(kind: str, usd_cents: int, settings) -> SellerOutlook:
     """What a request about to be put up would get: the rate, the rubles, the place at the queue's end."""
     rate = settings.rate_for(kind)
-    waiting = db.session.scalar(sa.select(sa.func.count()).select_from(WithdrawalRequest)
-                                .where(*_active(kind))) or 0
-    return SellerOutlook(rate_kopecks=rate, expected_kopecks=rubles_for(usd_cents, rate), position=waiting + 1,
-                         queue_length=waiting + 1)
+    return SellerOutlook(rate_kopecks=rate, expected_kopecks=rubles_for(usd_cents, rate),
+                         position=_active_ahead(kind) + 1)
 
 
 # --- invoice search -------------------------------------------------------------------------
