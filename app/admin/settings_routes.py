@@ -5,7 +5,8 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from wtforms.validators import InputRequired, NumberRange
+from wtforms import StringField
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from app.access import roles_required
 from app.admin import bp, section
@@ -47,6 +48,7 @@ LABELS = {
     "cashout_min_cents": _l("Smallest cash-out, $"),
     "cashout_daily_limit_cents": _l("Cash-outs per user per day, $"),
     "kyc_threshold_cents": _l("KYC needed for one cash-out or withdrawal request above, $"),
+    "support_contact": _l("Support contact"),
 }
 
 
@@ -99,17 +101,22 @@ _KIND_OF = {column: kind for column, kind in FIELDS.values()}
 _UNITS = {"rate": " ₽", "kopecks": " ₽", "cents": " $", "bps": " %"}
 
 
-def show(column: str, value: int) -> str:
+def show(column: str, value: int | str) -> str:
     """A settings value as the form takes it, with its unit."""
+    if column == "support_contact":
+        return value or _("(none)")
     if _KIND_OF[column] == "minutes":
         return _("%(n)s min", n=value // 60)
     unit = next((u for suffix, u in _UNITS.items() if column.endswith(suffix) or column.startswith(suffix)), "")
     return _plain(value) + unit
 
 
-def _render(form: SettingsForm, status: int = 200):
+def _render(form: SettingsForm, status: int = 200, support_form: SupportContactForm | None = None):
+    if support_form is None:
+        support_form = SupportContactForm(prefix="sc")
+        support_form.contact.data = settings_service.current_settings().support_contact
     return render_template("admin/settings.html", form=form, history=settings_service.history(), labels=LABELS,
-                           show=show), status
+                           show=show, support_form=support_form), status
 
 
 @bp.route("/settings", methods=["GET", "POST"])
@@ -139,3 +146,34 @@ def settings():
     return redirect(url_for("admin.settings"))
 
 
+
+
+class SupportContactForm(ReasonForm):
+    """The support contact users see in the footer, the help page and dispute decisions (its own small form)."""
+
+    contact = StringField(LABELS["support_contact"],
+                          validators=[Optional(), Length(max=settings_service.SUPPORT_CONTACT_MAX)],
+                          description=_l("An e-mail, a Telegram @name or an https:// page; empty for none."),
+                          render_kw={"maxlength": settings_service.SUPPORT_CONTACT_MAX, "autocomplete": "off"})
+
+
+@bp.post("/settings/support-contact")
+@roles_required(Role.ADMIN, mfa=True)
+@action_rate_limit
+def support_contact():
+    """Change how users reach support: a new settings version like any other change."""
+    support_form = SupportContactForm(prefix="sc")
+    form = SettingsForm(prefix="st")
+    form.fill_from(settings_service.current_settings())
+    if not support_form.validate_on_submit():
+        return _render(form, 422, support_form)
+    try:
+        settings_service.change_support_contact(actor=current_user, reason=support_form.reason.data,
+                                                contact=support_form.contact.data)
+    except DomainError as exc:  # refused before anything is written
+        db.session.rollback()
+        support_form.contact.errors = [*support_form.contact.errors, exc.message]
+        return _render(form, 422, support_form)
+    db.session.commit()
+    flash(_("The support contact is saved."), "success")
+    return redirect(url_for("admin.settings"))

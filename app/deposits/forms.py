@@ -2,9 +2,10 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import RadioField, StringField, SubmitField
-from wtforms.validators import Length, Optional
+from wtforms.validators import Length, Optional, ValidationError
 
 from app.forms import AmountField, RequestKeyField
+from app.services.payment_forms import KIND_LABELS
 
 
 class DepositForm(FlaskForm):
@@ -12,6 +13,21 @@ class DepositForm(FlaskForm):
     amount = AmountField(_l("Amount, ₽"))
     request_key = RequestKeyField()
     submit = SubmitField(_l("Continue"))
+
+    def __init__(self, *args, offers=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        #: kind → :class:`app.services.offers.Offer`: the methods shown, with the ranges shown beside them
+        self.offers = {o.kind: o for o in offers}
+        self.kind.choices = [(o.kind, KIND_LABELS[o.kind]) for o in offers]
+
+    def validate_amount(self, field):
+        """The range enforced is the one shown: the same offer object renders it and checks it."""
+        offer = self.offers.get(self.kind.data)
+        if field.minor is None or offer is None:
+            return  # a malformed amount or an unknown method already has its own error
+        refusal = offer.refusal(field.minor)
+        if refusal:
+            raise ValidationError(refusal)
 
 
 class DisputeForm(FlaskForm):

@@ -10,18 +10,16 @@ from app.deposits.forms import DepositForm, DisputeForm
 from app.errors import DomainError
 from app.extensions import db, limiter
 from app.jobs.invoices import queue_matching
-from app.models.settings import PROVIDER_KINDS
-from app.services import invoices, matching, payment_exceptions, quotes
+from app.money import parse_amount
+from app.services import disputes, invoices, matching, offers, payment_exceptions, quotes
 from app.services.payment_forms import KIND_LABELS
 from app.services.settings import current_settings
 from app.web.htmx import is_htmx, varies_on_htmx
 
 
 def _form(settings) -> tuple[DepositForm, list]:
-    rates = {kind: settings.rate_for(kind) for kind in PROVIDER_KINDS}
-    methods = matching.availability(current_user.id, rates)
-    form = DepositForm(prefix="dep")
-    form.kind.choices = [(m.kind, KIND_LABELS[m.kind]) for m in methods]
+    methods = offers.offers(current_user.id, settings)
+    form = DepositForm(prefix="dep", offers=methods)
     if request.method == "GET":
         form.kind.data = request.args.get("kind") or (methods[0].kind if methods else None)
         form.amount.data = request.args.get("amount") or form.amount.data
@@ -49,7 +47,7 @@ def new():
             return redirect(url_for("deposits.show", deposit_id=deposit.id))
     status = 422 if form.errors else 200
     return render_template("deposits/new.html", form=form, methods=methods, settings=settings,
-                           rate_of=settings.rate_for, labels=KIND_LABELS), status
+                           labels=KIND_LABELS), status
 
 
 @bp.get("/quote")
@@ -58,10 +56,11 @@ def quote_preview():
     settings = current_settings()
     kind, raw = request.args.get("dep-kind", ""), request.args.get("dep-amount", "")
     try:
-        from app.money import parse_amount
-
-        q = quotes.quote(kind, parse_amount(raw), settings)
-        error = None
+        amount = parse_amount(raw)
+        offer = offers.offer_for(current_user.id, settings, kind)
+        # the same refusal the form gives on submit, said while typing
+        error = str(offers.NO_SELLER) if offer is None else offer.refusal(amount)
+        q = None if error else quotes.quote(kind, amount, settings)
     except (DomainError, ValueError) as exc:
         q, error = None, getattr(exc, "message", None) or str(exc)
     return render_template("deposits/_quote.html", quote=q, error=error if raw else None)
@@ -80,7 +79,7 @@ def show(deposit_id: int):
     version = polling.view_version(deposit, can_dispute)
     template = "deposits/_status.html" if is_htmx() else "deposits/show.html"
     return render_template(template, deposit=deposit, dispute_form=DisputeForm(prefix="dsp"),
-                           can_dispute=can_dispute, labels=KIND_LABELS,
+                           can_dispute=can_dispute, labels=KIND_LABELS, decision=disputes.decision_of(deposit),
                            view_version=version, urgent_seconds=polling.URGENT_SECONDS,
                            payment_exceptions=[] if is_htmx() else payment_exceptions.of_deposit(deposit.id))
 
@@ -115,5 +114,7 @@ def dispute(deposit_id: int):
 @bp.get("/history")
 def history():
     """The buyer's deposits, newest first."""
-    return render_template("deposits/history.html", deposits=matching.deposits_of(current_user), labels=KIND_LABELS,
+    deposits = matching.deposits_of(current_user)
+    decisions = disputes.decisions_of([d.id for d in deposits if d.status in ("settled", "rejected")])
+    return render_template("deposits/history.html", deposits=deposits, labels=KIND_LABELS, decisions=decisions,
                            title=_("Purchases"))

@@ -9,16 +9,42 @@ from app.access import public
 from app.extensions import db, limiter
 from app.i18n import SESSION_KEY, supported_locales
 from app.main import bp
+from app.models.settings import PROVIDER_KINDS
 from app.redis_client import get_redis
+from app.services import settings as settings_service
+from app.services.payment_forms import KIND_LABELS
+
+
+@bp.app_context_processor
+def _support_contact():
+    # a function, not a value: only pages that show the contact (the footer) read it
+    return {"support_contact": settings_service.support_contact}
 
 
 @bp.get("/")
 @public
 def index():
-    """Home: the signed-in user's overview, or the way to sign in."""
-    if not current_user.is_authenticated:
-        return redirect(url_for("auth.login"))
-    return render_template("main/index.html")
+    """Home: what the service is and how it works, then the way in (or, signed in, where to go next)."""
+    return render_template("main/index.html", terms=_terms())
+
+
+@bp.get("/help")
+@public
+def help():  # noqa: A001 - the endpoint's name is the page's
+    """How buying, selling and disputes work, and how to reach support."""
+    return render_template("main/help.html", terms=_terms())
+
+
+def _terms() -> dict:
+    """The rates and limits in force, as the home and help pages state them."""
+    settings = settings_service.current_settings()
+    return {
+        "rates": [(KIND_LABELS[kind], settings.rate_for(kind)) for kind in PROVIDER_KINDS],
+        "invoice_min": settings.invoice_min_kopecks, "invoice_max": settings.invoice_max_kopecks,
+        "invoice_minutes": settings.invoice_lifetime_seconds // 60,
+        "cashout_min": settings.cashout_min_cents, "cashout_daily": settings.cashout_daily_limit_cents,
+        "buyer_fee_bps": settings.buyer_fee_bps, "commission_bps": settings.commission_bps,
+    }
 
 
 @bp.post("/lang/<code>")

@@ -53,6 +53,9 @@ class PlatformSettings(db.Model):
     cashout_daily_limit_cents: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=500_000)
     #: one cash-out or withdrawal request above this needs a passed KYC (app.services.kyc), cents
     kyc_threshold_cents: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=100_000, server_default="100000")
+    #: how users reach support (an e-mail, a Telegram @name, a link), shown in help, the footer and disputes;
+    #: "" until ops set one
+    support_contact: so.Mapped[str] = so.mapped_column(sa.String(200), default="", server_default="")
 
     def rate_for(self, provider_kind: str) -> int:
         if provider_kind not in PROVIDER_KINDS:
@@ -64,4 +67,5 @@ class PlatformSettings(db.Model):
         "commission_bps", "commission_min_cents", "buyer_fee_bps", "rate_yoomoney_kopecks",
         "rate_yookassa_kopecks", "rate_tbank_kopecks", "invoice_lifetime_seconds", "invoice_min_kopecks",
         "invoice_max_kopecks", "cashout_min_cents", "cashout_daily_limit_cents", "kyc_threshold_cents",
+        "support_contact",
     )

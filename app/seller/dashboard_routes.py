@@ -9,7 +9,8 @@ from flask_login import current_user
 from app.money import format_rub, format_usd
 from app.seller import bp
 from app.seller.withdrawal_routes import ActionForm
-from app.services import form_health, payment_forms, sales, withdrawals
+from app.services import disputes, form_health, payment_forms, queue_view, sales, withdrawals
+from app.services.settings import current_settings
 from app.web.charts import bar_chart, stacked_bar
 from app.web.htmx import is_htmx, varies_on_htmx
 
@@ -27,7 +28,8 @@ def _live_context() -> dict:
     rows = [(r, withdrawals.progress(r)) for r in withdrawals.own_requests(current_user)
             if r.status in ("active", "paused")]
     return {"rows": rows, "bar_of": _progress_bar, "action_form": ActionForm(),
-            "open_invoices": withdrawals.open_invoices_of_seller(current_user)}
+            "open_invoices": withdrawals.open_invoices_of_seller(current_user),
+            "outlooks": queue_view.seller_outlooks(rows, current_settings())}
 
 
 def _earnings_chart():
@@ -46,6 +48,7 @@ def index():
                            kind_labels=payment_forms.KIND_LABELS,
                            paused=[f for f in forms if f.circuit == "open"],
                            sales=sales.recent_sales(current_user), earnings_chart=chart, earned=earned,
+                           disputes=disputes.of_seller(current_user),
                            **_live_context())
 
 

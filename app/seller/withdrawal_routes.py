@@ -1,7 +1,7 @@
 """Withdrawal requests: put dollars up for sale, pause, resume, cancel, watch them fill."""
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -12,8 +12,9 @@ from wtforms.validators import DataRequired, NumberRange
 from app.errors import DomainError
 from app.extensions import db
 from app.forms import AmountField, CountField, RequestKeyField
+from app.money import parse_amount
 from app.seller import bp
-from app.services import payment_forms, wallet_view, withdrawals
+from app.services import payment_forms, queue_view, wallet_view, withdrawals
 from app.services.settings import current_settings
 from app.web.htmx import is_htmx
 
@@ -61,9 +62,33 @@ def withdrawals_index():
     requests = withdrawals.own_requests(current_user)
     rows = [(r, withdrawals.progress(r)) for r in requests]
     template = "seller/_withdrawals.html" if is_htmx() else "seller/withdrawals.html"
+    settings = current_settings()
+    # after a refused submit the quote under the amount still says what the typed request would bring
+    outlook = _outlook(request.form.get("wr-payment_form"), request.form.get("wr-amount"), settings)
+    status = 422 if form.errors else 200
     return render_template(template, form=form, rows=rows, action_form=ActionForm(),
-                           wallet=wallet_view.summary(current_user),
-                           kyc_threshold=current_settings().kyc_threshold_cents), 422 if form.errors else 200
+                           outlooks=queue_view.seller_outlooks(rows, settings), outlook=outlook,
+                           usd_cents=form.amount.minor, wallet=wallet_view.summary(current_user),
+                           kyc_threshold=settings.kyc_threshold_cents), status
+
+
+def _outlook(form_id: str | None, amount: str | None, settings) -> queue_view.SellerOutlook | None:
+    """The outlook of a request for ``amount`` dollars on one of the seller's working forms; None if unclear."""
+    try:
+        usd_cents, form_id = parse_amount(amount or ""), int(form_id or "")
+    except ValueError:
+        return None
+    form = next((f for f in payment_forms.own_forms(current_user) if f.id == form_id and f.healthy), None)
+    return queue_view.new_request_outlook(form.kind, usd_cents, settings) if form else None
+
+
+@bp.get("/withdrawals/quote")
+def withdrawal_quote():
+    """What the request being typed would bring (HTMX): the rate, the rubles, the place in the queue."""
+    amount = request.args.get("wr-amount", "")
+    outlook = _outlook(request.args.get("wr-payment_form"), amount, current_settings())
+    return render_template("seller/_withdrawal_quote.html", outlook=outlook,
+                           usd_cents=parse_amount(amount) if outlook else None)
 
 
 @bp.post("/withdrawals/<int:request_id>/<action>")

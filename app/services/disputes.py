@@ -151,3 +151,71 @@ def auto_resolve_one(deposit_id: int) -> str:
         return "left for ops"
     db.session.commit()
     return outcome
+
+
+# --- what the buyer and the seller see of a decision ----------------------------------------------
+
+#: the audit action :func:`app.services.invoices.resolve_dispute` records, with ``confirmed`` and the reason
+DECIDED = "deposit.dispute_resolved"
+#: decided or open disputes listed on the seller's dashboard
+SELLER_DISPUTES_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Ops' (or the auto-resolver's) decision on a dispute, as both sides are told it."""
+
+    confirmed: bool
+    decided_at: datetime
+    #: the reason as ops wrote it; the auto-resolver's technical note is replaced by words
+    reason: str
+    automatic: bool
+
+
+def _decision(event: AuditEvent) -> Decision:
+    automatic = event.actor_id is None
+    reason = (str(_l("The provider confirmed the payment, so it was settled automatically."))
+              if automatic else (event.reason or ""))
+    return Decision(confirmed=bool((event.details or {}).get("confirmed")), decided_at=event.at, reason=reason,
+                    automatic=automatic)
+
+
+def _decided_events(deposit_ids: list[int]):
+    return (sa.select(AuditEvent)
+            .where(AuditEvent.action == DECIDED, AuditEvent.target_type == "deposit",
+                   AuditEvent.target_id.in_([str(i) for i in deposit_ids]))
+            .order_by(AuditEvent.id))
+
+
+def decisions_of(deposit_ids: list[int]) -> dict[int, Decision]:
+    """Deposit id → its dispute decision, for the deposits that had one (one query)."""
+    if not deposit_ids:
+        return {}
+    return {int(e.target_id): _decision(e) for e in db.session.scalars(_decided_events(deposit_ids))}
+
+
+def decision_of(deposit: Deposit) -> Decision | None:
+    """The decision on this deposit's dispute; only a settled or rejected deposit can have one."""
+    if deposit.status not in ("settled", "rejected"):
+        return None
+    return decisions_of([deposit.id]).get(deposit.id)
+
+
+@dataclass(frozen=True)
+class SellerDispute:
+    deposit: Deposit
+    #: None while ops have not decided
+    decision: Decision | None
+
+
+def of_seller(seller, limit: int = SELLER_DISPUTES_SHOWN) -> list[SellerDispute]:
+    """The seller's invoices under dispute now or decided after one, newest first (two queries)."""
+    decided_ids = (sa.select(AuditEvent.target_id)
+                   .where(AuditEvent.action == DECIDED, AuditEvent.target_type == "deposit"))
+    deposits = list(db.session.scalars(
+        sa.select(Deposit).join(WithdrawalRequest, WithdrawalRequest.id == Deposit.withdrawal_id)
+        .where(WithdrawalRequest.seller_id == seller.id,
+               sa.or_(Deposit.status == "disputed", sa.cast(Deposit.id, sa.String).in_(decided_ids)))
+        .order_by(Deposit.updated_at.desc(), Deposit.id.desc()).limit(limit)))
+    decisions = decisions_of([d.id for d in deposits if d.status != "disputed"])
+    return [SellerDispute(d, decisions.get(d.id)) for d in deposits]

@@ -1,11 +1,14 @@
 """A user's money history in plain words: every ledger movement of their wallet and sale escrows.
 
-Each ledger transfer touching one of the user's accounts is one entry.  Its
-*effect* is what it did to the money the user can spend: a hold on the wallet
-takes the dollars out of "available" at once (``−``), its release gives them
-back (``+``) and its posting changes nothing more; dollars on the way in
-count only when they are posted.  An entry with no effect is still listed
-(greyed out) so the story reads whole: "cash-out reserved … sent".
+Each business event is one entry: an ordinary transfer, or a two-phase hold
+together with its resolution (the post or void row is never listed on its own,
+so a purchase does not read as two credits).  The entry's *state* is where the
+hold stands now — reserved, completed, released — and its *effect* is what the
+event has done, in the end, to the money the user can spend: a hold on the
+wallet takes the dollars out of "available" at once (``−``) and gives them back
+if released; dollars on the way in count only once posted (``+``, of the amount
+posted).  An entry with no effect is still listed (greyed out) so the story
+reads whole: "cash-out released", "purchase on the way".
 
 Pages are keyset-paginated on the transfer id (newest first, ``before=<id>``),
 so the query is the same cost on page 1 and page 1000 and a new movement never
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from flask_babel import lazy_gettext as _l
 
 from app import ledger
@@ -126,9 +130,20 @@ def _start_of(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
+#: the resolution (post or void) of a hold, joined onto the hold's own row
+_resolution = so.aliased(LedgerTransfer, name="resolution")
+
+
 def _query(acc: _Accounts, filters: Filters):
+    """One row per event: ordinary transfers and holds, each hold with the amount its post moved (or NULL)."""
     t = LedgerTransfer
-    query = sa.select(t).where(sa.or_(t.debit_account_id.in_(acc.ids), t.credit_account_id.in_(acc.ids)))
+    query = (
+        sa.select(t, _resolution.amount)
+        .outerjoin(_resolution, sa.and_(_resolution.pending_id == t.id,
+                                        _resolution.phase == Phase.POST_PENDING.value))
+        .where(sa.or_(t.debit_account_id.in_(acc.ids), t.credit_account_id.in_(acc.ids)),
+               t.phase.in_([Phase.SINGLE.value, Phase.PENDING.value]))
+    )
     if filters.category:
         query = query.where(_category_clause(filters.category, acc))
     if filters.date_from:
@@ -138,31 +153,27 @@ def _query(acc: _Accounts, filters: Filters):
     return query.order_by(t.id.desc())
 
 
-def _entry(row: LedgerTransfer, acc: _Accounts) -> Entry:
+def _entry(row: LedgerTransfer, posted: int | None, acc: _Accounts) -> Entry:
+    """The event in words; ``posted`` is what the hold's post moved (None: not posted, or not a hold)."""
     wallet = acc.wallet_id
     debit_mine, credit_mine = row.debit_account_id in acc.ids, row.credit_account_id in acc.ids
     # between two of the user's own accounts (into or out of a sale) it is seen from the wallet
     outgoing = row.debit_account_id == wallet if debit_mine and credit_mine else debit_mine
-    amount = -row.amount if outgoing else row.amount
-    phase = row.phase
+    hold = row.phase == Phase.PENDING.value
+    # a hold posted in part moved only that part (the rest was released)
+    moved = posted if hold and posted is not None else row.amount
+    amount = -moved if outgoing else moved
     if wallet not in (row.debit_account_id, row.credit_account_id):
         effect = 0  # a sale escrow's movement: the wallet did not change
-    elif phase == Phase.SINGLE.value:
+    elif not hold:
         effect = amount
-    elif phase == Phase.PENDING.value:
-        effect = amount if outgoing else 0
-    elif phase == Phase.POST_PENDING.value:
-        effect = 0 if outgoing else amount
-    else:  # void: the held dollars come back to the side that held them
-        effect = row.amount if outgoing else 0
-    if phase == Phase.PENDING.value:
-        state = str(_HOLD_STATE.get(row.status, row.status))
-    elif phase == Phase.POST_PENDING.value:
-        state = str(_l("completed"))
-    elif phase == Phase.VOID_PENDING.value:
-        state = str(_l("released"))
-    else:
-        state = ""
+    elif row.status == "pending":
+        effect = amount if outgoing else 0  # reserved now; dollars on the way count once posted
+    elif row.status == "posted":
+        effect = amount
+    else:  # released (voided or expired): the held dollars went back, nothing changed in the end
+        effect = 0
+    state = str(_HOLD_STATE.get(row.status, row.status)) if hold else ""
     if row.kind in _PURCHASE_KINDS and outgoing and row.debit_account_id != wallet:
         label = str(_l("Sale to a buyer"))
     else:
@@ -176,8 +187,8 @@ def page(user, filters: Filters = Filters(), before: int | None = None, size: in
     query = _query(acc, filters)
     if before is not None:
         query = query.where(LedgerTransfer.id < before)
-    rows = list(db.session.scalars(query.limit(size + 1)))
-    entries = [_entry(row, acc) for row in rows[:size]]
+    rows = db.session.execute(query.limit(size + 1)).all()
+    entries = [_entry(row, posted, acc) for row, posted in rows[:size]]
     return HistoryPage(entries=entries, next_before=entries[-1].id if len(rows) > size else None)
 
 
@@ -223,9 +234,9 @@ def export_rows(user, filters: Filters = Filters()) -> Iterator[str]:  # noqa: B
         query = _query(acc, filters)
         if before is not None:
             query = query.where(LedgerTransfer.id < before)
-        rows = list(db.session.scalars(query.limit(EXPORT_BATCH)))
-        for row in rows:
-            e = _entry(row, acc)
+        rows = db.session.execute(query.limit(EXPORT_BATCH)).all()
+        for row, posted in rows:
+            e = _entry(row, posted, acc)
             writer.writerow([csv_safe(c) for c in (
                 e.id, e.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"), e.kind, e.label, e.state,
                 _dollars(e.amount), _dollars(e.effect))])
@@ -233,7 +244,7 @@ def export_rows(user, filters: Filters = Filters()) -> Iterator[str]:  # noqa: B
             yield flush()
         if len(rows) < EXPORT_BATCH:
             return
-        before = rows[-1].id
+        before = rows[-1][0].id
 
 
 # --- balance over time ----------------------------------------------------------------------

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from app.database import utcnow
+from app.database import UTCDateTime, utcnow
 from app.extensions import db
 from app.models.audit import AuditEvent
 from app.models.market import LIVE_WITHDRAWAL_STATES, Deposit, WithdrawalRequest
@@ -110,6 +110,62 @@ def seller_stats(seller_ids: set[int], now: datetime | None = None) -> dict[int,
             median_confirm_seconds=int(statistics.median(sample)) if sample else None,
         )
     return result
+
+
+# --- what a seller sees of their own place in the queue -----------------------------------------
+
+@dataclass(frozen=True)
+class SellerOutlook:
+    """One of the seller's requests as the market sees it now: the rate, the rubles to expect, the place."""
+
+    #: kopecks per dollar buyers pay through this request's method now
+    rate_kopecks: int
+    #: rubles still to come, kopecks: the dollars not yet sold (for sale and in open invoices) at that rate
+    expected_kopecks: int
+    #: 1 = the next buyer of this method is matched here first; None while the request is not in the queue
+    position: int | None
+
+
+def rubles_for(usd_cents: int, rate_kopecks: int) -> int:
+    """What buyers pay for these dollars at this rate, kopecks (a quote's inverse, rounded down)."""
+    return usd_cents * rate_kopecks // 100
+
+
+def _active_ahead(kind: str, queued_at=None, request_id: int | None = None) -> int:
+    """Active requests of the method before this place in FIFO order (all of them when no place is given).
+
+    A range of ix_withdrawal_queue (kind, queued_at, id WHERE active) up to the place, with the values bound
+    rather than correlated, so the planner sees how short the range is: a request at the head counts nothing.
+    """
+    w = WithdrawalRequest
+    query = sa.select(sa.func.count()).select_from(w).where(w.status == "active", w.kind == kind)
+    if queued_at is not None:
+        query = query.where(sa.tuple_(w.queued_at, w.id) < sa.tuple_(sa.literal(queued_at, UTCDateTime),
+                                                                     sa.literal(request_id, w.id.type)))
+    return db.session.scalar(query) or 0
+
+
+def seller_outlooks(rows: list[tuple[WithdrawalRequest, object]], settings) -> dict[int, SellerOutlook]:
+    """Request id → its outlook, for ``(request, progress)`` rows as the seller's pages list them.
+
+    One count per active request (a seller has a few); paused and ended ones have no place.
+    """
+    result = {}
+    for request, progress in rows:
+        rate = settings.rate_for(request.kind)
+        position = (_active_ahead(request.kind, request.queued_at, request.id) + 1
+                    if request.status == "active" else None)
+        result[request.id] = SellerOutlook(
+            rate_kopecks=rate, expected_kopecks=rubles_for(progress.remaining + progress.reserved, rate),
+            position=position)
+    return result
+
+
+def new_request_outlook(kind: str, usd_cents: int, settings) -> SellerOutlook:
+    """What a request about to be put up would get: the rate, the rubles, the place at the queue's end."""
+    rate = settings.rate_for(kind)
+    return SellerOutlook(rate_kopecks=rate, expected_kopecks=rubles_for(usd_cents, rate),
+                         position=_active_ahead(kind) + 1)
 
 
 # --- invoice search -------------------------------------------------------------------------

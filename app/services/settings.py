@@ -1,10 +1,14 @@
 """The platform settings in force, and changing them (a new version each time)."""
 from __future__ import annotations
 
+import re
+import time
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from flask import current_app
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.errors import ValidationFailed
 from app.extensions import db
@@ -77,13 +81,13 @@ def history(limit: int = 50) -> list[SettingsVersion]:
     """The newest ``limit`` versions, each with what it changed against the one before (one query)."""
     rows = list(db.session.scalars(
         sa.select(PlatformSettings).order_by(PlatformSettings.id.desc()).limit(limit + 1)))
+    if not rows:
+        return []  # the defaults were never committed (a refused first change rolled them back)
     from app.models import User
 
     author_ids = {r.created_by_id for r in rows if r.created_by_id is not None}
     authors = dict(db.session.execute(sa.select(User.id, User.email).where(User.id.in_(author_ids))).all()) \
         if author_ids else {}
-    if not rows:
-        return []  # a fresh install: the defaults are not written until someone reads them in a transaction
     result = []
     for version, previous in zip(rows, rows[1:] + [None], strict=True):
         changes = {} if previous is None else {
@@ -91,3 +95,71 @@ def history(limit: int = 50) -> list[SettingsVersion]:
             for name in PlatformSettings.EDITABLE if getattr(previous, name) != getattr(version, name)}
         result.append(SettingsVersion(version, changes, authors.get(version.created_by_id)))
     return result[:limit]
+
+
+# --- the support contact ----------------------------------------------------------------------
+
+SUPPORT_CONTACT_MAX = 200
+#: how long a process keeps the contact it read before asking the database again (the footer shows it
+#: on every page; a change reaches the other workers within this time, the one that made it at once)
+SUPPORT_CONTACT_TTL_SECONDS = 30.0
+
+_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+_TELEGRAM = re.compile(r"^@([A-Za-z0-9_]{5,32})$")
+_URL = re.compile(r"^https://[^\s<>\"']+$")
+
+
+@dataclass(frozen=True)
+class SupportContact:
+    #: what ops typed, shown as it is ("" when none is set)
+    text: str
+    #: where a click goes: mailto:, a Telegram link or the https page typed; None for plain text
+    href: str | None
+
+    def __bool__(self) -> bool:
+        return bool(self.text)
+
+
+def _contact_of(text: str) -> SupportContact:
+    if _EMAIL.match(text):
+        return SupportContact(text, f"mailto:{text}")
+    if match := _TELEGRAM.match(text):
+        return SupportContact(text, f"https://t.me/{match.group(1)}")
+    if _URL.match(text):
+        return SupportContact(text, text)
+    return SupportContact(text, None)  # a phone number or words: shown, not linked
+
+
+def clean_support_contact(text: str | None) -> str:
+    """The contact as it will be stored, or a refusal in words (one line of printable text, or empty)."""
+    value = (text or "").strip()
+    if len(value) > SUPPORT_CONTACT_MAX:
+        raise ValidationFailed(str(_l("The support contact is at most %(n)s characters.", n=SUPPORT_CONTACT_MAX)))
+    if any(not ch.isprintable() for ch in value):
+        raise ValidationFailed(str(_l("The support contact must be one line of plain text.")))
+    return value  # only an e-mail, a Telegram @name or an https:// address ever becomes a link
+
+
+def support_contact() -> SupportContact:
+    """The contact in force, for every page's footer: read at most once per TTL per process."""
+    cache = current_app.extensions.setdefault("support_contact", {})
+    now = time.monotonic()
+    if cache.get("until", 0.0) <= now:
+        try:
+            text = db.session.scalar(sa.select(PlatformSettings.support_contact)
+                                     .order_by(PlatformSettings.id.desc()).limit(1)) or ""
+        except SQLAlchemyError:
+            # an error page after a database failure still renders its footer: without the contact
+            return cache.get("value", SupportContact("", None))
+        cache.update(value=_contact_of(text), until=now + SUPPORT_CONTACT_TTL_SECONDS)
+    return cache["value"]
+
+
+def change_support_contact(*, actor, reason: str, contact: str) -> PlatformSettings:
+    """A new settings version with only the support contact changed (audited like every change)."""
+    value = clean_support_contact(contact)
+    if value == current_settings().support_contact:
+        raise ValidationFailed(str(_l("Nothing changed.")))
+    new = change_settings(actor=actor, reason=reason, support_contact=value)
+    current_app.extensions.pop("support_contact", None)  # this process shows the new contact at once
+    return new

@@ -79,6 +79,8 @@ ENTRIES: dict[str, Entry] = {
         "wr-max_invoice": field(amounts), "wr-max_open_invoices": field(amounts),
         "wr-request_key": field(request_keys)}),
     "seller.withdrawal_action": Entry("POST", "/seller/withdrawals/{any_id}/{text}"),
+    "seller.withdrawal_quote": Entry("GET", "/seller/withdrawals/quote", query={
+        "wr-payment_form": field(ids), "wr-amount": field(amounts)}),
     # --- wallet ------------------------------------------------------------------------------
     "deposits.cancel": Entry("POST", "/buy/{any_id}/cancel"),
     "wallet.history_page": Entry("GET", "/wallet/history", query={"kind": field(), "date_from": field(),
@@ -101,7 +103,7 @@ WEBHOOKS = {"hooks.notify"}
 
 #: GET pages that read no input besides the signed-in user (the access and page tests open them)
 NO_INPUT = {
-    "static", "favicon", "main.index", "main.healthz", "main.readyz", "metrics.metrics", "deposits.history",
+    "static", "favicon", "main.index", "main.help", "main.healthz", "main.readyz", "metrics.metrics", "deposits.history",
     "seller.index", "seller.api_forms", "wallet.index", "wallet.live", "wallet.room_accounts_live",
     "seller.dashboard_live",
     "notifications.bell",

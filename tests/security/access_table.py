@@ -63,6 +63,7 @@ ADMIN_ONLY_RULE = Rule(anonymous=LOGIN, user=FORBIDDEN, other=FORBIDDEN, ops_no_
 #: admin-area endpoints only an admin may use (settings, approvals, role changes): one line each
 ADMIN_ONLY: set[str] = {
     "admin.settings",                       # platform settings (branch admin-core)
+    "admin.support_contact",                # the support contact, a platform setting (task ux)
     "admin.ledger_adjustment_approve",      # approvals of manual ledger adjustments (branch admin-money)
     "admin.ledger_adjustment_reject",
     "admin.user_setup_link",                # staff 2FA setup links (branch accounts)
@@ -87,7 +88,8 @@ ROUTES: dict[str, Route] = {
     # --- public ---------------------------------------------------------------------------
     "static": Route("GET", "/static/css/app.css", PUBLIC),
     "favicon": Route("GET", "/favicon.ico", PUBLIC),
-    "main.index": Route("GET", "/", TO_LOGIN_WHEN_ANONYMOUS),
+    "main.index": Route("GET", "/", PUBLIC),  # what the service is and how it works, before signing in
+    "main.help": Route("GET", "/help", PUBLIC),
     "main.healthz": Route("GET", "/healthz", PUBLIC),
     "main.readyz": Route("GET", "/readyz", PUBLIC),
     "main.set_language": Route("POST", "/lang/en", PUBLIC),
@@ -120,6 +122,7 @@ ROUTES: dict[str, Route] = {
     "seller.api_forms": Route("GET", "/seller/api-forms", SIGNED_IN),
     "seller.new_api_form": Route("POST", "/seller/api-forms/new?kind=tbank", SIGNED_IN),
     "seller.withdrawals_index": Route("POST", "/seller/withdrawals", SIGNED_IN),
+    "seller.withdrawal_quote": Route("GET", "/seller/withdrawals/quote?wr-payment_form={form}&wr-amount=10", SIGNED_IN),
     "wallet.index": Route("GET", "/wallet/", SIGNED_IN),
     "wallet.live": Route("GET", "/wallet/live", SIGNED_IN),
     "wallet.history_page": Route("GET", "/wallet/history", SIGNED_IN),

@@ -9,7 +9,7 @@ from tests.helpers import gen_user
 
 #: the only endpoints an anonymous visitor may reach; a new public view must be added here on purpose
 PUBLIC_ENDPOINTS = {
-    "static", "favicon", "main.index", "main.healthz", "main.readyz", "main.set_language",
+    "static", "favicon", "main.index", "main.help", "main.healthz", "main.readyz", "main.set_language",
     "auth.login", "auth.login_2fa", "auth.register", "metrics.metrics", "hooks.notify",
     "auth.forgot_password", "auth.reset_password",  # a forgotten password is, by its nature, signed out
 }

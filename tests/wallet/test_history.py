@@ -3,6 +3,8 @@ import csv
 import io
 import re
 
+from flask_babel import force_locale
+
 from app import ledger
 from app.extensions import db
 from app.models import User
@@ -17,8 +19,18 @@ def test_every_movement_in_plain_words_adds_up_to_the_balance(app, people, clien
         for user_id in (seller_id, buyer_id):
             entries = history.page(db.session.get(User, user_id), size=100).entries
             assert sum(e.effect for e in entries) == ledger.balance(ledger.wallet_of(user_id)).available
+    with app.app_context(), force_locale("en"):
         buyer_entries = history.page(db.session.get(User, buyer_id), size=100).entries
-        assert [(e.kind, e.effect) for e in buyer_entries] == [("purchase_hold", 5_00), ("purchase_hold", 0)]
+        assert [(e.kind, e.state, e.effect) for e in buyer_entries] == [("purchase_hold", "completed", 5_00)]
+        seller_entries = history.page(db.session.get(User, seller_id), size=100).entries
+        assert [(e.kind, e.state, e.amount, e.effect) for e in seller_entries] == [
+            ("purchase_hold", "completed", -5_00, 0),  # sold from the escrow: the wallet gave it up at "fund"
+            ("escrow_fund", "", -30_00, -30_00),
+            ("cashout_hold", "completed", -10_00, -10_00),
+            ("cashout_hold", "released", -20_00, 0),
+            ("commission", "", -1_00, -1_00),
+            ("room_deposit", "", 100_00, 100_00),
+        ]
     login(client, "seller@example.com")
     page = client.get("/wallet/history").get_data(as_text=True)
     for words in ("Deposit from the room", "Commission", "Cash-out to the room", "released", "completed",
@@ -113,3 +125,59 @@ def test_wallet_shows_a_balance_chart_and_deposit_instructions(app, people, clie
         points = history.balance_by_day(db.session.get(User, seller_id), days=30)
         assert len(points) == 30
         assert points[-1][1] == ledger.balance(ledger.wallet_of(seller_id)).posted
+
+
+def test_a_purchase_is_one_line_from_reserved_to_completed_on_the_page_and_in_the_csv(app, client):
+    """Does a purchase stay one entry while it goes reserved → completed (never a second, bracketed copy)?"""
+    from app.ledger.models import AccountKind, TransferKind
+    from tests.helpers import gen_user
+
+    with app.app_context():
+        seller, buyer = gen_user("seller@example.com", locale="en"), gen_user("buyer@example.com", locale="en")
+        escrow = ledger.escrow_of(7_777, seller.id)
+        room_deposits(seller.id, 1, 50_00)
+        ledger.transfer(key="t:fund", debit=ledger.wallet_of(seller.id), credit=escrow, amount=50_00,
+                        kind=TransferKind.ESCROW_FUND)
+        hold = ledger.reserve(key="t:buy", debit=escrow, credit=ledger.wallet_of(buyer.id), amount=12_34,
+                              kind=TransferKind.PURCHASE_HOLD)
+        db.session.commit()
+        buyer_id, hold_id = buyer.id, hold.id
+    with app.app_context(), force_locale("en"):
+        entries = history.page(db.session.get(User, buyer_id)).entries
+        assert [(e.state, e.amount, e.effect) for e in entries] == [("reserved", 12_34, 0)]
+    login(client, "buyer@example.com")
+    assert client.get("/wallet/history").get_data(as_text=True).count("12.34") == 1
+    with app.app_context():
+        ledger.post_pending(key="t:buy-post", pending_id=hold_id)
+        ledger.transfer(key="t:fee", debit=ledger.wallet_of(buyer_id),
+                        credit=ledger.platform_account(AccountKind.FEE_REVENUE), amount=34,
+                        kind=TransferKind.BUYER_FEE)
+        db.session.commit()
+    with app.app_context(), force_locale("en"):
+        entries = history.page(db.session.get(User, buyer_id)).entries
+        assert [(e.kind, e.state, e.effect) for e in entries] == [("buyer_fee", "", -34), ("purchase_hold", "completed", 12_34)]
+        assert sum(e.effect for e in entries) == ledger.balance(ledger.wallet_of(buyer_id)).available
+    page = client.get("/wallet/history").get_data(as_text=True)
+    assert page.count("12.34") == 1 and "(+$12.34)" not in page
+    rows = list(csv.reader(io.StringIO(client.get("/wallet/history.csv").get_data(as_text=True))))[1:]
+    assert [(r[2], r[4], r[5], r[6]) for r in rows] == [("buyer_fee", "", "-0.34", "-0.34"),
+                                                        ("purchase_hold", "completed", "12.34", "12.34")]
+
+
+def test_a_hold_posted_in_part_shows_what_was_moved(app):
+    """Does a cash-out hold of $20 posted as $15 read as one −$15 entry, matching the balance?"""
+    from app.ledger.models import AccountKind, TransferKind
+    from tests.helpers import gen_user
+
+    with app.app_context():
+        user = gen_user("user@example.com", locale="en")
+        room_deposits(user.id, 1, 50_00)
+        hold = ledger.reserve(key="t:co", debit=ledger.wallet_of(user.id),
+                              credit=ledger.platform_account(AccountKind.CASHOUTS_IN_FLIGHT), amount=20_00,
+                              kind=TransferKind.CASHOUT_HOLD)
+        ledger.post_pending(key="t:co-post", pending_id=hold.id, amount=15_00)
+        db.session.commit()
+        entries = history.page(db.session.get(User, user.id)).entries
+        assert [(e.kind, e.amount, e.effect) for e in entries] == [("cashout_hold", -15_00, -15_00),
+                                                                   ("room_deposit", 50_00, 50_00)]
+        assert sum(e.effect for e in entries) == ledger.balance(ledger.wallet_of(user.id)).available == 35_00
