@@ -81,6 +81,12 @@ ADJUSTMENT_STATUS = {
     "rejected": _l("rejected"),
 }
 
+#: money a seller received that no invoice covers (app.states.PAYMENT_EXCEPTION)
+PAYMENT_EXCEPTION_STATUS = {
+    "open": _l("waiting for ops"),
+    "resolved": _l("resolved"),
+}
+
 #: ledger transfers' business purposes (app.ledger TransferKind), as ops read the ledger
 TRANSFER_KIND = {
     "room_deposit": _l("room deposit"),
@@ -175,6 +181,10 @@ def adjustment_status_label(status: str) -> str:
     return _label(ADJUSTMENT_STATUS, status)
 
 
+def payment_exception_status_label(status: str) -> str:
+    return _label(PAYMENT_EXCEPTION_STATUS, status)
+
+
 def transfer_kind_label(kind: str) -> str:
     return _label(TRANSFER_KIND, kind)
 
@@ -208,5 +218,5 @@ TEMPLATE_GLOBALS = (
     cash_out_status_label, movement_label, deposit_status_label, withdrawal_status_label,
     ops_deposit_status_label, room_transfer_status_label, adjustment_status_label, transfer_kind_label,
     transfer_phase_label, transfer_status_label, account_kind_label, payment_kind_label, deposit_reason_label,
-    provider_payment_status_label,
+    provider_payment_status_label, payment_exception_status_label,
 )

@@ -319,9 +319,8 @@ def test_expired_invoice_dispute(browsing, second_browser, system, make_user):
 
     invoice = invoice.my_purchases().open_latest()
     expect(invoice.heading("The payment was not confirmed")).to_be_visible()
-    # TODO(issue #17, the buyer-facing decision display another helper builds): the page shows only the
-    # generic "not confirmed" text today; once it shows the decision's reason, assert it here:
-    # expect(invoice.status()).to_contain_text(reason)
+    # the decision and the reason ops gave, as ops wrote it
+    expect(invoice.page.locator("#dispute-reason")).to_have_text(reason)
     b.shot(b.page, "dispute-decided")
 
 
