@@ -114,17 +114,7 @@ TOO_WIDE = """
 #: App bugs that make a phone page too wide, found by these journeys and reported, tolerated (only these
 #: elements, nothing else on the page) until the styles are fixed; each sighting is listed in the test summary
 #: and a selector no run meets any more is named there too, to be deleted.
-KNOWN_PHONE_OVERFLOW = {
-    '[aria-busy="true"] p':
-        'deposits/_status.html: the "Finding a seller…" and "Payment received" panels are aria-busy, and Pico '
-        "sets white-space: nowrap on [aria-busy=true], so their text runs off a phone's screen",
-    ":not(.table-wrap) > table :is(th, td)":
-        "tables outside a .table-wrap are wider than a phone: the wallet's cash-outs (wallet/_live.html), the "
-        "purchases (deposits/history.html), the API forms (seller/api_forms.html)",
-    "code#notification-url-value":
-        "seller/_api_form_setup.html: the notification address is one unbreakable <code> line "
-        "(wants overflow-wrap: anywhere)",
-}
+KNOWN_PHONE_OVERFLOW: dict[str, str] = {}  # selector -> why it is tolerated (none today: keep it so)
 #: selector -> the pages it was tolerated on, this session
 tolerated: dict[str, set[str]] = {}
 

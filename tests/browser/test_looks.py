@@ -3,6 +3,10 @@
 
 Each check is what a person saw go wrong (issue 17, "Looks"): the seller's progress bars, the buy page's
 method labels, the wallet chart, the bell, the phone menu, clipped tables, ops tables wider than their card.
+
+As in the journeys, each person's browser opens only the home page by address and signs in through the
+login form (ops with their second factor); every other page is reached by clicking what a person sees, and
+every step is followed by the journeys' check (tests/browser/checks.py).
 """
 from __future__ import annotations
 
@@ -13,14 +17,14 @@ import pytest
 
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -r requirements.txt)")
 
-from playwright.sync_api import expect  # noqa: E402
-
-from tests.browser.pages import LoginPage, Text  # noqa: E402
+from tests.browser.checks import Watch, expect  # noqa: E402
+from tests.browser.pages import Navigation, OpsArea, Screen, Text, exact, open_first_page  # noqa: E402
 from tests.helpers import PASSWORD  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
 SIZES = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+T = Text("ru")
 
 
 def _fund(user_id: int, cents: int) -> None:
@@ -60,54 +64,49 @@ def people(live):
     return {**emails, "ids": ids}
 
 
-def _sign_in(page, live, email: str, lang: str = "ru") -> None:
-    import sqlalchemy as sa
-
+def _ops_user(system) -> tuple[str, object]:
+    """A fresh ops person each time (a TOTP code is accepted once, and two sign-ins may share one)."""
     from app.extensions import db
-    from app.models import User
-    from tests.helpers import totp_now
+    from app.models import Role, User
+    from tests.helpers import gen_user, totp_now
 
-    t = Text(lang)
-    LoginPage(page, t).open(live.url)
-    page.get_by_label(t("E-mail")).fill(email)
-    page.get_by_label(t("Password")).fill(PASSWORD)
-    page.get_by_role("button", name=t("Sign in")).click()
-    page.wait_for_url(lambda url: not url.endswith("/login?lang=ru"))
-    if "/login/2fa" in page.url:
-        with live.context():
-            code = totp_now(db.session.scalar(sa.select(User).where(User.email == email)))
-        page.locator("input[name=code]").fill(code)
-        page.locator("main form [type=submit]").click()
-        page.wait_for_url(lambda url: "/login" not in url)
-    if "/login" in page.url:
-        _shot(page, "FAILED-login")
-    assert "/login" not in page.url, f"{email} is not signed in: {page.url}"
+    email = f"looks-ops-{uuid.uuid4().hex[:6]}@example.com"
+    with system.context():
+        user_id = gen_user(email, password=PASSWORD, role=Role.OPS, totp=True).id
+
+    def code() -> str:
+        with system.context():
+            return totp_now(db.session.get(User, user_id))
+
+    return email, code
 
 
 @pytest.fixture
-def pages(chromium, system, people):
-    """``open(role, size)`` → a signed-in page in that viewport (Russian)."""
+def browsers(chromium, system, people):
+    """``open(role, size)`` → the signed-in navigation of a new browser in that viewport (Russian): the home
+    page opened by address, then the login form (and the second factor for ops)."""
     contexts = []
 
-    def open_page(role: str, size: str):
-        context = chromium.new_context(locale="ru-RU", viewport=SIZES[size], is_mobile=size == "phone",
-                                       has_touch=size == "phone")
-        contexts.append(context)
-        page = context.new_page()
-        email = people.get(role)
-        if role == "ops":  # a fresh one each time: a TOTP code is accepted once, and two sign-ins may share one
-            from app.models import Role
-            from tests.helpers import gen_user
+    def open_browser(role: str, size: str) -> Navigation:
+        phone = size == "phone"
+        context = chromium.new_context(locale="ru-RU", viewport=SIZES[size], is_mobile=phone, has_touch=phone)
+        contexts.append((context, watch := Watch(context, system.url, phone=phone)))
+        page = watch.page(context.new_page())
+        login = open_first_page(page, system.url, T).login()
+        if role == "ops":
+            email, code = _ops_user(system)
+            nav = login.sign_in_with_code(email, PASSWORD, code)
+        else:
+            nav = login.sign_in(people[role], PASSWORD, account_lang="ru")
+        assert "/login" not in page.url, f"{role} is not signed in: {page.url}"
+        return nav
 
-            email = f"looks-ops-{uuid.uuid4().hex[:6]}@example.com"
-            with system.context():
-                gen_user(email, password=PASSWORD, role=Role.OPS, totp=True)
-        _sign_in(page, system, email)
-        return page
-
-    yield open_page
-    for context in contexts:
-        context.close()
+    yield open_browser
+    for context, watch in contexts:
+        try:
+            watch.finish()
+        finally:
+            context.close()
 
 
 def _shot(page, name: str):
@@ -135,7 +134,9 @@ def _tables_fit(page) -> None:
     """No table is cut off inside its scroll box (a phone shows every column without scrolling)."""
     clipped = page.evaluate("""[...document.querySelectorAll('.table-wrap')]
         .filter(w => w.offsetParent && w.scrollWidth > w.clientWidth + 1)
-        .map(w => w.closest('article, section')?.id || w.innerText.slice(0, 40))""")
+        .map(w => `${w.closest('article, section')?.id || w.innerText.slice(0, 40)} (${w.scrollWidth} px in `
+                  + `${w.clientWidth} px; columns ${[...w.querySelectorAll('tr:first-child > *')]
+                    .map(c => Math.round(c.getBoundingClientRect().width)).join('+')})`)""")
     assert not clipped, f"tables wider than their card on {page.url}: {clipped}"
 
 
@@ -173,33 +174,47 @@ def _check_chart(page, card: str) -> None:
     assert size >= 12, f"chart labels are {size} px"
 
 
-@pytest.mark.parametrize("size", ["desktop", "phone"])
-def test_the_main_pages_look_right(pages, system, people, size):
-    """Header, wallet chart, buy page, pay button, seller's bars and tables, ops tables: as a person sees them."""
-    t = Text("ru")
-    _on_sale(system, people["ids"]["seller"], people["ids"]["form"])
-    buyer = pages("buyer", size)
+def _click_link(page, msgid: str, heading: str) -> None:
+    """Follow a link on the page by its text; the page reached shows ``heading``."""
+    screen = Screen(page, T)
+    screen.link(msgid).first.click()
+    expect(screen.heading(heading).first).to_be_visible()
 
-    buyer.goto(system.url + "/wallet/")
+
+def _looks_fine(page, name: str) -> None:
+    _shot(page, name)  # first: a failure below has its picture
+    _page_fits(page)
+    _tables_fit(page)
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_the_main_pages_look_right(browsers, system, people, size):
+    """Header, wallet chart, buy page, pay button, seller's bars and tables, ops tables: as a person sees them."""
+    t = T
+    _on_sale(system, people["ids"]["seller"], people["ids"]["form"])
+
+    # -- the buyer ---------------------------------------------------------------------------------------
+    nav = browsers("buyer", size)
+    buyer = nav.page
+    nav.wallet()
     _check_header(buyer, size)
     _check_chart(buyer, "#balance-chart")
     available = buyer.locator("#balance-available").inner_text()
     last = buyer.locator("#balance-chart .chart-x span").last.inner_text()
     assert last.endswith(available), f"the chart ends on {last!r}, the page shows {available!r}"
-    _page_fits(buyer)
-    _tables_fit(buyer)
-    _shot(buyer, f"wallet-{size}")
+    _looks_fine(buyer, f"wallet-{size}")
 
-    buyer.goto(system.url + "/buy/")
+    _click_link(buyer, "Full history", "History")
+    _looks_fine(buyer, f"buyer-wallet-history-{size}")
+
+    deposit = nav.buy()
     method = buyer.locator("label.method").first
     name, terms = _box(method.locator(".method-name")), _box(method.locator(".method-terms"))
     assert name["y"] + name["height"] <= terms["y"] + 1, f"the method's terms overlap its name: {name} {terms}"
     _page_fits(buyer)
     _shot(buyer, f"buy-{size}")
 
-    buyer.get_by_role("radio", name=re.compile("T-Bank")).check()
-    buyer.get_by_label(t("Amount, ₽")).fill("1200")
-    buyer.get_by_role("button", name=t("Continue")).click()
+    deposit.buy("tbank", "1200")
     expect(buyer.get_by_text(t("Pay exactly"))).to_be_visible(timeout=15_000)
     pay = buyer.locator("#pay-button")
     one_line = buyer.evaluate("el => [el.scrollWidth <= el.clientWidth, el.getClientRects().length,"
@@ -209,44 +224,63 @@ def test_the_main_pages_look_right(pages, system, people, size):
     _page_fits(buyer)
     _shot(buyer, f"invoice-{size}")
 
-    seller = pages("seller", size)
-    seller.goto(system.url + "/seller/")
-    bar = seller.locator("svg.chart-stacked").first
-    bar_box, card_box = _box(bar), _box(seller.locator(".withdrawal").first)
+    nav.buy()
+    _click_link(buyer, "My purchases", "Purchases")
+    _looks_fine(buyer, f"buyer-buy-history-{size}")
+
+    nav.bar().get_by_role("link", name=re.compile("^" + re.escape(t("Notifications")))).click()  # the bell
+    expect(Screen(buyer, t).heading("Notifications")).to_be_visible()
+    _looks_fine(buyer, f"buyer-notifications-{size}")
+
+    nav.go("Account")
+    expect(Screen(buyer, t).heading("Account")).to_be_visible()
+    _looks_fine(buyer, f"buyer-account-{size}")
+
+    # -- the seller --------------------------------------------------------------------------------------
+    nav = browsers("seller", size)
+    seller_page = nav.page
+    seller = nav.sell()
+    bar = seller_page.locator("svg.chart-stacked").first
+    bar_box, card_box = _box(bar), _box(seller_page.locator(".withdrawal").first)
     assert bar_box["height"] <= 16 and bar_box["width"] >= 0.9 * card_box["width"], (bar_box, card_box)
-    legend = seller.locator(".withdrawal .legend").first
-    assert seller.evaluate("el => getComputedStyle(el, '::before').content", legend.element_handle()) in ("none", "normal")
+    legend = seller_page.locator(".withdrawal .legend").first
+    assert seller_page.evaluate("el => getComputedStyle(el, '::before').content", legend.element_handle()) in ("none", "normal")
     expect(legend.locator(".swatch")).to_have_count(3)
-    expect(seller.locator("#open-invoices tbody tr").first).to_be_visible()
-    _page_fits(seller)
-    _tables_fit(seller)
-    _shot(seller, f"seller-{size}")
+    expect(seller_page.locator("#open-invoices tbody tr").first).to_be_visible()
+    _looks_fine(seller_page, f"seller-{size}")
 
-    for path in ("/seller/withdrawals", "/seller/api-forms"):
-        seller.goto(system.url + path)
-        _page_fits(seller)
-        _tables_fit(seller)
-        _shot(seller, f"seller{path.replace('/', '-')}-{size}")
-    for path in ("/wallet/history", "/buy/history", "/notifications/", "/account"):
-        buyer.goto(system.url + path)
-        _page_fits(buyer)
-        _tables_fit(buyer)
-        _shot(buyer, f"buyer{path.replace('/', '-').rstrip('-')}-{size}")
+    seller.sell_dollars()
+    _looks_fine(seller_page, f"seller-withdrawals-{size}")
+    forms = nav.sell().manage_api_forms()
+    _looks_fine(seller_page, f"seller-api-forms-{size}")
+    seller_page.get_by_role("link", name=exact("T-Bank looks")).click()
+    expect(forms.heading("Notification address")).to_be_visible()
+    _looks_fine(seller_page, f"seller-api-form-{size}")  # the long notification address wraps on a phone
 
-    ops = pages("ops", size)
-    for path in ("/admin/", "/admin/queue", "/admin/ledger", "/admin/ledger/transfers", "/admin/invoices",
-                 "/admin/room/reconciliation", "/admin/users", "/admin/disputes", "/admin/jobs", "/admin/room"):
-        ops.goto(system.url + path)
-        if path == "/admin/room/reconciliation":  # two runs: the chart has lines
-            for _ in range(2):
+    # -- ops: every tab of the ops area, and the pages behind the Ledger's and the Room's links ------------
+    nav = browsers("ops", size)
+    ops = nav.page
+    area: OpsArea = nav.ops()
+    sections = area.sections()
+    assert {t("Queue"), t("Invoices"), t("Ledger"), t("Room"), t("Disputes")} <= set(sections), sections
+    for number, section in enumerate(sections):
+        area.open(section)
+        _page_fits(ops)  # a wide table scrolls inside its card (the queue page was 2,052 px wide)
+        _shot(ops, f"ops-{number:02d}-{size}")
+        if section == t("Ledger"):
+            _click_link(ops, "Transfer search", "Transfers")
+            kinds = ops.locator(".admin-area table tbody").inner_text()
+            assert "purchase_hold" not in kinds and "room_deposit" not in kinds and "single" not in kinds, kinds[:300]
+            _page_fits(ops)
+            _shot(ops, f"ops-{number:02d}-transfers-{size}")
+        elif section == t("Room"):
+            Screen(ops, t).link("Reconciliation report").click()
+            for _ in range(2):  # two runs: the chart has lines
                 with ops.expect_response(lambda r: r.request.method == "POST"):
-                    ops.get_by_role("button", name=t("Reconcile now")).click()
+                    Screen(ops, t).button("Reconcile now").click()
                 expect(ops.locator("#flash .flash")).to_be_visible()
             ops.wait_for_load_state("networkidle")
             expect(ops.locator("main figure.chart")).to_be_visible()
             _check_chart(ops, "main")
-        _page_fits(ops)  # a wide table scrolls inside its card (the queue page was 2,052 px wide)
-        _shot(ops, f"ops{path.replace('/', '-').rstrip('-')}-{size}")
-    ops.goto(system.url + "/admin/ledger/transfers")
-    kinds = ops.locator(".admin-area table tbody").inner_text()
-    assert "purchase_hold" not in kinds and "room_deposit" not in kinds and "single" not in kinds, kinds[:300]
+            _page_fits(ops)
+            _shot(ops, f"ops-{number:02d}-reconciliation-{size}")
