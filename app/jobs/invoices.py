@@ -156,6 +156,49 @@ def sweep_invoices() -> dict[str, int]:
     return counts
 
 
+def recheck_settled_one(deposit_id: int) -> str:
+    """Read a settled label back: money the provider holds beyond the invoice is a payment exception, once.
+
+    Keyed by the total the label holds: reading the same total again records nothing, and the lost
+    notification of that payment, should it turn up after all, finds the money already accounted for
+    (``invoices.settle_paid`` compares with the invoice plus the exceptions recorded, under the deposit's lock).
+    """
+    from app.connectors.payments.base import PaymentConnectorError
+
+    deposit = db.session.get(Deposit, deposit_id)
+    if deposit is None or not invoices.repayable(deposit):
+        return "done"
+    adapter = _adapter_for_deposit(deposit)
+    payment_id, order_id = deposit.provider_payment_id, deposit.order_id
+    db.session.commit()
+    try:
+        status = adapter.get_status(provider_payment_id=payment_id, order_id=order_id)
+    except PaymentConnectorError:
+        return "unavailable"
+    if status.status != "paid":
+        return status.status
+    outcome = invoices.settle_paid(deposit_id, status.amount_paid, source="label-recheck",
+                                   event_key=f"recheck:{deposit_id}:{status.amount_paid}")
+    db.session.commit()
+    return outcome
+
+
+def recheck_settled_labels_once() -> dict[str, int]:
+    """Read back the recently settled YooMoney labels, so a second payment is never missed."""
+    counts = {"checked": 0, "exceptions": 0}
+    for deposit_id in invoices.settled_to_recheck():
+        counts["checked"] += 1
+        if recheck_settled_one(deposit_id) == "payment exception":
+            counts["exceptions"] += 1
+    return counts
+
+
+@job
+def recheck_settled_labels() -> dict[str, int]:
+    """Periodic (every 15 minutes): :func:`recheck_settled_labels_once`."""
+    return recheck_settled_labels_once()
+
+
 def auto_resolve_disputes_once(limit: int | None = None) -> dict[str, int]:
     """Resolve the clear-cut disputes (the provider says paid, right amount); leave the rest to ops."""
     from app.services import disputes

@@ -35,6 +35,10 @@ MAX_POLL_INTERVAL = timedelta(minutes=2)
 #: providers whose invoice id can be paid more than once: a YooMoney label takes any number of transfers
 #: (elsewhere one payment id is one payment, and a second report of it is the same money)
 REPAYABLE = ("yoomoney",)
+#: how long a settled repayable invoice id is still read back for money beyond it: a second payment's
+#: notifications can all be lost (YooMoney tries three times within about an hour), so the label's history
+#: is the record that cannot be missed
+RECHECK_WINDOW = timedelta(days=2)
 
 
 def _lock(deposit_id: int) -> Deposit | None:
@@ -202,6 +206,15 @@ def due_for_expiry(limit: int = 200) -> list[int]:
     return list(db.session.scalars(
         sa.select(Deposit.id).where(Deposit.status == "awaiting_payment", Deposit.expires_at < utcnow())
         .order_by(Deposit.expires_at).limit(limit)
+    ))
+
+
+def settled_to_recheck(limit: int = 500) -> list[int]:
+    """Settled repayable invoices of the last :data:`RECHECK_WINDOW`, read back for payments beyond them."""
+    return list(db.session.scalars(
+        sa.select(Deposit.id).where(Deposit.kind.in_(REPAYABLE), Deposit.status == "settled",
+                                    Deposit.settled_at >= utcnow() - RECHECK_WINDOW)
+        .order_by(Deposit.id).limit(limit)
     ))
 
 

@@ -407,6 +407,37 @@ def test_second_payment_to_a_settled_label_is_an_exception_once(market, hook, fi
     _verify()
 
 
+def test_a_second_payment_whose_notifications_are_all_lost_is_found_by_the_recheck(market, hook):
+    """#18 break 5, the silent case: the label is paid again and none of YooMoney's three notifications of it
+    arrives.  Reading settled labels back records it once; a second read adds nothing; the lost notification,
+    turning up after all, adds nothing either; the buyer's dollars are credited once."""
+    from app.jobs.schedule import PERIODIC_JOBS
+
+    assert ("app.jobs.invoices.recheck_settled_labels", 900) in PERIODIC_JOBS
+    _, form, _, buyer, deposit = _yoomoney_invoice(market, hook)
+    _pay_yoomoney(market, deposit, "AC")
+    assert _deliver(form, hook.wait_for(1)[0]) == "settled"
+    credited = _wallet(buyer)
+    _pay_yoomoney(market, deposit, "PC", amount=500_00)  # its notification is not delivered
+    assert invoice_jobs.recheck_settled_labels_once() == {"checked": 1, "exceptions": 1}
+    assert invoice_jobs.recheck_settled_labels_once() == {"checked": 1, "exceptions": 0}
+    assert _deliver(form, hook.wait_for(2)[1]) == "settled"
+    assert [(e.reason, e.amount_kopecks) for e in _exceptions(deposit.id)] == [("second_payment", 500_00)]
+    assert _wallet(buyer) == credited
+    _verify()
+
+
+def test_a_label_settled_long_ago_is_not_read_back(market, hook):
+    """Only the recheck window's settled labels are read back (the job's cost stays bounded)."""
+    _, form, _, _, deposit = _yoomoney_invoice(market, hook)
+    _pay_yoomoney(market, deposit, "AC")
+    assert _deliver(form, hook.wait_for(1)[0]) == "settled"
+    db.session.execute(sa.update(Deposit).where(Deposit.id == deposit.id).values(
+        settled_at=utcnow() - invoices.RECHECK_WINDOW - timedelta(minutes=1)))
+    db.session.commit()
+    assert invoice_jobs.recheck_settled_labels_once() == {"checked": 0, "exceptions": 0}
+
+
 def test_two_second_payments_are_each_recorded(market, hook):
     """Two more transfers under a settled label, processed in reverse order: their sum is recorded once,
     never twice, and a third re-processing adds nothing."""
