@@ -45,6 +45,7 @@ def test_ops_confirm_a_paid_dispute_with_the_providers_evidence(market_app, prov
     assert f"/admin/disputes/{deposit_id}" in ops.get("/admin/disputes").get_data(as_text=True)
     page = ops.get(f"/admin/disputes/{deposit_id}").get_data(as_text=True)
     assert "I paid from my card at 10:05" in page and "buyer@example.com" in page and "seller@example.com" in page
+    assert "Покупатель и продавец увидят эту причину" in page  # the reason is shown to both parties as written
     evidence = ops.get(f"/admin/disputes/{deposit_id}/evidence").get_data(as_text=True)
     assert "<strong>оплачена</strong>" in evidence and "CONFIRMED" in evidence  # the label, not the code
 
