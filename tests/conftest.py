@@ -162,6 +162,23 @@ def _private_database(url: str, request) -> str:
 
 
 @pytest.fixture
+def scratch_url(database, tmp_path):
+    """An empty database of the test's engine, removed afterwards: for tests that change the schema's
+    revision (a migration run) or restore a dump without touching the shared test database."""
+    import uuid
+
+    from tests.ops.scratch_db import create_scratch_database, drop_scratch_database
+
+    if database.kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'scratch.db'}"
+        return
+    name = f"pokerpay_scratch_{uuid.uuid4().hex[:8]}"
+    url = create_scratch_database(database.template_url, name)
+    yield url
+    drop_scratch_database(database.template_url, name)
+
+
+@pytest.fixture
 def app_factory(database, redis_url):
     """Build apps on this test's clean database; everything is cleaned afterwards."""
     import redis

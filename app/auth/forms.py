@@ -6,7 +6,8 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length, Regexp, Val
 
 
 def printable_text(form, field) -> None:
-    """No NUL or other control characters: PostgreSQL text cannot hold NUL (it was a 500), and no e-mail has them."""
+    """No control characters in an e-mail.  NUL is refused for every field at the edge (app/web/input_guard.py);
+    this catches the line breaks the edge lets through for multi-line fields (a header injection in a mail)."""
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in field.data or ""):
         raise ValidationError(_l("Enter a valid e-mail address."))
 

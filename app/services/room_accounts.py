@@ -29,8 +29,7 @@ from app.database import utcnow
 from app.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.models.room import CashOut, RoomAccount
-from app.models.user import User
-from app.services import audit
+from app.services import audit, user_limits
 
 #: verification amounts are drawn from $1.01 … $9.99, separately for each room account
 VERIFICATION_RANGE = (101, 999)
@@ -109,15 +108,6 @@ def _cannot_be_added() -> ValidationFailed:
     return ValidationFailed(str(_l("This room account cannot be added. Check the spelling, or write to support.")))
 
 
-def _lock_user(user_id: int) -> None:
-    """Serialise one user's additions on a row that always exists, so the pending cap holds under concurrency.
-
-    (SQLite transactions begin IMMEDIATE -- one writer at a time -- so only PostgreSQL needs the row lock.)
-    """
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(sa.select(User.id).where(User.id == user_id).with_for_update())
-
-
 def add_room_account(user, raw_identifier: str) -> RoomAccount:
     """Register a room account for ``user`` with a fresh verification amount (caller commits).
 
@@ -129,7 +119,7 @@ def add_room_account(user, raw_identifier: str) -> RoomAccount:
     if not _IDENTIFIER_RE.match(spelling):
         raise ValidationFailed(str(_l("Enter the e-mail, nickname or player id exactly as the room shows it.")))
     key = match_key(spelling)
-    _lock_user(user.id)
+    user_limits.lock_owner(user.id)  # one user's additions one after the other: the pending cap holds
     now = utcnow()
     own = db.session.scalar(sa.select(RoomAccount).where(RoomAccount.user_id == user.id,
                                                          RoomAccount.identifier_key == key))

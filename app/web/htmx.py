@@ -1,7 +1,7 @@
 """Small helpers for HTMX requests."""
 from __future__ import annotations
 
-from flask import render_template, request
+from flask import request
 
 
 def is_htmx() -> bool:
@@ -11,11 +11,6 @@ def is_htmx() -> bool:
     it is a navigation: it wants the whole page, which htmx swaps into <body>.
     """
     return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
-
-
-def render_page_or_fragment(page: str, fragment: str, **context) -> str:
-    """A full page for a normal request, just the fragment for an HTMX one."""
-    return render_template(fragment if is_htmx() else page, **context)
 
 
 def varies_on_htmx(view):

@@ -1,17 +1,12 @@
 """Fixtures for the operations tests.
 
 ``app`` here is the shared test app with :mod:`app.ops` wired in (a no-op once
-``create_app`` does it itself).  ``scratch_url`` is an empty database of the
-same engine as the test's, for tests that must change the schema's revision
-or restore a dump without touching the shared test database.
+``create_app`` does it itself).  ``scratch_url`` (tests/conftest.py) gives an
+empty database of the test's engine.
 """
 from __future__ import annotations
 
-import uuid
-
 import pytest
-
-from tests.ops.scratch_db import create_scratch_database, drop_scratch_database
 
 
 def with_ops(app):
@@ -36,14 +31,4 @@ def app(make_app):
     return make_app()
 
 
-@pytest.fixture
-def scratch_url(database, tmp_path):
-    """The URL of an empty database of the test's engine, removed afterwards."""
-    if database.kind == "sqlite":
-        yield f"sqlite:///{tmp_path / 'scratch.db'}"
-        return
-    name = f"pokerpay_scratch_{uuid.uuid4().hex[:8]}"
-    url = create_scratch_database(database.template_url, name)
-    yield url
-    drop_scratch_database(database.template_url, name)
 

@@ -20,17 +20,3 @@ def room_ctx(room_app):
         yield room_app
 
 
-@pytest.fixture
-def scratch_url(database, tmp_path):
-    """An empty database of the test's engine (for a migration run), removed afterwards."""
-    import uuid
-
-    from tests.ops.scratch_db import create_scratch_database, drop_scratch_database
-
-    if database.kind == "sqlite":
-        yield f"sqlite:///{tmp_path / 'scratch.db'}"
-        return
-    name = f"pokerpay_scratch_{uuid.uuid4().hex[:8]}"
-    url = create_scratch_database(database.template_url, name)
-    yield url
-    drop_scratch_database(database.template_url, name)
