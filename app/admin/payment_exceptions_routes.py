@@ -13,6 +13,7 @@ from app.admin.money_forms import ReasonForm, rate_limited, reason_field
 from app.errors import DomainError
 from app.extensions import db
 from app.services import payment_exceptions
+from app.web.labels import PAYMENT_EXCEPTION_REASON, PAYMENT_EXCEPTION_RESOLUTION
 
 section("payment_exceptions_index", _l("Payment exceptions"))
 
@@ -21,7 +22,7 @@ STATUSES = ("open", "resolved", "all")
 
 class ResolveExceptionForm(ReasonForm):
     resolution = RadioField(_l("How was it made good?"),
-                            choices=list(payment_exceptions.RESOLUTION_LABELS.items()),
+                            choices=list(PAYMENT_EXCEPTION_RESOLUTION.items()),
                             validators=[InputRequired(message=_l("Choose how it was resolved."))])
     reason = reason_field()
 
@@ -29,8 +30,7 @@ class ResolveExceptionForm(ReasonForm):
 def _page(form: ResolveExceptionForm, status: str, failed_id: int | None = None, error: str | None = None):
     return render_template("admin/payment_exceptions.html", items=payment_exceptions.listing(status=status),
                            status=status, statuses=STATUSES, form=form, failed_id=failed_id, error=error,
-                           reason_labels=payment_exceptions.REASON_LABELS,
-                           resolution_labels=payment_exceptions.RESOLUTION_LABELS)
+                           reason_labels=PAYMENT_EXCEPTION_REASON, resolution_labels=PAYMENT_EXCEPTION_RESOLUTION)
 
 
 @bp.get("/payment-exceptions")

@@ -26,17 +26,6 @@ from app.models.user import User
 from app.services import audit
 from app.states import PAYMENT_EXCEPTION
 
-REASON_LABELS = {
-    "second_payment": _l("Paid again after the invoice was settled"),
-    "overpayment": _l("Paid more than the invoice"),
-    "unsettled": _l("Paid after the invoice ended; it could not be settled"),
-}
-RESOLUTION_LABELS = {
-    "refunded": _l("Resolved: the seller refunded the buyer"),
-    "credited": _l("Resolved: the buyer was credited (manual adjustment)"),
-}
-assert set(REASON_LABELS) == set(REASONS) and set(RESOLUTION_LABELS) == set(RESOLUTIONS)
-
 
 def _insert_once(row: dict) -> int | None:
     if db.session.get_bind().dialect.name == "postgresql":

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from flask_babel import lazy_gettext as _l
 
+from app.models.payment_exception import REASONS, RESOLUTIONS
 from app.services.payment_forms import KIND_LABELS as PAYMENT_KIND
 
 CASH_OUT_STATUS = {
@@ -86,6 +87,17 @@ PAYMENT_EXCEPTION_STATUS = {
     "open": _l("waiting for ops"),
     "resolved": _l("resolved"),
 }
+#: why a payment exception was recorded, and how ops made it good (app.models.payment_exception)
+PAYMENT_EXCEPTION_REASON = {
+    "second_payment": _l("Paid again after the invoice was settled"),
+    "overpayment": _l("Paid more than the invoice"),
+    "unsettled": _l("Paid after the invoice ended; it could not be settled"),
+}
+PAYMENT_EXCEPTION_RESOLUTION = {
+    "refunded": _l("Resolved: the seller refunded the buyer"),
+    "credited": _l("Resolved: the buyer was credited (manual adjustment)"),
+}
+assert set(PAYMENT_EXCEPTION_REASON) == set(REASONS) and set(PAYMENT_EXCEPTION_RESOLUTION) == set(RESOLUTIONS)
 
 #: ledger transfers' business purposes (app.ledger TransferKind), as ops read the ledger
 TRANSFER_KIND = {
