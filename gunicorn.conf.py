@@ -54,7 +54,7 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s "
 _log_format = os.environ.get("LOG_FORMAT") or (
     "json" if os.environ.get("POKERPAY_CONFIG") == "production" else "text")
 if _log_format == "json":
-    from app.logs import logging_config as _logging_config
+    from app.observability.logs import logging_config as _logging_config
 
     logconfig_dict = _logging_config("json", level=loglevel.upper())
 

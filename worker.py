@@ -36,7 +36,7 @@ from rq import SimpleWorker, Worker
 
 from app.jobs import app_for_jobs
 from app.jobs.schedule import PERIODIC_JOBS
-from app.logs import configure_process_logging
+from app.observability.logs import configure_process_logging
 
 log = logging.getLogger("worker")
 

@@ -31,7 +31,7 @@ def _check_production_config(app: Flask, config_class: type) -> None:
 def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     config_class = config_class or config_from_env()
     app = Flask(__name__, instance_relative_config=True)
-    from app.web.urls import RowIdConverter
+    from app.core.urls import RowIdConverter
 
     app.url_map.converters["int"] = RowIdConverter  # before any route is added
     app.config.from_object(config_class)
@@ -43,16 +43,16 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'pokerpay.db'}"
 
     from app import database  # noqa: F401  (engine events must be registered before use)
-    from app.logs import configure_logging
+    from app.observability.logs import configure_logging
 
     configure_logging(app)
     _init_extensions(app)
     _register_blueprints(app)
 
-    from app.web import errors, hooks
+    from app.web import error_pages, request_hooks
 
-    errors.register(app)
-    hooks.register(app)
+    error_pages.register(app)
+    request_hooks.register(app)
 
     from app import cli, money
     from app.ledger import register_cli as register_ledger_cli
@@ -63,9 +63,9 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     cli.register(app)
     register_ledger_cli(app)
 
-    from app.ops import init_app as init_ops
+    from app.observability import init_app as init_observability
 
-    init_ops(app)
+    init_observability(app)
     return app
 
 
@@ -125,14 +125,14 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from app.admin import bp as admin_bp
-    from app.auth import bp as auth_bp
-    from app.deposits import bp as deposits_bp
-    from app.hooks import bp as hooks_bp
-    from app.main import bp as main_bp
-    from app.notifications import bp as notifications_bp
-    from app.seller import bp as seller_bp
-    from app.wallet import bp as wallet_bp
+    from app.web.admin import bp as admin_bp
+    from app.web.auth import bp as auth_bp
+    from app.web.deposits import bp as deposits_bp
+    from app.web.main import bp as main_bp
+    from app.web.notifications import bp as notifications_bp
+    from app.web.seller import bp as seller_bp
+    from app.web.wallet import bp as wallet_bp
+    from app.web.webhooks import bp as hooks_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)

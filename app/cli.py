@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.models import Role, User
-from app.services import accounts, staff_setup
+from app.people import accounts, staff_setup
 
 users_cli = AppGroup("users", help="Manage user accounts.")
 demo_cli = AppGroup("demo", help="Demo data for `make run`.")
@@ -95,7 +95,7 @@ def generate_key() -> None:
 def rotate_keys() -> None:
     """Re-encrypt every stored secret with the first key of ENCRYPTION_KEYS."""
     from app.crypto import SecretUnreadable
-    from app.services.payment_forms import rotate_all_keys
+    from app.market.payment_forms import rotate_all_keys
 
     try:
         count = rotate_all_keys()
@@ -135,7 +135,7 @@ def room_poll() -> None:
 def room_reconcile() -> None:
     """Compare the ledger's room omnibus with the room's balance; exit 1 on a difference."""
     from app.jobs.room import connector
-    from app.services import reconciliation
+    from app.room import reconciliation
 
     run = reconciliation.reconcile(connector())
     db.session.commit()

@@ -12,9 +12,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from app.extensions import db
+from app.market import payment_forms
 from app.models import User
 from app.models.payment_form import PaymentForm
-from app.services import payment_forms, room_accounts
+from app.room import room_accounts
 
 SELLER_EMAIL = "seller@demo.pokerpay"
 BUYER_EMAIL = "buyer@demo.pokerpay"

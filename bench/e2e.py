@@ -64,7 +64,8 @@ def prepare(env: dict, providers_url: str) -> None:
 
     from app import ledger
     from app.extensions import db
-    from app.services import accounts, payment_forms, withdrawals
+    from app.market import payment_forms, withdrawals
+    from app.people import accounts
 
     recreate(BENCH_DB)
     app = _app(env)

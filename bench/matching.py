@@ -8,8 +8,8 @@ One *reservation* is what a buyer's purchase costs the database until the
 invoice page can be shown, as the app does it:
 
 1. the deposit form's POST: the buyer and the settings in force are read, the
-   quote made, :func:`app.services.matching.create_deposit`, commit;
-2. the match job, :func:`app.services.matching.match`: *reserve* (lock the
+   quote made, :func:`app.market.matching.create_deposit`, commit;
+2. the match job, :func:`app.market.matching.match`: *reserve* (lock the
    deposit, take the first eligible withdrawal request in FIFO order ``FOR
    UPDATE SKIP LOCKED``, hold its dollars with a pending ledger transfer, take
    one of its open-invoice slots), commit; *create_invoice* with the seller's
@@ -22,7 +22,7 @@ Three measures of it (``--steps``): *purchase*, both steps in the buyer's loop;
 batches — over deposits stored beforehand by bulk SQL (``matching`` with a
 locked quote, as the form's POST leaves them), so the window holds nothing but
 reservations; and *batch*, the match job as it runs now
-(:func:`app.services.matching_batch.match_waiting`): each of the ``--buyers``
+(:func:`app.market.matching_batch.match_waiting`): each of the ``--buyers``
 matchers takes up to 32 of the oldest waiting deposits together, reserves them
 in one transaction and publishes them in another, over the same stored
 deposits.  In the batch step a latency is one call (a batch), the rest is per
@@ -178,7 +178,7 @@ class InstantAdapter:
 
 
 def _patch_provider() -> None:
-    from app.services import payment_forms
+    from app.market import payment_forms
 
     payment_forms.adapter_of = lambda form: InstantAdapter()
 
@@ -247,9 +247,9 @@ def prepare(size: int, buyers: int, step: str = "purchase") -> list[int]:
     from flask_migrate import upgrade
 
     from app import crypto, ledger
+    from app.core.settings import current_settings
     from app.extensions import db
     from app.ledger import AccountKind
-    from app.services.settings import current_settings
 
     _recreate(BENCH_DB)
     app = _make_app()
@@ -379,7 +379,7 @@ def _timed(name: str, fn):
 
 def _instrument_matching() -> None:
     """Time match()'s two steps; match() calls them through the module, so wrapping the attribute is enough."""
-    from app.services import matching
+    from app.market import matching
 
     if not hasattr(matching.reserve, "__wrapped__"):
         matching.reserve = _timed("reserve", matching.reserve)
@@ -389,11 +389,11 @@ def _instrument_matching() -> None:
 def _buyer(n: int, buyer_id: int, go, clock, ready, out, profile_dir: str | None, step: str) -> None:
     import sqlalchemy as sa
 
+    from app.core.settings import current_settings
     from app.extensions import db
+    from app.market import matching, matching_batch, quotes
     from app.models import User
     from app.models.market import Deposit
-    from app.services import matching, matching_batch, quotes
-    from app.services.settings import current_settings
 
     result = BuyerResult()
     try:

@@ -6,7 +6,7 @@ A fresh database ``pokerpay_bench_room`` migrated by the app's migrations;
 ``--senders`` users, each with a verified room account.  Pages of ``--page``
 incoming transfers (90 % from the verified senders, 10 % from unknown ones)
 are ingested the way the feed poller stores a page: one
-:func:`app.services.room_ingest.ingest_page` and the cursor, committed as one
+:func:`app.room.room_ingest.ingest_page` and the cursor, committed as one
 transaction per page, by one poller (the feed is read in order) for
 ``--seconds``.  The same run measures the one-at-a-time path
 (:func:`room_ingest.ingest`: a statement set per transfer) on fresh pages as
@@ -55,8 +55,8 @@ def prepare(senders: int) -> list[str]:
     from flask_migrate import upgrade
 
     from app import ledger
+    from app.core.settings import current_settings
     from app.extensions import db
-    from app.services.settings import current_settings
 
     recreate(BENCH_DB)
     app = _make_app()
@@ -96,7 +96,7 @@ def _pages(identifiers: list[str], size: int, tag: str, rng: random.Random):
 def run(ingest, identifiers: list[str], seconds: float, size: int, tag: str) -> tuple[float, list, float]:
     """Ingest fresh pages for ``seconds``: transfers per second, the pages, and CPU ms per transfer (this process)."""
     from app.extensions import db
-    from app.services import room_ingest
+    from app.room import room_ingest
 
     rng = random.Random(tag)
     pages, done = [], 0
@@ -126,7 +126,7 @@ def main(argv=None) -> int:
 
     from app import ledger
     from app.extensions import db
-    from app.services import room_ingest
+    from app.room import room_ingest
 
     print(f"room ingest: {args.senders} verified senders …", flush=True)
     identifiers = prepare(args.senders)

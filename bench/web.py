@@ -69,11 +69,13 @@ def prepare(redis_url: str) -> int:
     from flask_migrate import upgrade
 
     from app import ledger
+    from app.core.settings import current_settings
     from app.database import utcnow
     from app.extensions import db
+    from app.market import matching, quotes
     from app.models import User
-    from app.services import accounts, matching, quotes, room_accounts
-    from app.services.settings import current_settings
+    from app.people import accounts
+    from app.room import room_accounts
 
     recreate(BENCH_DB)
     app = _make_app(redis_url)

@@ -8,7 +8,7 @@ import pyotp
 from app import crypto
 from app.extensions import db
 from app.models import Role, User
-from app.services import accounts
+from app.people import accounts
 
 PASSWORD = "Correct-Horse-7"
 _CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')

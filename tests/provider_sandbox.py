@@ -16,7 +16,7 @@ import requests
 
 from app.connectors.payments import InvoiceRequest
 from app.extensions import db
-from app.services import payment_forms
+from app.market import payment_forms
 from sandbox.providers import create_providers_app
 from sandbox.server import serve
 

@@ -68,7 +68,7 @@ def test_an_idle_connection_the_server_dropped_is_replaced_before_anyone_uses_it
 def test_a_request_whose_connection_dies_under_it_gets_a_503_to_retry_not_a_500(app_factory, database):
     if database.kind != "postgresql":
         pytest.skip("a dropped server connection is a PostgreSQL matter")
-    from app.access import public
+    from app.web.access import public
 
     app = app_factory()
 
@@ -111,7 +111,7 @@ def test_the_503_page_for_a_signed_in_user_renders_or_falls_back_but_always_says
     """The HTML 503 (the menu reads the user) after the connection died under a signed-in user's request."""
     if database.kind != "postgresql":
         pytest.skip("a dropped server connection is a PostgreSQL matter")
-    from app.access import public
+    from app.web.access import public
     from tests.helpers import PASSWORD, csrf_from, gen_user
 
     app = app_factory()

@@ -1,8 +1,8 @@
 """The home page explains the service before asking anyone to sign in; its Buy and Sell cards are links."""
 import re
 
+from app.core import settings as settings_service
 from app.extensions import db
-from app.services import settings as settings_service
 from tests.helpers import PASSWORD, csrf_from, gen_user
 
 

@@ -11,7 +11,7 @@ from babel.support import Translations
 from app import ledger, states
 from app.connectors.payments.base import STATUSES
 from app.ledger.models import AccountKind, Phase, Status
-from app.services.payment_forms import KIND_LABELS
+from app.market.payment_forms import KIND_LABELS
 from app.web import labels
 from tests.browser.pages import TRANSLATIONS
 
@@ -86,7 +86,7 @@ def test_labels_render_in_the_request_language(app):
 def test_provider_refusals_are_said_in_the_readers_language(app):
     """Is a provider's refusal a Russian sentence with its numeric code, never the connector's English text?"""
     from app.connectors.payments.base import InvalidCredentials, ProviderError, ProviderUnavailable
-    from app.web.provider_messages import CODE_MESSAGES, MESSAGE_MESSAGES, describe
+    from app.market.provider_messages import CODE_MESSAGES, MESSAGE_MESSAGES, describe
 
     russian = Translations.load(str(TRANSLATIONS), ["ru"])
     for meaning in [*CODE_MESSAGES.values(), *MESSAGE_MESSAGES.values()]:

@@ -30,8 +30,8 @@ def get_queue(name: str = "default") -> Queue:
 
 def enqueue_after_commit(func: Callable, *args: Any, job_id: str | None = None, queue: str = "default") -> None:
     """Queue ``func(*args)`` once the current transaction commits (dropped on rollback)."""
+    from app.core.request_context import job_meta
     from app.extensions import db
-    from app.ops.request_context import job_meta
 
     session = db.session()
     session.info.setdefault(_PENDING_KEY, []).append((func, args, job_id, queue, job_meta()))
@@ -79,8 +79,8 @@ def job(func: Callable) -> Callable:
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        from app.core.request_context import restore_request_id
         from app.extensions import db
-        from app.ops.request_context import restore_request_id
 
         app = app_for_jobs()
         with app.app_context():

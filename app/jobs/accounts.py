@@ -6,7 +6,7 @@ the database).  A lost job means no mail: the user asks again.
 from __future__ import annotations
 
 from app.jobs import job
-from app.services import password_reset
+from app.people import password_reset
 
 
 @job

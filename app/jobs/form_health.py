@@ -1,11 +1,11 @@
-"""The probe that closes API forms' circuits again (see :mod:`app.services.form_health`)."""
+"""The probe that closes API forms' circuits again (see :mod:`app.market.form_health`)."""
 from __future__ import annotations
 
 import logging
 
 from app.extensions import db
 from app.jobs import job
-from app.services import form_health
+from app.market import form_health
 
 log = logging.getLogger(__name__)
 

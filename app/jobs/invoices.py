@@ -10,9 +10,9 @@ import logging
 from app.database import utcnow
 from app.extensions import db
 from app.jobs import enqueue_after_commit, job
+from app.market import invoices, matching, matching_batch
 from app.models.market import Deposit
 from app.models.provider_event import ProviderEvent
-from app.services import invoices, matching, matching_batch
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def match_deposit(deposit_id: int) -> str:
 
 
 def _adapter_for_deposit(deposit: Deposit):
-    from app.services.payment_forms import adapter_of
+    from app.market.payment_forms import adapter_of
 
     return adapter_of(deposit.payment_form)
 
@@ -201,7 +201,7 @@ def recheck_settled_labels() -> dict[str, int]:
 
 def auto_resolve_disputes_once(limit: int | None = None) -> dict[str, int]:
     """Resolve the clear-cut disputes (the provider says paid, right amount); leave the rest to ops."""
-    from app.services import disputes
+    from app.operations import disputes
 
     counts = {"settled": 0, "left": 0}
     ids = [d.id for d in disputes.open_disputes(limit or disputes.AUTO_BATCH)]

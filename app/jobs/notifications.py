@@ -2,13 +2,13 @@
 
 A job commits its claim before talking to the channel and records the outcome
 in a second transaction, so no transaction stays open during the SMTP or HTTP
-call and no two workers send the same delivery (see app.notify.outbox).
+call and no two workers send the same delivery (see app.notifications.outbox).
 """
 from __future__ import annotations
 
 from app.extensions import db
 from app.jobs import job
-from app.notify import outbox
+from app.notifications import outbox
 
 
 def deliver_now(delivery_id: int) -> str:

@@ -7,7 +7,7 @@ from app.jobs import job
 
 @job
 def verify_ledger_job(requested_by_id: int | None = None) -> bool:
-    from app.services import ledger_checks
+    from app.operations import ledger_checks
 
     check = ledger_checks.run_check(requested_by_id=requested_by_id)
     db.session.commit()

@@ -10,7 +10,7 @@ from app.connectors.room.registry import room_connector_from_config
 from app.extensions import db
 from app.jobs import enqueue_after_commit, job
 from app.redis_client import get_redis
-from app.services import cashouts, reconciliation, room_ingest
+from app.room import cashouts, reconciliation, room_ingest
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def reconcile_room() -> int | None:
 @job
 def expire_room_verifications() -> int:
     """Delete room-account verifications past their time (they already stopped counting when they expired)."""
-    from app.services import room_accounts
+    from app.room import room_accounts
 
     gone = room_accounts.sweep_expired()
     db.session.commit()

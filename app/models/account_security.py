@@ -11,7 +11,7 @@ from app.extensions import db
 
 
 class LoginThrottle(db.Model):
-    """Failed sign-ins of one e-mail address (app.services.login_slowdown).
+    """Failed sign-ins of one e-mail address (app.people.login_slowdown).
 
     Keyed by an HMAC of the normalised e-mail rather than the user id: an address
     with no account is slowed down exactly like one with an account, so the

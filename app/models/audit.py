@@ -2,7 +2,7 @@
 
 Rows are only ever inserted; database triggers refuse UPDATE and DELETE on both
 engines (see the migration), so even a bug or a raw SQL session cannot rewrite
-history.  ``details`` must never contain a secret; :mod:`app.services.audit`
+history.  ``details`` must never contain a secret; :mod:`app.core.audit`
 scrubs known secret keys before writing.
 """
 from __future__ import annotations

@@ -7,7 +7,7 @@ business event that causes them (a transactional outbox):
 - ``notification_delivery (notification_id, channel)``: one delivery per channel.
 A delivery is sent by a job after the commit and moves
 ``pending → sending → sent | pending (retry) | failed`` by compare-and-set
-(:data:`app.notify.outbox.DELIVERY`), so two workers never both send it.
+(:data:`app.notifications.outbox.DELIVERY`), so two workers never both send it.
 """
 from __future__ import annotations
 

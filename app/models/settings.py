@@ -51,7 +51,7 @@ class PlatformSettings(db.Model):
     invoice_max_kopecks: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=15_000_000)
     cashout_min_cents: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=100)
     cashout_daily_limit_cents: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=500_000)
-    #: one cash-out or withdrawal request above this needs a passed KYC (app.services.kyc), cents
+    #: one cash-out or withdrawal request above this needs a passed KYC (app.people.kyc), cents
     kyc_threshold_cents: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=100_000, server_default="100000")
     #: how users reach support (an e-mail, a Telegram @name, a link), shown in help, the footer and disputes;
     #: "" until ops set one

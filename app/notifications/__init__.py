@@ -1,6 +1,8 @@
-"""The notification centre: the bell's count, the list, marking read, and the choice of outside channels."""
-from flask import Blueprint
+"""Outside channels for notifications (e-mail, Telegram) behind one small interface.
 
-bp = Blueprint("notifications", __name__, url_prefix="/notifications")
-
-from app.notifications import routes  # noqa: E402,F401
+:mod:`app.notifications.channel` defines :class:`~app.notifications.channel.Channel` and the
+registry; each channel module knows only how to put one rendered message in
+front of one address.  :mod:`app.notifications.outbox` sends the queued deliveries
+(claim, send, record, retry); which notifications go where is decided when
+they are recorded, in :mod:`app.notifications.inbox`.
+"""

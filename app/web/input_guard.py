@@ -30,7 +30,7 @@ from flask_babel import gettext as _
 
 log = logging.getLogger(__name__)
 
-#: the notification endpoint's own cap (app/hooks/routes.py): nothing else reads a raw body
+#: the notification endpoint's own cap (app/web/webhooks/routes.py): nothing else reads a raw body
 BODY_INSPECT_LIMIT = 64 * 1024
 #: a single line: no control character at all, no surrogate
 _BAD_IN_LINE = re.compile("[\x00-\x1f\ud800-\udfff]")
@@ -147,7 +147,7 @@ def reject_invalid_text():
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             _check_body()
     except InvalidText as bad:
-        from app.web.errors import render_error
+        from app.web.error_pages import render_error
 
         log.warning("refused a request with invalid text in %s: %s %s", bad.where, request.method,
                     request.endpoint or "(no route)")

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 
 from flask_babel import lazy_gettext as _l
 
+from app.market.payment_forms import KIND_LABELS as PAYMENT_KIND
 from app.models.payment_exception import REASONS, RESOLUTIONS
-from app.services.payment_forms import KIND_LABELS as PAYMENT_KIND
 
 CASH_OUT_STATUS = {
     "requested": _l("queued"),

@@ -2,7 +2,7 @@
 
 ``platform_settings.kyc_threshold_cents`` (default $1,000, positive).  The
 limits themselves need no schema: they are read under the user's row lock
-(app.services.user_limits.lock_owner).  Settings rows are never updated (a
+(app.people.user_limits.lock_owner).  Settings rows are never updated (a
 trigger refuses it), so the column is added in place: SQLite's own
 ``ADD COLUMN`` with its CHECK, not a batch copy, which would drop the trigger.
 

@@ -32,7 +32,7 @@ _HASH: list[str] = []
 
 def quick_user(email: str, *, role: Role = Role.USER, totp: bool = False) -> User:
     """Like ``gen_user`` but reuses one argon2 hash of PASSWORD (hashing is the slow part of a test)."""
-    from app.services import accounts
+    from app.people import accounts
 
     if not _HASH:
         _HASH.append(accounts.hash_password(PASSWORD))
@@ -115,7 +115,8 @@ def fund(user, cents: int) -> None:
 
 def make_seller(email: str, dollars: int = 100_00):
     """A seller with a verified room account, a T-Bank API form and dollars for sale in the queue."""
-    from app.services import payment_forms, room_accounts, withdrawals
+    from app.market import payment_forms, withdrawals
+    from app.room import room_accounts
 
     user = quick_user(email)
     account = room_accounts.add_room_account(user, email.split("@")[0])
@@ -130,8 +131,8 @@ def make_seller(email: str, dollars: int = 100_00):
 
 
 def make_deposit(buyer, rubles_kopecks: int):
-    from app.services import matching, quotes
-    from app.services.settings import current_settings
+    from app.core.settings import current_settings
+    from app.market import matching, quotes
 
     deposit = matching.create_deposit(buyer, quotes.quote("tbank", rubles_kopecks, current_settings()),
                                       uuid.uuid4().hex)

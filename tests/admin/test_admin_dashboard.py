@@ -9,11 +9,13 @@ from sqlalchemy import event
 from app import ledger
 from app.database import utcnow
 from app.extensions import db
+from app.market import invoices, matching
 from app.models import User
 from app.models.ledger_check import LedgerCheck
 from app.models.market import Deposit
 from app.models.room import RoomTransfer
-from app.services import cashouts, invoices, matching, ops_dashboard
+from app.operations import ops_dashboard
+from app.room import cashouts
 from app.states import DEPOSIT
 from tests.admin.conftest import audit_events, make_deposit, make_seller, post_form, quick_user, sign_in
 

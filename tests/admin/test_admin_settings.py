@@ -4,14 +4,14 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from app.core.settings import MIN_INVOICE_LIFETIME_SECONDS, change_settings, current_settings
 from app.errors import ValidationFailed
 from app.extensions import db
+from app.market import matching, quotes
 from app.models import User
 from app.models.market import Deposit
 from app.models.payment_form import PaymentForm
 from app.models.settings import PlatformSettings
-from app.services import matching, quotes
-from app.services.settings import MIN_INVOICE_LIFETIME_SECONDS, change_settings, current_settings
 from tests.admin.conftest import audit_events, make_deposit, sign_in
 from tests.helpers import csrf_from
 from tests.market.conftest import _providers_server, market, market_app, providers  # noqa: F401  (fixtures)

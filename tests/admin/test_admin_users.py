@@ -9,9 +9,11 @@ import sqlalchemy as sa
 from app import ledger
 from app.errors import NotPermitted, ValidationFailed
 from app.extensions import db
+from app.market import matching, withdrawals
 from app.models import AuditEvent, Role, User
 from app.models.limits import UserLimit
-from app.services import cashouts, matching, room_accounts, user_admin, user_limits, withdrawals
+from app.people import user_admin, user_limits
+from app.room import cashouts, room_accounts
 from tests.admin.conftest import (
     SECRET,
     audit_events,
@@ -30,7 +32,7 @@ def test_user_page_and_every_action_with_its_audit_entry(app, staff):
     """Does ops see the user's whole picture (secrets masked) and does each action take effect, audited?"""
     with app.app_context():
         seller, _account, form, request = make_seller("fish@example.com")
-        accounts_service = __import__("app.services.accounts", fromlist=["x"])
+        accounts_service = __import__("app.people.accounts", fromlist=["x"])
         accounts_service.start_totp_enrolment(seller)
         seller.totp_enabled = True
         db.session.commit()

@@ -15,7 +15,7 @@ from app.database import utcnow
 from app.extensions import db
 from app.models import User
 from app.models.market import Deposit
-from app.services import ops_dashboard
+from app.operations import ops_dashboard
 from app.states import DEPOSIT
 from tests.admin.conftest import make_deposit, make_seller, sign_in
 
@@ -40,7 +40,7 @@ def _one_deposit_per_status(buyer) -> dict[str, int]:
 
 def test_the_state_machine_and_the_outcome_chart_agree():
     """Every deposit state falls into exactly one outcome group, and every group has a name of its own."""
-    from app.admin.dashboard_routes import OUTCOME_LABELS
+    from app.web.admin.dashboard_routes import OUTCOME_LABELS
 
     groups = {ops_dashboard.outcome_group(status) for status in DEPOSIT.states}
     assert groups == set(ops_dashboard.OUTCOME_GROUPS)

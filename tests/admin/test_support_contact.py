@@ -5,10 +5,10 @@ import re
 
 import sqlalchemy as sa
 
+from app.core import settings as settings_service
+from app.core.settings import current_settings
 from app.extensions import db
 from app.models.settings import PlatformSettings
-from app.services import settings as settings_service
-from app.services.settings import current_settings
 from tests.admin.conftest import audit_events, sign_in
 from tests.helpers import csrf_from
 

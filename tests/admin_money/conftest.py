@@ -25,7 +25,7 @@ _HASH: list[str] = []
 
 
 def _password_hash() -> str:
-    from app.services import accounts
+    from app.people import accounts
 
     if not _HASH:
         _HASH.append(accounts.hash_password(PASSWORD))
@@ -39,7 +39,7 @@ def _one_argon2_hash_per_run(monkeypatch):
     argon2 is slow on purpose (a fraction of a second per hash on a busy machine)
     and these tests make many users; logging in still verifies the hash for real.
     """
-    from app.services import accounts
+    from app.people import accounts
 
     cached = _password_hash()
     monkeypatch.setattr(accounts, "hash_password", lambda password: cached if password == PASSWORD
@@ -52,7 +52,7 @@ def make_person(email: str, role: Role, *, totp: bool) -> Person:
     The password hash is computed once per run (argon2 is slow on purpose); the
     user is otherwise made as registration makes it.
     """
-    from app.services import accounts
+    from app.people import accounts
 
     user = User(email=email, password_hash=_password_hash(), role=role.value, locale="ru")
     db.session.add(user)
@@ -85,7 +85,7 @@ def session_of(app, person: Person):
 
     The forms themselves are exercised by :func:`sign_in` in the access tests.
     """
-    from app.access import MFA_SESSION_KEY
+    from app.web.access import MFA_SESSION_KEY
 
     client = app.test_client()
     with client.session_transaction() as session:

@@ -109,7 +109,7 @@ def test_reject_moves_nothing_and_an_overdraft_is_refused(app, staff):
 
 def test_the_database_refuses_self_approval_and_rewriting_a_decision(app, staff):
     """Behind the Python checks: can raw SQL make the requester the decider, or change a decided row? (No.)"""
-    from app.services import adjustments
+    from app.operations import adjustments
 
     with app.app_context():
         from app.models import User

@@ -4,8 +4,8 @@ import sqlalchemy as sa
 from app import ledger
 from app.extensions import db
 from app.jobs import invoices as invoice_jobs
+from app.market import invoices, matching, withdrawals
 from app.models.market import Deposit, WithdrawalRequest
-from app.services import invoices, matching, withdrawals
 from tests.admin_money.conftest import Market, audit_events, ledger_ok, session_of, token
 
 
@@ -113,8 +113,8 @@ def test_a_hold_past_its_backstop_is_released_then_settled_from_the_escrow(marke
     from datetime import timedelta
 
     from app.database import utcnow
+    from app.market import invoices as invoice_service
     from app.models import User
-    from app.services import invoices as invoice_service
 
     deposit_id, buyer_id, _, request_id = _disputed(market_app, providers, pay=True)
     later = utcnow() + timedelta(days=3)

@@ -7,10 +7,10 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.jobs import invoices as invoice_jobs
+from app.market import matching, payment_forms, provider_events
 from app.models.market import Deposit
 from app.models.notification import Notification
 from app.models.payment_exception import PaymentException
-from app.services import matching, payment_forms, provider_events
 from tests.admin_money.conftest import Market, audit_events, ledger_ok, session_of, token
 from tests.provider_sandbox import sign_in as sign_in_session
 

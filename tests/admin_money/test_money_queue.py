@@ -2,8 +2,8 @@
 import sqlalchemy as sa
 
 from app.extensions import db
+from app.market import invoices, matching
 from app.models.market import Deposit, WithdrawalRequest
-from app.services import invoices, matching
 from tests.admin_money.conftest import Market, audit_events, session_of, token
 
 

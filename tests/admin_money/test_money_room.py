@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from app import ledger
 from app.extensions import db
 from app.models import CashOut, ReconciliationRun, RoomTransfer, User
-from app.services import cashouts, room_accounts
+from app.room import cashouts, room_accounts
 from tests.admin_money.conftest import audit_events, ledger_ok, make_staff, session_of, token
 from tests.sandboxes import PLATFORM, TOKEN
 
@@ -42,8 +42,8 @@ def test_unmatched_transfer_is_credited_once_and_the_room_reconciles(desk_app, r
     responses = [ops.post(f"/admin/room/unmatched/{first}/assign", data=form) for _ in range(2)]
     assert [r.status_code for r in responses] == [303, 303]
     with desk_app.app_context():
-        from app.services.room_ingest import commission_for
-        from app.services.settings import current_settings
+        from app.core.settings import current_settings
+        from app.room.room_ingest import commission_for
 
         expected = 20_00 - commission_for(20_00, current_settings())
     assert _wallet(desk_app, staff.user.id) == expected  # once, though the form came twice

@@ -14,7 +14,7 @@ from app.jobs.notifications import deliver_now
 from app.models import AuditEvent, User
 from app.models.account_security import LoginThrottle
 from app.models.notification import Notification, NotificationDelivery
-from app.services import login_slowdown
+from app.people import login_slowdown
 from tests.helpers import PASSWORD, AuthActions, csrf_from, gen_user, totp_now
 from tests.notifications.conftest import _smtp_server, smtp  # noqa: F401  (fixtures: a real SMTP server)
 

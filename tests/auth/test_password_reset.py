@@ -12,7 +12,7 @@ from app.extensions import db
 from app.jobs import get_queue
 from app.jobs.accounts import send_password_reset
 from app.models import AuditEvent, User
-from app.services import password_reset
+from app.people import password_reset
 from tests.helpers import PASSWORD, AuthActions, csrf_from, gen_user
 from tests.notifications.conftest import _smtp_server, smtp  # noqa: F401  (fixtures: a real SMTP server)
 

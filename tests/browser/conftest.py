@@ -293,9 +293,9 @@ def _cancel_open_requests(live: Live) -> None:
     import sqlalchemy as sa
 
     from app.extensions import db
+    from app.market import withdrawals
     from app.models import User
     from app.models.market import WithdrawalRequest
-    from app.services import withdrawals
 
     with live.context():
         rows = db.session.execute(sa.select(WithdrawalRequest.id, WithdrawalRequest.seller_id)

@@ -21,8 +21,8 @@ from babel.support import NullTranslations, Translations
 from playwright.sync_api import Locator, Page
 
 from app.connectors.payments.base import CREDENTIAL_FIELDS
+from app.market.payment_forms import KIND_LABELS
 from app.money import format_rub, format_usd
-from app.services.payment_forms import KIND_LABELS
 from tests.browser.checks import expect
 
 TRANSLATIONS = Path(__file__).resolve().parents[2] / "app" / "translations"

@@ -49,16 +49,16 @@ def dollars(cents: int) -> str:
 
 def room_credit(system, cents: int) -> int:
     """What a room deposit of ``cents`` credits under the settings in force (minus the commission)."""
-    from app.services.room_ingest import commission_for
-    from app.services.settings import current_settings
+    from app.core.settings import current_settings
+    from app.room.room_ingest import commission_for
 
     with system.context():
         return cents - commission_for(cents, current_settings())
 
 
 def quote(system, kind: str, kopecks: int):
-    from app.services import quotes
-    from app.services.settings import current_settings
+    from app.core.settings import current_settings
+    from app.market import quotes
 
     with system.context():
         return quotes.quote(kind, kopecks, current_settings())
@@ -67,7 +67,7 @@ def quote(system, kind: str, kopecks: int):
 def seller_on_sale(system, kind: str = "tbank", dollars_cents: int = 500_00) -> str:
     """A seller (made directly, not through the browser) with ``kind`` API form and dollars for sale."""
     from app import ledger
-    from app.services import payment_forms, withdrawals
+    from app.market import payment_forms, withdrawals
     from tests.helpers import gen_user
 
     email = f"seller-{uuid.uuid4().hex[:8]}@example.com"
@@ -93,7 +93,7 @@ def buyer_with_room_account(system, make_user, lang: str) -> tuple[str, str]:
 
     from app.extensions import db
     from app.models import User
-    from app.services import room_accounts
+    from app.room import room_accounts
 
     email = make_user("buyer", lang)
     identifier = f"buyer{uuid.uuid4().hex[:10]}"
@@ -284,8 +284,8 @@ def test_expired_invoice_dispute(browsing, second_browser, system, make_user):
 
     from app.database import utcnow
     from app.extensions import db
+    from app.market.invoices import CLAIM_GRACE
     from app.models.market import Deposit
-    from app.services.invoices import CLAIM_GRACE
 
     b = browsing
     seller_on_sale(system, "tbank")

@@ -36,8 +36,8 @@ def _fund(user_id: int, cents: int) -> None:
 
 def _on_sale(live, seller_id: int, form_id: int) -> None:
     from app.extensions import db
+    from app.market import withdrawals
     from app.models import User
-    from app.services import withdrawals
 
     with live.context():
         withdrawals.create(db.session.get(User, seller_id), payment_form_id=form_id, amount=800_00,
@@ -48,7 +48,7 @@ def _on_sale(live, seller_id: int, form_id: int) -> None:
 @pytest.fixture(scope="module")
 def people(live):
     """A seller with a T-Bank form, a buyer with a balance, an ops user with 2FA (e-mails and ids)."""
-    from app.services import payment_forms
+    from app.market import payment_forms
     from tests.helpers import gen_user
 
     tag = uuid.uuid4().hex[:6]

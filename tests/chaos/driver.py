@@ -101,7 +101,7 @@ def final_sweep(system) -> dict:
     from app.jobs import invoices as invoice_jobs
     from app.jobs import room as room_jobs
     from app.models.market import Deposit
-    from app.services import cashouts
+    from app.room import cashouts
 
     app = in_process_app(system)
     for name in ("app", "rq", ""):

@@ -5,7 +5,7 @@ import uuid
 
 from app import ledger
 from app.extensions import db
-from app.services import payment_forms, withdrawals
+from app.market import payment_forms, withdrawals
 from tests.helpers import PASSWORD, csrf_from, gen_user, own_backend_pid, terminate_backend
 
 
@@ -56,7 +56,7 @@ def test_connection_dropped_after_the_work_does_not_turn_the_answer_into_a_500(a
     import pytest
     import sqlalchemy as sa
 
-    from app.access import public
+    from app.web.access import public
 
     if database.kind != "postgresql":
         pytest.skip("a dropped server connection is a PostgreSQL matter")

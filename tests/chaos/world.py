@@ -53,9 +53,11 @@ def _post(url: str, payload: dict) -> dict:
 
 def make_world(system, *, sellers: int, buyers: int, seller_dollars: int, invoice_lifetime: int) -> World:
     from app import create_app
+    from app.core.settings import change_settings
     from app.extensions import db
-    from app.services import accounts, payment_forms, room_accounts
-    from app.services.settings import change_settings
+    from app.market import payment_forms
+    from app.people import accounts
+    from app.room import room_accounts
     from tests.chaos.system import CHECKER_APP_NAME
 
     app = create_app(

@@ -6,8 +6,8 @@ import sqlalchemy as sa
 
 from app.errors import ValidationFailed
 from app.extensions import db
+from app.market import payment_forms
 from app.models import PaymentForm
-from app.services import payment_forms
 from tests.helpers import csrf_from
 from tests.provider_sandbox import quick_user, sign_in
 

@@ -13,10 +13,10 @@ from rq.job import Job
 
 from app.database import utcnow
 from app.extensions import db
+from app.market import payment_forms
 from app.models import PaymentForm
 from app.models.provider_event import ProviderEvent
 from app.redis_client import get_redis
-from app.services import payment_forms
 from sandbox.providers.common import tbank_token, yoomoney_sha1
 from sandbox.server import serve
 from tests.provider_sandbox import add_form, make_invoice
@@ -135,7 +135,7 @@ def test_a_forged_signature_is_rejected_and_logged_without_secrets(seller_app, h
     else:
         body = _yoomoney_body(credentials, secret="guessed-secret")
     # Alembic's fileConfig (the migrations ran in this process) disables loggers that existed then.
-    service_logger = logging.getLogger("app.services.provider_events")
+    service_logger = logging.getLogger("app.market.provider_events")
     was_disabled, service_logger.disabled = service_logger.disabled, False
     try:
         with caplog.at_level(logging.INFO):

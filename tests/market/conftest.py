@@ -9,7 +9,7 @@ import requests
 
 from app import ledger
 from app.extensions import db
-from app.services import payment_forms, withdrawals
+from app.market import payment_forms, withdrawals
 from sandbox.providers import create_providers_app
 from sandbox.server import serve
 from tests.helpers import gen_user
@@ -129,8 +129,8 @@ class Market:
         return gen_user(email)
 
     def deposit(self, buyer, kind: str, rubles_kopecks: int):
-        from app.services import matching, quotes
-        from app.services.settings import current_settings
+        from app.core.settings import current_settings
+        from app.market import matching, quotes
 
         deposit = matching.create_deposit(buyer, quotes.quote(kind, rubles_kopecks, current_settings()),
                                           uuid.uuid4().hex)

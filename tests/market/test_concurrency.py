@@ -6,10 +6,10 @@ import pytest
 import sqlalchemy as sa
 
 from app import ledger
+from app.core.settings import current_settings
 from app.extensions import db
+from app.market import invoices, matching, quotes
 from app.models.market import Deposit, WithdrawalRequest
-from app.services import invoices, matching, quotes
-from app.services.settings import current_settings
 from tests.helpers import gen_user
 
 BUYERS = 32

@@ -4,8 +4,8 @@ import re
 import sqlalchemy as sa
 
 from app.extensions import db
+from app.market import matching
 from app.models.market import Deposit
-from app.services import matching
 from tests.helpers import PASSWORD, csrf_from
 
 
@@ -116,7 +116,7 @@ def test_an_amount_outside_the_shown_range_is_a_form_error_and_writes_nothing(ma
 
 def test_the_platform_bounds_narrow_the_shown_and_enforced_range(market_web, market_app):
     """When ops allow at most 5,000 ₽ per invoice, do the form and the check both say 5,000, not the seller's 10,000?"""
-    from app.services import settings as settings_service
+    from app.core import settings as settings_service
 
     def setup(m):
         m.seller("seller@example.com", "tbank")  # the seller takes 100 ₽ … 10,000 ₽

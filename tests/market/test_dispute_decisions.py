@@ -3,11 +3,11 @@ import re
 
 import sqlalchemy as sa
 
+from app.core import settings as settings_service
 from app.extensions import db
+from app.market import invoices, matching
 from app.models import Role
 from app.models.market import Deposit
-from app.services import invoices, matching
-from app.services import settings as settings_service
 from tests.helpers import PASSWORD, csrf_from, gen_user
 
 REJECT_REASON = "No payment for this order at the provider on 04.12"

@@ -4,9 +4,9 @@ import sqlalchemy as sa
 from app import ledger
 from app.extensions import db
 from app.ledger.models import LedgerTransfer, Phase
+from app.market import invoices, matching, withdrawals
 from app.models.audit import AuditEvent
 from app.models.market import Deposit, WithdrawalRequest
-from app.services import invoices, matching, withdrawals
 
 
 def _reload(model, row_id):

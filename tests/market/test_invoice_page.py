@@ -4,8 +4,8 @@ import re
 import sqlalchemy as sa
 
 from app.extensions import db
+from app.market import invoices, matching
 from app.models.market import Deposit
-from app.services import invoices, matching
 from tests.helpers import PASSWORD, csrf_from
 from tests.security.test_pages import leaving_links_problems
 

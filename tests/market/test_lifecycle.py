@@ -9,9 +9,9 @@ from app import ledger
 from app.database import utcnow
 from app.extensions import db
 from app.jobs import invoices as invoice_jobs
+from app.market import invoices, matching, withdrawals
 from app.models.market import Deposit, WithdrawalRequest
 from app.models.provider_event import ProviderEvent
-from app.services import invoices, matching, withdrawals
 
 KINDS = ["yoomoney", "yookassa", "tbank"]
 
@@ -222,8 +222,8 @@ def test_seller_cancels_with_open_invoices(market):
 
 def test_double_submit_creates_one_deposit(market):
     """Does a repeated submit with the same form key create a single deposit?"""
-    from app.services import quotes
-    from app.services.settings import current_settings
+    from app.core.settings import current_settings
+    from app.market import quotes
 
     buyer = market.buyer()
     q = quotes.quote("tbank", 500_00, current_settings())
@@ -270,7 +270,7 @@ def hook():
 
 def _yoomoney_invoice(market, hook, rubles_kopecks: int = 1_000_00, *, dollars: int = 100_00):
     """A matched YooMoney invoice whose sandbox wallet (charging the real fee) notifies ``hook``."""
-    from app.services import payment_forms
+    from app.market import payment_forms
 
     seller, form, request = market.seller("seller@example.com", "yoomoney", dollars=dollars)
     wallet = payment_forms.credentials_of(form)["wallet"]
@@ -296,7 +296,7 @@ def _pay_yoomoney(market, deposit, payment_type: str = "AC", amount: int | None 
 
 def _deliver(form, body: bytes) -> str:
     """Hand a notification to the platform's door and process what it stored; the outcome."""
-    from app.services import provider_events
+    from app.market import provider_events
 
     accepted = provider_events.accept_notification("yoomoney", form.hook_token, {}, body, "127.0.0.1")
     db.session.commit()
@@ -350,7 +350,7 @@ def test_yoomoney_forged_withdraw_amount_credits_nothing(market, hook):
     deposit = _reload(Deposit, deposit.id)
     assert deposit.status == "disputed" and "paid amount 100 " in deposit.reason
     assert _wallet(buyer) == 0
-    from app.services import disputes
+    from app.operations import disputes
 
     assert not disputes.fetch_evidence(deposit.id).clear_cut_paid(deposit)  # auto-resolution will not clear it
     _verify()
@@ -500,7 +500,7 @@ def test_concurrent_processing_records_a_second_payment_once(market_app, market,
     once (the sum of the extra transfers), never twice."""
     if database.kind != "postgresql":
         pytest.skip("concurrency is a PostgreSQL property; SQLite serialises writers by design")
-    from app.services import provider_events
+    from app.market import provider_events
 
     _, form, _, buyer, deposit = _yoomoney_invoice(market, hook)
     _pay_yoomoney(market, deposit, "AC")

@@ -14,9 +14,10 @@ import sqlalchemy as sa
 
 from app import ledger
 from app.extensions import db
+from app.market import payment_forms
 from app.models import Role
 from app.models.market import Deposit, WithdrawalRequest
-from app.services import payment_forms, user_admin, user_limits
+from app.people import user_admin, user_limits
 from tests.concurrent_requests import post_at_once, signed_in_clients, statuses
 from tests.helpers import gen_user
 
@@ -175,7 +176,7 @@ def test_open_invoice_slots_hold_under_20_concurrent_matchings(market_web, marke
     """A request with three open-invoice slots and 20 deposits matched at once: exactly three invoices open?\n\n    The slots are enforced by the database: a conditional UPDATE and CHECK (open_invoices <= max_open_invoices)."""
     _postgres_only(database)
     from app.jobs import invoices as invoice_jobs
-    from app.services import matching
+    from app.market import matching
 
     request_id, deposit_ids = _waiting_deposits(market_web, N)
     # "job": what the queue runs (the batch matcher, falling back to the single one)

@@ -14,12 +14,12 @@ import pytest
 import sqlalchemy as sa
 
 from app import ledger
+from app.core.settings import current_settings
 from app.extensions import db
 from app.jobs import invoices as invoice_jobs
+from app.market import matching, matching_batch, quotes
 from app.models import AuditEvent
 from app.models.market import Deposit, WithdrawalRequest
-from app.services import matching, matching_batch, quotes
-from app.services.settings import current_settings
 from tests.helpers import gen_user
 from tests.querycount import count_queries
 

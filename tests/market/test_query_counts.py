@@ -2,8 +2,8 @@
 import sqlalchemy as sa
 
 from app.extensions import db
+from app.market import matching
 from app.models import User
-from app.services import matching
 from tests.helpers import PASSWORD, csrf_from
 from tests.querycount import count_queries
 

@@ -2,8 +2,8 @@
 import re
 
 from app.extensions import db
+from app.market import invoices, matching
 from app.models.market import Deposit
-from app.services import invoices, matching
 from tests.helpers import PASSWORD, csrf_from
 
 
@@ -50,9 +50,9 @@ def test_dashboard_shows_progress_invoices_sales_and_earnings(market_web, market
 
 def test_each_request_shows_its_rate_the_rubles_to_expect_and_its_place(market_web, market_app):
     """Does the seller see, per request, the rate, the rubles still to come and the place in the FIFO queue?"""
+    from app.market import withdrawals
     from app.models import User
     from app.models.market import WithdrawalRequest
-    from app.services import withdrawals
 
     def setup(m):
         _market(m)  # seller@: $100, $10 sold (960 ₽), $5 in an open invoice (480 ₽)

@@ -22,7 +22,7 @@ def _request_row(app):
 def test_put_up_pause_resume_cancel(market_web, market_app):
     """Can a seller put dollars up through the form and pause, resume and cancel the request?"""
     def setup(m):
-        from app.services import payment_forms
+        from app.market import payment_forms
         from tests.helpers import gen_user
 
         user = gen_user("seller@example.com")
@@ -58,7 +58,7 @@ def test_put_up_pause_resume_cancel(market_web, market_app):
 def test_bad_withdrawal_input_writes_nothing(market_web, market_app):
     """Are an amount over the balance, min above max and a malformed amount refused with no request?"""
     def setup(m):
-        from app.services import payment_forms
+        from app.market import payment_forms
         from tests.helpers import gen_user
 
         user = gen_user("seller@example.com")

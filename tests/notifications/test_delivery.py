@@ -11,20 +11,19 @@ from app.extensions import db
 from app.jobs import get_queue
 from app.jobs.notifications import deliver_now, sweep_deliveries
 from app.models.notification import NotificationDelivery
-from app.notify import outbox
-from app.services import notifications
+from app.notifications import inbox, outbox
 from tests.notifications.conftest import BOT_TOKEN, quick_user
 
 
 def _user(locale: str = "en", chat_id: str = "424242"):
     user = quick_user("user@example.com", locale=locale)
-    notifications.save_settings(user, email_enabled=True, telegram_enabled=True, telegram_chat_id=chat_id)
+    inbox.save_settings(user, email_enabled=True, telegram_enabled=True, telegram_chat_id=chat_id)
     db.session.commit()
     return user
 
 
 def _event(user, n: int = 1) -> int:
-    notification_id = notifications.notify(user.id, "cash_out_sent", f"cash-out-sent:{n}", cash_out_id=n,
+    notification_id = inbox.notify(user.id, "cash_out_sent", f"cash-out-sent:{n}", cash_out_id=n,
                                            amount=12_34)
     db.session.commit()
     return notification_id
@@ -118,7 +117,7 @@ def test_the_bot_token_never_reaches_logs_or_the_database(ctx, telegram, caplog)
     """When Telegram is unreachable, is the reason stored and logged without the token (part of the URL)?"""
     ctx.config["TELEGRAM_API_URL"] = "http://127.0.0.1:9"
     user = _user()
-    notifications.save_settings(user, email_enabled=False, telegram_enabled=True, telegram_chat_id="1")
+    inbox.save_settings(user, email_enabled=False, telegram_enabled=True, telegram_chat_id="1")
     db.session.commit()
     _event(user)
     with caplog.at_level(logging.DEBUG):
@@ -131,7 +130,7 @@ def test_messages_follow_the_users_language(ctx, smtp, telegram):
     """Is an outside message written in the recipient's language, not the worker's?"""
     russian = _user(locale="ru")
     english = quick_user("en@example.com", locale="en")
-    notifications.save_settings(english, email_enabled=True, telegram_enabled=False, telegram_chat_id=None)
+    inbox.save_settings(english, email_enabled=True, telegram_enabled=False, telegram_chat_id=None)
     db.session.commit()
     _event(russian, 1)
     _event(english, 2)

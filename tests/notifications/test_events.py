@@ -6,13 +6,14 @@ import uuid
 import sqlalchemy as sa
 
 from app.connectors.payments.base import InvalidCredentials
+from app.core.settings import current_settings
 from app.extensions import db
 from app.jobs import invoices as invoice_jobs
 from app.jobs.room import poll_room_feed_once, send_cash_out_now
+from app.market import form_health, invoices, matching, payment_forms, quotes, withdrawals
 from app.models.market import Deposit
 from app.models.notification import Notification
-from app.services import cashouts, form_health, invoices, matching, payment_forms, quotes, room_accounts, withdrawals
-from app.services.settings import current_settings
+from app.room import cashouts, room_accounts
 from tests.notifications.conftest import fund, quick_user
 from tests.sandboxes import PLATFORM
 
@@ -148,12 +149,12 @@ def test_each_opening_of_a_form_circuit_notifies_once(ctx, providers):
 def test_a_replayed_event_key_writes_nothing(ctx):
     """Does recording the same event again insert no notification and no delivery?"""
     from app.models.notification import NotificationDelivery
-    from app.services import notifications
+    from app.notifications import inbox
 
     user = quick_user("user@example.com")
-    notifications.save_settings(user, email_enabled=True, telegram_enabled=False, telegram_chat_id=None)
-    first = notifications.notify(user.id, "cash_out_sent", "cash-out-sent:999", cash_out_id=999, amount=1)
-    again = notifications.notify(user.id, "cash_out_sent", "cash-out-sent:999", cash_out_id=999, amount=1)
+    inbox.save_settings(user, email_enabled=True, telegram_enabled=False, telegram_chat_id=None)
+    first = inbox.notify(user.id, "cash_out_sent", "cash-out-sent:999", cash_out_id=999, amount=1)
+    again = inbox.notify(user.id, "cash_out_sent", "cash-out-sent:999", cash_out_id=999, amount=1)
     db.session.commit()
     assert first is not None and again is None
     assert len(_notes(user)) == 1

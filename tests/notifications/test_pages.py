@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.models import AuditEvent
 from app.models.notification import Notification, NotificationSettings
-from app.services import notifications
+from app.notifications import inbox
 from tests.helpers import csrf_from
 from tests.notifications.conftest import quick_user
 
@@ -45,9 +45,9 @@ def _people_with_notes(setup):
     def make():
         alice = quick_user("alice@example.com", locale="en")
         bob = quick_user("bob@example.com", locale="en")
-        ids = [notifications.notify(alice.id, "cash_out_sent", f"cash-out-sent:{n}", cash_out_id=n, amount=5_00)
+        ids = [inbox.notify(alice.id, "cash_out_sent", f"cash-out-sent:{n}", cash_out_id=n, amount=5_00)
                for n in (1, 2, 3)]
-        bobs = notifications.notify(bob.id, "credit_received", "credit-received:1:2", amount=1_00, commission=0)
+        bobs = inbox.notify(bob.id, "credit_received", "credit-received:1:2", amount=1_00, commission=0)
         return Person(alice), Person(bob), ids, bobs
 
     return setup(make)
@@ -158,7 +158,7 @@ def test_channels_not_configured_cannot_be_chosen(web, notify_app):
     page = client.get("/notifications/settings").get_data(as_text=True)
     assert "E-mail notifications are not set up" in page and "Telegram notifications are not set up" in page
     client.post("/notifications/settings", data={"csrf_token": csrf_from(page), "email": "y"})
-    assert setup(lambda: notifications.chosen_channels(alice.id)) == []
+    assert setup(lambda: inbox.chosen_channels(alice.id)) == []
 
 
 def test_older_notifications_come_a_page_at_a_time(web):
@@ -168,7 +168,7 @@ def test_older_notifications_come_a_page_at_a_time(web):
     def make():
         user = quick_user("many@example.com", locale="en")
         for n in range(notifications.PAGE_SIZE + 2):
-            notifications.notify(user.id, "cash_out_failed", f"cash-out-failed:{n}", cash_out_id=n, amount=1_00 + n)
+            inbox.notify(user.id, "cash_out_failed", f"cash-out-failed:{n}", cash_out_id=n, amount=1_00 + n)
         return Person(user)
 
     person = setup(make)

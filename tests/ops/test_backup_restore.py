@@ -54,7 +54,7 @@ def test_dump_restores_into_a_fresh_database_that_verifies(database, app, make_a
         ledger.verify_ledger, ledger.transfer, ledger.reserve  # noqa: B018 - the API this test uses
     except (ImportError, AttributeError):
         pytest.skip("app.ledger (verify_ledger, transfer, reserve) is not part of this build yet")
-    from app.ops import doctor
+    from app.observability import doctor
 
     make_ledger_activity(app)
     source_counts = row_counts(app)

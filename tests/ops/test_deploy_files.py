@@ -209,7 +209,7 @@ def test_gunicorn_settings_are_known_and_valid(monkeypatch):
     assert 0 < config.keepalive < config.timeout and config.graceful_timeout >= 10
     assert config.max_requests > 0 and 0 < config.max_requests_jitter < config.max_requests
     assert "{x-request-id}o" in config.access_log_format
-    assert config.logconfig_dict["formatters"]["pokerpay"]["()"] == "app.logs.JsonFormatter"
+    assert config.logconfig_dict["formatters"]["pokerpay"]["()"] == "app.observability.logs.JsonFormatter"
 
 
 def test_gunicorn_workers_follow_web_concurrency(monkeypatch):
@@ -406,7 +406,7 @@ def test_dockerignore_keeps_secrets_and_local_state_out():
 
 def test_operations_manual_documents_every_metric_and_setting():
     """Does docs/operations.md name every metric the code exports, every doctor check and new setting?"""
-    from app.ops import doctor
+    from app.observability import doctor
 
     manual = (ROOT / "docs" / "operations.md").read_text()
     code = "\n".join(path.read_text() for path in (ROOT / "app" / "ops").glob("*.py"))

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.ops import doctor
+from app.observability import doctor
 from config import DEFAULT_SECRET_KEY
 
 LINE = re.compile(r"^(OK|WARN|FAIL) +(\w+) +(.+)$")

@@ -9,9 +9,9 @@ import logging
 import pytest
 from flask import g
 
+from app.core.request_context import job_meta, restore_request_id
 from app.jobs import job
-from app.logs import JsonFormatter, RequestIdFilter, logging_config
-from app.ops.request_context import job_meta, restore_request_id
+from app.observability.logs import JsonFormatter, RequestIdFilter, logging_config
 
 log = logging.getLogger("app.tests.ops")
 
@@ -38,7 +38,7 @@ def app_log():
 
 def test_every_line_of_a_request_carries_its_id(app, app_log):
     """Does a line logged while serving a request show that request's X-Request-ID?"""
-    from app.access import public
+    from app.web.access import public
 
     @public
     def noisy():

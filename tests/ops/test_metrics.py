@@ -5,9 +5,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.extensions import db
-from app.ops import metrics
-from app.ops.collectors import verify_outcome
-from app.ops.metrics import MATCHING_SECONDS, Sample
+from app.observability import metrics
+from app.observability.collectors import verify_outcome
+from app.observability.metrics import MATCHING_SECONDS, Sample
 from tests.helpers import gen_user
 
 OUTSIDE = {"REMOTE_ADDR": "203.0.113.9"}

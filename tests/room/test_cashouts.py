@@ -9,7 +9,7 @@ from app.errors import DomainError
 from app.extensions import db
 from app.jobs.room import send_cash_out_now, sweep_cash_outs_once
 from app.models.room import CashOut
-from app.services import cashouts, room_accounts
+from app.room import cashouts, room_accounts
 from tests.helpers import gen_user
 from tests.sandboxes import PLATFORM
 

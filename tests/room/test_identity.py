@@ -14,7 +14,7 @@ from app import ledger
 from app.extensions import db
 from app.jobs.room import poll_room_feed_once, send_cash_out_now
 from app.models.room import RoomAccount, RoomTransfer
-from app.services import cashouts, room_accounts
+from app.room import cashouts, room_accounts
 from tests.helpers import gen_user
 from tests.sandboxes import PLATFORM
 

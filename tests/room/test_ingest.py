@@ -2,11 +2,11 @@
 import sqlalchemy as sa
 
 from app import ledger
+from app.core.settings import current_settings
 from app.extensions import db
 from app.jobs.room import poll_room_feed_once
 from app.models.room import RoomAccount, RoomTransfer
-from app.services import room_accounts, room_ingest
-from app.services.settings import current_settings
+from app.room import room_accounts, room_ingest
 from tests.helpers import gen_user
 from tests.sandboxes import PLATFORM
 

@@ -5,12 +5,12 @@ import sqlalchemy as sa
 
 from app import ledger
 from app.connectors.room.base import RoomTransfer as FeedTransfer
+from app.core.settings import current_settings
 from app.database import utcnow
 from app.extensions import db
 from app.ledger import LedgerTransfer
 from app.models.room import RoomAccount, RoomTransfer
-from app.services import room_accounts, room_ingest
-from app.services.settings import current_settings
+from app.room import room_accounts, room_ingest
 from tests.helpers import gen_user
 
 

@@ -8,7 +8,7 @@ from app import ledger
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.models import Role
-from app.services import cashouts, room_accounts, room_ingest
+from app.room import cashouts, room_accounts, room_ingest
 from tests.helpers import gen_user
 from tests.sandboxes import PLATFORM
 

@@ -12,8 +12,8 @@ from app.extensions import db
 from app.jobs.room import expire_room_verifications, poll_room_feed_once
 from app.models import AuditEvent, Role, User
 from app.models.room import RoomAccount, RoomTransfer
-from app.services import room_accounts
-from app.wallet.routes import EXPECT_SINCE_KEY, QUIET_SECONDS
+from app.room import room_accounts
+from app.web.wallet.routes import EXPECT_SINCE_KEY, QUIET_SECONDS
 from tests.admin.conftest import person, post_form, quick_user, sign_in
 from tests.helpers import csrf_from
 from tests.sandboxes import PLATFORM
@@ -277,7 +277,7 @@ def test_a_slow_cash_out_is_explained(room_app):
 
     from app import ledger
     from app.models.room import CashOut
-    from app.services import cashouts
+    from app.room import cashouts
 
     client = _client(room_app)
     with room_app.app_context():
@@ -305,7 +305,7 @@ def test_a_re_verification_with_old_cash_outs_is_never_deleted(room, room_ctx):
     import uuid
 
     from app import ledger
-    from app.services import cashouts
+    from app.room import cashouts
 
     user = quick_user("old@example.com")
     account = room_accounts.add_room_account(user, "fish42")

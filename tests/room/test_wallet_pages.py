@@ -59,7 +59,7 @@ def test_cash_out_form_requires_a_verified_account(room_app):
 def test_credit_arrives_live_after_i_have_sent(room, room_app):
     """After "I have sent dollars", does the wallet poll, and does the live fragment show the credit?"""
     from app.jobs.room import poll_room_feed_once
-    from app.services import room_accounts
+    from app.room import room_accounts
     from tests.sandboxes import PLATFORM
 
     client = _signed_in(room_app)

@@ -12,10 +12,11 @@ import pyotp
 import pytest
 
 from app import crypto, ledger
+from app.core.settings import current_settings
 from app.extensions import db
+from app.market import matching, quotes, withdrawals
 from app.models import Role, User
-from app.services import matching, quotes, room_accounts, withdrawals
-from app.services.settings import current_settings
+from app.room import room_accounts
 from tests.provider_sandbox import (  # noqa: F401  (fixtures)
     add_form,
     provider_sandbox,
@@ -84,10 +85,10 @@ def build_world(app, providers) -> World:  # noqa: F811
 def _notification(owner) -> int:
     """One notification of the owner's, once the notification centre exists (0 before)."""
     try:
-        from app.services import notifications
+        from app.notifications import inbox
     except ImportError:
         return 0
-    return notifications.notify(owner.id, "credit_received", f"security-world:{uuid.uuid4().hex}",
+    return inbox.notify(owner.id, "credit_received", f"security-world:{uuid.uuid4().hex}",
                                 amount=100, commission=0) or 0
 
 
@@ -119,7 +120,7 @@ def _cheap_password_hashing(monkeypatch):
     """
     from argon2 import PasswordHasher
 
-    from app.services import accounts
+    from app.people import accounts
 
     cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     monkeypatch.setattr(accounts, "_hasher", cheap)

@@ -8,11 +8,11 @@ import uuid
 
 import sqlalchemy as sa
 
-from app.access import roles_required
 from app.extensions import db
 from app.models import Role
 from app.models.market import WithdrawalRequest
 from app.models.room import CashOut
+from app.web.access import roles_required
 from tests.helpers import csrf_from
 from tests.security import access_table as table
 from tests.security.conftest import build_world, sign_in

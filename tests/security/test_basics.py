@@ -4,7 +4,7 @@ import uuid
 import pytest
 import redis
 
-from app.access import is_public_endpoint
+from app.web.access import is_public_endpoint
 from tests.helpers import gen_user
 
 #: the only endpoints an anonymous visitor may reach; a new public view must be added here on purpose

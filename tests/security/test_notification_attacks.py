@@ -14,14 +14,14 @@ from urllib.parse import urlencode
 import pytest
 import sqlalchemy as sa
 
+from app.core.settings import current_settings
 from app.extensions import db
 from app.jobs.invoices import poll_one, process_event_now
 from app.ledger.models import LedgerTransfer
 from app.ledger.verify import verify_ledger
+from app.market import matching, payment_forms, quotes, withdrawals
 from app.models.market import Deposit
 from app.models.provider_event import ProviderEvent
-from app.services import matching, payment_forms, quotes, withdrawals
-from app.services.settings import current_settings
 from sandbox.providers.common import tbank_token, yoomoney_sha1
 from sandbox.server import serve
 from tests.provider_sandbox import add_form, quick_user

@@ -136,7 +136,7 @@ def test_secrets_appear_nowhere_in_plaintext(sec_app, providers):
 @pytest.mark.server_errors_expected
 def test_an_exception_carrying_a_secret_shows_nothing_of_it(sec_app):
     """Does the 500 page stay generic even when the exception's message holds a secret?"""
-    from app.access import public
+    from app.web.access import public
 
     def boom():
         raise RuntimeError("password=Leaky-Secret-1")

@@ -11,9 +11,10 @@ from cryptography.fernet import Fernet
 
 from app import crypto, ledger
 from app.extensions import db
+from app.market import form_health, payment_forms
 from app.models import AuditEvent, PaymentForm, User
 from app.models.market import WithdrawalRequest
-from app.services import accounts, form_health, payment_forms
+from app.people import accounts
 from tests.helpers import csrf_from
 from tests.provider_sandbox import add_form, quick_user, sign_in
 
@@ -97,7 +98,7 @@ def test_bad_credentials_are_a_clear_form_error_and_nothing_is_written(seller, p
     page = response.get_data(as_text=True)
     assert response.status_code == 200 and REJECTED in page
     assert 'value="wrong-' not in page  # a typed secret is not sent back either
-    # the refusal is said in Russian (app.web.provider_messages), not in the connector's English log text
+    # the refusal is said in Russian (app.market.provider_messages), not in the connector's English log text
     error = re.search(r"Провайдер отклонил эти данные \(([^)]*)\)", page).group(1)
     assert error and not re.search(r"[A-Za-z]{3,}", error.replace("OAuth", "")), error
     with seller.app.app_context():

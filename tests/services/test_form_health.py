@@ -9,8 +9,8 @@ from app.connectors.payments.base import InvalidCredentials, ProviderError, Prov
 from app.database import utcnow
 from app.extensions import db
 from app.jobs import form_health as form_health_jobs
+from app.market import form_health
 from app.models import AuditEvent, PaymentForm
-from app.services import form_health
 from tests.provider_sandbox import add_form
 
 

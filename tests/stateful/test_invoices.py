@@ -33,16 +33,16 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from app.core.settings import current_settings
 from app.errors import DomainError
 from app.extensions import db
 from app.jobs import invoices as invoice_jobs
 from app.ledger.models import LedgerTransfer
 from app.ledger.sweeper import void_expired_holds
+from app.market import invoices, matching, quotes, withdrawals
 from app.models import Role, User
 from app.models.market import Deposit, WithdrawalRequest
 from app.models.provider_event import ProviderEvent
-from app.services import invoices, matching, quotes, withdrawals
-from app.services.settings import current_settings
 from sandbox.providers.common import tbank_token
 from tests.hypothesis_profiles import examples
 from tests.provider_sandbox import add_form, quick_user

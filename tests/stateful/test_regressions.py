@@ -6,13 +6,13 @@ from datetime import timedelta
 
 import pytest
 
+from app.core.settings import current_settings
 from app.extensions import db
 from app.jobs import invoices as invoice_jobs
 from app.ledger.models import LedgerTransfer
 from app.ledger.sweeper import void_expired_holds
+from app.market import matching, quotes, withdrawals
 from app.models.market import Deposit, WithdrawalRequest
-from app.services import matching, quotes, withdrawals
-from app.services.settings import current_settings
 from tests.provider_sandbox import add_form, quick_user
 from tests.security.conftest import fund
 from tests.stateful.harness import FakeClock, ledger_ok

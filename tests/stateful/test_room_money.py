@@ -32,7 +32,7 @@ from app.jobs.room import poll_room_feed_once, send_cash_out_now, sweep_cash_out
 from app.ledger.models import LedgerTransfer
 from app.models import Role, User
 from app.models.room import CashOut, RoomAccount, RoomTransfer
-from app.services import cashouts, room_accounts, room_ingest
+from app.room import cashouts, room_accounts, room_ingest
 from sandbox.room import create_room_app
 from tests.hypothesis_profiles import examples
 from tests.provider_sandbox import quick_user

@@ -13,11 +13,13 @@ import pytest
 import sqlalchemy as sa
 
 from app import ledger
+from app.core import settings
 from app.extensions import db
 from app.models import Role
 from app.models.audit import AuditEvent
 from app.models.room import CashOut
-from app.services import room_accounts, settings, user_limits
+from app.people import user_limits
+from app.room import room_accounts
 from tests.concurrent_requests import post_at_once, signed_in_clients, statuses
 from tests.helpers import gen_user
 
@@ -195,7 +197,7 @@ def test_cash_out_above_the_kyc_threshold_needs_passed_kyc(app):
     assert _cash_outs(app, user_id) == []
     assert cash_out("500").status_code == 302
     with app.app_context():
-        from app.services import user_admin
+        from app.people import user_admin
 
         ops = gen_user("ops@example.com", role=Role.OPS)
         user_admin.review_kyc(user_id, "verified", actor=ops, note="passport checked")

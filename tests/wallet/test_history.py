@@ -8,7 +8,7 @@ from flask_babel import force_locale
 from app import ledger
 from app.extensions import db
 from app.models import User
-from app.services import history
+from app.web.wallet import history
 from tests.wallet.conftest import login, room_deposits
 
 

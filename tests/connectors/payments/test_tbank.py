@@ -20,13 +20,13 @@ from app.connectors.payments import (
 )
 from app.connectors.payments.signatures import tbank_token
 from app.connectors.payments.tbank import REDIRECT_DUE_MIN, REDIRECT_DUE_SLACK, redirect_due_date
+from app.core.settings import MIN_INVOICE_LIFETIME_SECONDS
 from app.database import utcnow
 from app.extensions import db
 from app.jobs import invoices as invoices_jobs
+from app.market import matching, payment_forms, provider_events, withdrawals
 from app.models.market import Deposit
 from app.models.provider_event import ProviderEvent
-from app.services import matching, payment_forms, provider_events, withdrawals
-from app.services.settings import MIN_INVOICE_LIFETIME_SECONDS
 from tests.helpers import gen_user
 from tests.market.conftest import _providers_server, market, market_app, providers  # noqa: F401  (fixtures)
 

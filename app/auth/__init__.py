@@ -1,6 +1,0 @@
-"""Sign-up, sign-in (with TOTP), sign-out and account settings."""
-from flask import Blueprint
-
-bp = Blueprint("auth", __name__)
-
-from app.auth import routes  # noqa: E402,F401

@@ -1,6 +1,0 @@
-"""Buying dollars: the deposit form, the live "finding a seller" page and the invoice page."""
-from flask import Blueprint
-
-bp = Blueprint("deposits", __name__, url_prefix="/buy")
-
-from app.deposits import routes  # noqa: E402,F401

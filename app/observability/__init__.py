@@ -1,0 +1,21 @@
+"""Running PokerPay in production: metrics, `flask doctor`, request ids in jobs.
+
+``create_app`` calls :func:`init_app` once; calling it again on the same app
+does nothing (tests may call it before the factory does).
+"""
+from __future__ import annotations
+
+from flask import Flask
+
+_INITIALISED = "pokerpay_ops"
+
+
+def init_app(app: Flask) -> None:
+    """Register the ``/metrics`` view and its timing hooks, and the ``flask doctor`` command."""
+    if app.extensions.get(_INITIALISED):
+        return
+    app.extensions[_INITIALISED] = True
+    from app.observability import doctor, metrics
+
+    metrics.init_app(app)
+    doctor.init_app(app)

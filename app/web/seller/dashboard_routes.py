@@ -1,0 +1,62 @@
+"""The seller's dashboard: API form health, withdrawal requests with live progress, invoices and sales."""
+from __future__ import annotations
+
+from flask import redirect, render_template, url_for
+from flask_babel import format_date
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from app.core.settings import current_settings
+from app.market import form_health, payment_forms, queue_view, sales, withdrawals
+from app.money import format_rub, format_usd
+from app.operations import disputes
+from app.web.charts import bar_chart, stacked_bar
+from app.web.htmx import is_htmx, varies_on_htmx
+from app.web.seller import bp
+from app.web.seller.withdrawal_routes import ActionForm
+
+
+def _progress_bar(p) -> object:
+    desc = _("Sold %(filled)s, in open invoices %(reserved)s, for sale %(remaining)s of %(amount)s.",
+             filled=format_usd(p.filled), reserved=format_usd(p.reserved), remaining=format_usd(p.remaining),
+             amount=format_usd(p.amount))
+    return stacked_bar([(_("sold"), p.filled, "part-filled"), (_("in open invoices"), p.reserved, "part-reserved"),
+                        (_("for sale"), p.remaining, "part-remaining")],
+                       total=p.amount, title=_("Progress of the request"), desc=desc)
+
+
+def _live_context() -> dict:
+    rows = [(r, withdrawals.progress(r)) for r in withdrawals.own_requests(current_user)
+            if r.status in ("active", "paused")]
+    return {"rows": rows, "bar_of": _progress_bar, "action_form": ActionForm(),
+            "open_invoices": withdrawals.open_invoices_of_seller(current_user),
+            "outlooks": queue_view.seller_outlooks(rows, current_settings())}
+
+
+def _earnings_chart():
+    points = [(format_date(day, "d MMM"), kopecks) for day, kopecks in sales.earnings_by_day(current_user, days=14)]
+    total = sum(v for _, v in points)
+    desc = _("Rubles received per day over the last 14 days; %(total)s in all.", total=format_rub(total))
+    return bar_chart(points, title=_("Earnings per day"), desc=desc, fmt=format_rub), total
+
+
+@bp.get("/")
+def index():
+    """The seller's overview: API forms and their health, live requests and invoices, sales."""
+    forms = payment_forms.own_forms(current_user)
+    chart, earned = _earnings_chart()
+    return render_template("seller/index.html", forms=forms, health_of=form_health.health_of,
+                           kind_labels=payment_forms.KIND_LABELS,
+                           paused=[f for f in forms if f.circuit == "open"],
+                           sales=sales.recent_sales(current_user), earnings_chart=chart, earned=earned,
+                           disputes=disputes.of_seller(current_user),
+                           **_live_context())
+
+
+@bp.get("/live")
+@varies_on_htmx
+def dashboard_live():
+    """The dashboard's live part (requests' progress and open invoices), polled while something is open."""
+    if not is_htmx():
+        return redirect(url_for("seller.index"))
+    return render_template("seller/_dashboard_live.html", **_live_context())
