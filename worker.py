@@ -34,7 +34,8 @@ import time
 import redis
 from rq import SimpleWorker, Worker
 
-from app.jobs import app_for_jobs
+from app import create_app
+from app.jobs import use_app
 from app.jobs.schedule import PERIODIC_JOBS
 from app.observability.logs import configure_process_logging
 
@@ -89,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="run jobs in this process (short jobs; see the module doc for the trade-off)")
     parser.add_argument("--max-jobs", type=int, default=None, help="exit after this many jobs (a supervisor restarts)")
     args = parser.parse_args(argv)
-    app = app_for_jobs()
+    app = create_app()
+    use_app(app)  # jobs run in this app (and in the forked children, which inherit it)
     configure_process_logging(app.config["LOG_FORMAT"])
     connection = app.extensions["redis"]
     wait_for_redis(connection)

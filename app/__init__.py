@@ -63,6 +63,10 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     cli.register(app)
     register_ledger_cli(app)
 
+    from app.jobs import load_job_modules
+
+    load_job_modules()  # every trigger a service may name has its job (app.core.after_commit)
+
     from app.observability import init_app as init_observability
 
     init_observability(app)
@@ -129,6 +133,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.web.auth import bp as auth_bp
     from app.web.deposits import bp as deposits_bp
     from app.web.main import bp as main_bp
+    from app.web.metrics_view import bp as metrics_bp
     from app.web.notifications import bp as notifications_bp
     from app.web.seller import bp as seller_bp
     from app.web.wallet import bp as wallet_bp
@@ -142,3 +147,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(deposits_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(notifications_bp)
+    app.register_blueprint(metrics_bp)

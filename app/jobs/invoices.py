@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import logging
 
+from app.core.after_commit import handles
 from app.database import utcnow
 from app.extensions import db
-from app.jobs import enqueue_after_commit, job
+from app.jobs import job
 from app.market import invoices, matching, matching_batch
 from app.models.market import Deposit
 from app.models.provider_event import ProviderEvent
@@ -17,10 +18,7 @@ from app.models.provider_event import ProviderEvent
 log = logging.getLogger(__name__)
 
 
-def queue_matching(deposit_id: int) -> None:
-    enqueue_after_commit(match_deposit, deposit_id)
-
-
+@handles("deposit.match")
 @job
 def match_deposit(deposit_id: int) -> str:
     """Match this deposit, and with it the others waiting now (one matcher, one reservation for all)."""
@@ -86,6 +84,7 @@ def process_event_now(event_id: int) -> str:
     return outcome
 
 
+@handles("provider_event.settle")
 @job
 def process_provider_event(event_id: int) -> str:
     return process_event_now(event_id)

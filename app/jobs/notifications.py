@@ -6,6 +6,7 @@ call and no two workers send the same delivery (see app.notifications.outbox).
 """
 from __future__ import annotations
 
+from app.core.after_commit import handles
 from app.extensions import db
 from app.jobs import job
 from app.notifications import outbox
@@ -23,6 +24,7 @@ def deliver_now(delivery_id: int) -> str:
     return outcome
 
 
+@handles("notification.deliver")
 @job
 def send_delivery(delivery_id: int) -> str:
     return deliver_now(delivery_id)

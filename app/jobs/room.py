@@ -7,8 +7,9 @@ from flask import current_app
 
 from app.connectors.room.base import RoomError, SendResult
 from app.connectors.room.registry import room_connector_from_config
+from app.core.after_commit import handles
 from app.extensions import db
-from app.jobs import enqueue_after_commit, job
+from app.jobs import job
 from app.redis_client import get_redis
 from app.room import cashouts, reconciliation, room_ingest
 
@@ -82,13 +83,10 @@ def send_cash_out_now(cash_out_id: int, room=None, *, retry: bool = False) -> st
     return status
 
 
+@handles("cash_out.send")
 @job
 def send_cash_out(cash_out_id: int) -> str:
     return send_cash_out_now(cash_out_id)
-
-
-def queue_cash_out(cash_out_id: int) -> None:
-    enqueue_after_commit(send_cash_out, cash_out_id)
 
 
 def sweep_cash_outs_once(room=None) -> dict[str, int]:

@@ -41,14 +41,3 @@ class Channel(Protocol):
     def send(self, address: str, message: Message) -> None:
         """Deliver ``message`` to ``address`` or raise :class:`DeliveryFailed`."""
 
-
-def channels() -> dict[str, Channel]:
-    """Every channel this platform knows, by name."""
-    from app.notifications.email import EmailChannel
-    from app.notifications.telegram import TelegramChannel
-
-    return {channel.name: channel for channel in (EmailChannel(), TelegramChannel())}
-
-
-def get_channel(name: str) -> Channel:
-    return channels()[name]

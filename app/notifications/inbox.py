@@ -19,12 +19,13 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from app.core import audit
+from app.core.after_commit import after_commit
 from app.database import utcnow
 from app.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.models.notification import Notification, NotificationDelivery, NotificationSettings
 from app.notifications import texts
-from app.notifications.channel import channels
+from app.notifications.channels import channels
 
 PAGE_SIZE = 30
 #: security notices go to the account's e-mail whatever channels the user chose (they must reach the owner)
@@ -64,10 +65,7 @@ def notify(user_id: int, kind: str, event_key: str, **params) -> int | None:
             "created_at": now, "updated_at": now,
         }, ["notification_id", "channel"])
         if delivery_id is not None:
-            from app.jobs import enqueue_after_commit
-            from app.jobs.notifications import send_delivery
-
-            enqueue_after_commit(send_delivery, delivery_id, job_id=f"notification-delivery-{delivery_id}")
+            after_commit("notification.deliver", delivery_id, job_id=f"notification-delivery-{delivery_id}")
     return notification_id
 
 

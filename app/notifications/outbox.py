@@ -28,7 +28,8 @@ from app.extensions import db
 from app.models.notification import NotificationDelivery, NotificationSettings
 from app.models.user import User
 from app.notifications import inbox, texts
-from app.notifications.channel import Channel, DeliveryFailed, Message, channels
+from app.notifications.channel import Channel, DeliveryFailed, Message
+from app.notifications.channels import channels
 from app.states import StateMachine
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ MAX_RETRY_DELAY = timedelta(hours=1)
 
 def _address(channel: str, settings: NotificationSettings, user: User, kind: str) -> str | None:
     """Where ``channel`` reaches ``user`` now; None if they have turned it off since (security notices: never off)."""
-    if channel == "email" and kind in notifications.ALWAYS_EMAILED:
+    if channel == "email" and kind in inbox.ALWAYS_EMAILED:
         return user.email
     if not inbox.wants(channel, settings):
         return None

@@ -53,7 +53,7 @@ def _request_filled(p: dict) -> Text:
 
 
 def _form_failing(p: dict) -> Text:
-    from app.market.form_health import reason_text
+    from app.connectors.payments.failure_reasons import reason_text
 
     return Text(_("API form paused after errors"),
                 _("Buyers are not sent to your API form “%(name)s” for now.", name=p.get("name") or "")

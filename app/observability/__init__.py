@@ -1,4 +1,4 @@
-"""Running PokerPay in production: metrics, `flask doctor`, request ids in jobs.
+"""Running PokerPay in production: metrics, `flask doctor`, logs.
 
 ``create_app`` calls :func:`init_app` once; calling it again on the same app
 does nothing (tests may call it before the factory does).
@@ -11,11 +11,15 @@ _INITIALISED = "pokerpay_ops"
 
 
 def init_app(app: Flask) -> None:
-    """Register the ``/metrics`` view and its timing hooks, and the ``flask doctor`` command."""
+    """The metrics registry with its collectors and timing hooks, and the ``flask doctor`` command."""
     if app.extensions.get(_INITIALISED):
         return
     app.extensions[_INITIALISED] = True
-    from app.observability import doctor, metrics
+    from app.observability import (
+        collectors,  # noqa: F401  (registers the built-in collectors)
+        doctor,
+        metrics,
+    )
 
-    metrics.init_app(app)
+    metrics.install(app)
     doctor.init_app(app)

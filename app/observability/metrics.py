@@ -1,4 +1,4 @@
-"""Prometheus metrics at ``/metrics``.
+"""Prometheus metrics, served at ``/metrics`` by :mod:`app.web.metrics_view`.
 
 Each domain registers its own collector: a callable run on every scrape,
 inside the scrape's app context, that returns :class:`Sample` values (or
@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from flask import Blueprint, Flask, Response, abort, current_app, g, request
+from flask import Flask, Response, abort, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
@@ -192,16 +192,8 @@ def _observe_request(response: Response) -> Response:
     return response
 
 
-bp = Blueprint("metrics", __name__)
-
-
-def init_app(app: Flask) -> None:
-    """The per-app registry, the timing hooks and the ``/metrics`` view."""
-    from app.observability import (
-        collectors,  # noqa: F401  (registers the built-in collectors)
-        metrics_view,  # noqa: F401  (adds the view to ``bp``)
-    )
-
+def install(app: Flask) -> None:
+    """The per-app registry and the timing hooks (the view is :mod:`app.web.metrics_view`)."""
     directory = multiprocess_dir()
     if directory:
         os.makedirs(directory, exist_ok=True)  # a missing directory would fail every observation
@@ -219,7 +211,6 @@ def init_app(app: Flask) -> None:
     # First before-request hook, so the time includes the others (login guard, rate limits …).
     app.before_request_funcs.setdefault(None, []).insert(0, _start_timer)
     app.after_request(_observe_request)
-    app.register_blueprint(bp)
 
 
 def metrics_response() -> Response:

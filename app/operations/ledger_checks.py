@@ -11,6 +11,7 @@ import time
 import sqlalchemy as sa
 
 from app.core import audit
+from app.core.after_commit import after_commit
 from app.extensions import db
 from app.ledger.verify import verify_ledger
 from app.models.ledger_check import LedgerCheck
@@ -44,9 +45,6 @@ def latest() -> LedgerCheck | None:
 
 def request_check(*, actor, reason: str) -> None:
     """Ops ask for a verification now: audited, run by a job after the commit."""
-    from app.jobs import enqueue_after_commit
-    from app.jobs.ops import verify_ledger_job
-
     audit.record("admin.ledger.verify_requested", actor=actor, target_type="ledger", target_id="verify",
                  reason=(reason or "").strip() or None)
-    enqueue_after_commit(verify_ledger_job, actor.id, job_id=f"ledger-verify-{actor.id}-{int(time.time())}")
+    after_commit("ledger.verify", actor.id, job_id=f"ledger-verify-{actor.id}-{int(time.time())}")

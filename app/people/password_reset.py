@@ -28,6 +28,7 @@ from flask_babel import lazy_gettext as _l
 from itsdangerous import BadData, URLSafeTimedSerializer
 
 from app.core import audit
+from app.core.after_commit import after_commit
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.models import User
@@ -99,10 +100,7 @@ def request_reset(email: str) -> None:
     audit.record("auth.password_reset_requested", actor=user, target=user, mailed=bool(user and allowed),
                  email_domain=email.rpartition("@")[2][:100])
     if user is not None and allowed:
-        from app.jobs import enqueue_after_commit
-        from app.jobs.accounts import send_password_reset
-
-        enqueue_after_commit(send_password_reset, user.id)
+        after_commit("password_reset.send", user.id)
 
 
 def reset(token: str, new_password: str) -> User:

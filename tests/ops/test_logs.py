@@ -1,7 +1,6 @@
 """Request ids on log records, in requests and in the jobs those requests queue."""
 from __future__ import annotations
 
-import inspect
 import io
 import json
 import logging
@@ -115,12 +114,9 @@ def test_without_a_request_nothing_is_added(app):
 
 def test_enqueue_after_commit_carries_the_id_end_to_end(app, app_log):
     """Does a job queued by a request log its lines under that request's id, when run by a worker?"""
-    import app.jobs as jobs
-
-    if "job_meta" not in inspect.getsource(jobs) or "restore_request_id" not in inspect.getsource(jobs):
-        pytest.skip("app/jobs/__init__.py does not carry request ids yet (the lead adds the lines)")
     from rq import Queue, SimpleWorker
 
+    import app.jobs as jobs
     from app.extensions import db
 
     with app.test_request_context():

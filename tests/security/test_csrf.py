@@ -14,7 +14,7 @@ UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 #: blueprints whose endpoints need no CSRF token, and why
 EXEMPT = {"hooks": "provider notifications: verified by signature, providers cannot hold a token"}
 #: single views exempted, and why (harmless only while they accept no unsafe method: checked below)
-EXEMPT_VIEWS = {"app.observability.metrics_view.metrics": "GET only (Prometheus scrapes)"}
+EXEMPT_VIEWS = {"app.web.metrics_view.metrics": "GET only (Prometheus scrapes)"}
 
 
 def _unsafe_routes(app, objects):

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from app import crypto, ledger
+from app.connectors.payments import failure_reasons
 from app.extensions import db
 from app.market import form_health, payment_forms
 from app.models import AuditEvent, PaymentForm, User
@@ -154,7 +155,7 @@ def test_edit_renames_keeps_blank_secrets_and_checks_new_ones(seller, providers)
     providers.account("tbank", terminal_key=credentials["terminal_key"], password="New-Password-42")
     with seller.app.app_context():  # the old password now fails: the circuit opens
         for _ in range(3):
-            form_health.record_failure(form_id, form_health.CREDENTIALS_REJECTED)
+            form_health.record_failure(form_id, failure_reasons.CREDENTIALS_REJECTED)
         db.session.commit()
     assert "Приостановлена" in seller.get(f"/seller/api-forms/{form_id}").get_data(as_text=True)
     response = seller.post(f"/seller/api-forms/{form_id}", {"terminal_key": credentials["terminal_key"],
@@ -320,7 +321,7 @@ def test_dashboard_shows_why_a_form_is_paused(seller, providers):
     form_id = _form_id(seller.post("/seller/api-forms/new?kind=yookassa", providers.credentials("yookassa")))
     with seller.app.app_context():
         for _ in range(3):
-            form_health.record_failure(form_id, form_health.CREDENTIALS_REJECTED)
+            form_health.record_failure(form_id, failure_reasons.CREDENTIALS_REJECTED)
         db.session.commit()
     page = seller.get("/seller/").get_data(as_text=True)
     assert "приостановлена" in page and "Провайдер отклоняет данные этой формы" in page

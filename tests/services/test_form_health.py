@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from app.connectors.payments import failure_reasons
 from app.connectors.payments.base import InvalidCredentials, ProviderError, ProviderUnavailable
 from app.database import utcnow
 from app.extensions import db
@@ -42,7 +43,7 @@ def test_consecutive_failures_open_the_circuit_once(seller_ctx, providers):
     db.session.commit()
     opened = _form(form.id)
     assert (opened.circuit, opened.consecutive_failures) == ("open", 4)
-    assert opened.circuit_reason == form_health.CREDENTIALS_REJECTED and opened.circuit_opened_at
+    assert opened.circuit_reason == failure_reasons.CREDENTIALS_REJECTED and opened.circuit_opened_at
     assert not opened.healthy
     health = form_health.health_of(opened)
     assert health.state == "open" and "Проверьте их в кабинете провайдера" in health.reason
@@ -72,14 +73,14 @@ def test_the_threshold_comes_from_configuration(app_factory, sandbox_config, pro
 
 def test_reasons_are_said_in_words_the_seller_can_act_on(seller_ctx):
     """Is each kind of failure stored as a reason and shown in the seller's language, with the provider's words?"""
-    assert form_health.reason_of(InvalidCredentials("x")) == "credentials_rejected"
-    assert form_health.reason_of(ProviderUnavailable("timeout")) == "provider_unavailable"
-    stored = form_health.reason_of(ProviderError("T-Bank Init refused: error 1006 Терминал заблокирован", "1006"))
+    assert failure_reasons.reason_of(InvalidCredentials("x")) == "credentials_rejected"
+    assert failure_reasons.reason_of(ProviderUnavailable("timeout")) == "provider_unavailable"
+    stored = failure_reasons.reason_of(ProviderError("T-Bank Init refused: error 1006 Терминал заблокирован", "1006"))
     assert stored.startswith("provider_refused: ")
-    text = form_health.reason_text(stored)
+    text = failure_reasons.reason_text(stored)
     assert "Провайдер отклоняет запросы" in text and "Терминал заблокирован" in text
-    assert "не отвечает" in form_health.reason_text("provider_unavailable")
-    assert form_health.reason_text("something else") == "something else"
+    assert "не отвечает" in failure_reasons.reason_text("provider_unavailable")
+    assert failure_reasons.reason_text("something else") == "something else"
 
 
 def test_a_probe_closes_the_circuit_when_the_check_passes(seller_ctx, providers):

@@ -9,8 +9,8 @@ from flask_login import current_user
 from app.extensions import db
 from app.money import format_usd
 from app.operations import ledger_checks, ops_dashboard
-from app.web.admin import bp, section
 from app.web.admin.actions import ReasonForm, action_rate_limit
+from app.web.admin.blueprint import bp, section
 from app.web.charts import bar_chart
 from app.web.labels import deposit_status_label
 

@@ -11,7 +11,7 @@ from wtforms.validators import InputRequired
 from app.errors import DomainError
 from app.extensions import db
 from app.operations import disputes
-from app.web.admin import bp, section
+from app.web.admin.blueprint import bp, section
 from app.web.admin.money_forms import ReasonForm, lookup_limited, rate_limited, reason_field
 
 section("disputes_index", _l("Disputes"))

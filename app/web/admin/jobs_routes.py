@@ -12,8 +12,8 @@ from wtforms.validators import DataRequired, Length
 from app.errors import DomainError
 from app.extensions import db
 from app.operations import rq_jobs
-from app.web.admin import bp, section
 from app.web.admin.actions import ReasonForm, action_rate_limit
+from app.web.admin.blueprint import bp, section
 
 section("jobs", _l("Jobs"))
 

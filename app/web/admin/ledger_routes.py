@@ -15,7 +15,7 @@ from app.ledger.models import AccountKind
 from app.models import Role
 from app.operations import adjustments, ledger_explorer
 from app.web.access import roles_required
-from app.web.admin import bp, section
+from app.web.admin.blueprint import bp, section
 from app.web.admin.money_forms import (
     MAX_ROW_ID,
     ReasonForm,

@@ -12,8 +12,8 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 
 from app.extensions import limiter
-from app.web.admin import bp
 from app.web.admin.actions import ReasonForm, action_rate_limit, per_person, reason_field  # noqa: F401 (re-exported)
+from app.web.admin.blueprint import bp
 
 #: the largest row id either engine stores (BIGINT); a larger number in a URL names nothing
 MAX_ROW_ID = 2**63 - 1

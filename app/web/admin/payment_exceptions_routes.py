@@ -11,7 +11,7 @@ from wtforms.validators import InputRequired
 from app.errors import DomainError
 from app.extensions import db
 from app.market import payment_exceptions
-from app.web.admin import bp, section
+from app.web.admin.blueprint import bp, section
 from app.web.admin.money_forms import ReasonForm, rate_limited, reason_field
 from app.web.labels import PAYMENT_EXCEPTION_REASON, PAYMENT_EXCEPTION_RESOLUTION
 

@@ -15,7 +15,7 @@ from app.extensions import db
 from app.market import form_health, queue_view, withdrawals
 from app.market.payment_forms import KIND_LABELS
 from app.models.settings import PROVIDER_KINDS
-from app.web.admin import bp, section
+from app.web.admin.blueprint import bp, section
 from app.web.admin.money_forms import ReasonForm, SearchForm, TextField, page_arg, rate_limited
 from app.web.forms import AmountField
 from app.web.htmx import is_htmx

@@ -16,7 +16,7 @@ from app.errors import DomainError
 from app.extensions import db
 from app.money import format_usd
 from app.room import cashouts, room_ingest, room_ops, statements
-from app.web.admin import bp, section
+from app.web.admin.blueprint import bp, section
 from app.web.admin.money_forms import ButtonForm, ReasonForm, rate_limited, reason_field
 from app.web.forms import AmountField
 from app.web.svg_lines import line_chart

@@ -13,8 +13,8 @@ from app.errors import DomainError
 from app.extensions import db
 from app.models import Role
 from app.web.access import roles_required
-from app.web.admin import bp, section
 from app.web.admin.actions import ReasonForm, action_rate_limit
+from app.web.admin.blueprint import bp, section
 from app.web.forms import AmountField, CountField
 
 section("settings", _l("Settings"), admin_only=True)

@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.exceptions import Forbidden
 
-from app.web.admin import bp
+from app.web.admin.blueprint import bp
 from app.web.error_pages import render_error
 from app.web.htmx import is_htmx
 

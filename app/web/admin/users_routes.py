@@ -15,8 +15,8 @@ from app.money import format_number
 from app.people import kyc, staff_setup, user_admin
 from app.room import room_accounts
 from app.web.access import roles_required
-from app.web.admin import bp, section
 from app.web.admin.actions import ReasonForm, action_rate_limit
+from app.web.admin.blueprint import bp, section
 from app.web.forms import AmountField
 
 section("users", _l("Users"))

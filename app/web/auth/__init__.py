@@ -1,6 +1,3 @@
 """Sign-up, sign-in (with TOTP), sign-out and account settings."""
-from flask import Blueprint
-
-bp = Blueprint("auth", __name__)
-
-from app.web.auth import routes  # noqa: E402,F401
+from app.web.auth import routes  # noqa: F401
+from app.web.auth.blueprint import bp  # noqa: F401  (registered by create_app)

@@ -16,7 +16,8 @@ from app.models import User
 from app.people import accounts, password_reset
 from app.people import staff_setup as setup_links
 from app.web.access import MFA_SESSION_KEY, public
-from app.web.auth import bp, known_device
+from app.web.auth import known_device
+from app.web.auth.blueprint import bp
 from app.web.auth.forms import (
     ChangePasswordForm,
     DisableTotpForm,

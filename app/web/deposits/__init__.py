@@ -1,6 +1,3 @@
 """Buying dollars: the deposit form, the live "finding a seller" page and the invoice page."""
-from flask import Blueprint
-
-bp = Blueprint("deposits", __name__, url_prefix="/buy")
-
-from app.web.deposits import routes  # noqa: E402,F401
+from app.web.deposits import routes  # noqa: F401
+from app.web.deposits.blueprint import bp  # noqa: F401  (registered by create_app)

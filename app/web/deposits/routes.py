@@ -5,15 +5,16 @@ from flask import redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from app.core.after_commit import after_commit
 from app.core.settings import current_settings
 from app.errors import DomainError
 from app.extensions import db, limiter
-from app.jobs.invoices import queue_matching
 from app.market import invoices, matching, offers, payment_exceptions, quotes
 from app.market.payment_forms import KIND_LABELS
 from app.money import parse_amount
 from app.operations import disputes
-from app.web.deposits import bp, polling
+from app.web.deposits import polling
+from app.web.deposits.blueprint import bp
 from app.web.deposits.forms import DepositForm, DisputeForm
 from app.web.htmx import is_htmx, varies_on_htmx
 
@@ -43,7 +44,7 @@ def new():
             form.amount.errors.append(exc.message)
         else:
             if deposit.status == "matching":
-                queue_matching(deposit.id)
+                after_commit("deposit.match", deposit.id)
             db.session.commit()
             return redirect(url_for("deposits.show", deposit_id=deposit.id))
     status = 422 if form.errors else 200

@@ -1,6 +1,3 @@
 """The home page, language switch and health endpoints."""
-from flask import Blueprint
-
-bp = Blueprint("main", __name__)
-
-from app.web.main import routes  # noqa: E402,F401
+from app.web.main import routes  # noqa: F401
+from app.web.main.blueprint import bp  # noqa: F401  (registered by create_app)

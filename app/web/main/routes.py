@@ -12,7 +12,7 @@ from app.market.payment_forms import KIND_LABELS
 from app.models.settings import PROVIDER_KINDS
 from app.redis_client import get_redis
 from app.web.access import public
-from app.web.main import bp
+from app.web.main.blueprint import bp
 
 
 @bp.app_context_processor

@@ -12,7 +12,7 @@ from app.money import format_rub, format_usd
 from app.operations import disputes
 from app.web.charts import bar_chart, stacked_bar
 from app.web.htmx import is_htmx, varies_on_htmx
-from app.web.seller import bp
+from app.web.seller.blueprint import bp
 from app.web.seller.withdrawal_routes import ActionForm
 
 

@@ -9,7 +9,7 @@ from app.errors import ValidationFailed
 from app.extensions import db, limiter
 from app.market import form_health, payment_forms
 from app.web.rate_limits import credential_check_limit, user_or_address
-from app.web.seller import bp
+from app.web.seller.blueprint import bp
 from app.web.seller.forms import api_form_class
 
 # Saving a form checks the credentials with the provider: both views share one per-user budget.

@@ -16,7 +16,7 @@ from app.market import payment_forms, queue_view, withdrawals
 from app.money import parse_amount
 from app.web.forms import AmountField, CountField, RequestKeyField
 from app.web.htmx import is_htmx
-from app.web.seller import bp
+from app.web.seller.blueprint import bp
 from app.web.wallet import wallet_view
 
 

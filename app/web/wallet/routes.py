@@ -18,17 +18,18 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from app.core.after_commit import after_commit
 from app.core.settings import current_settings
 from app.errors import DomainError
 from app.extensions import db, limiter
-from app.jobs.room import queue_cash_out
 from app.money import format_usd
 from app.room import room_accounts, room_ingest
 from app.room.cashouts import request_cash_out
 from app.web.charts import line_chart
 from app.web.htmx import is_htmx, varies_on_htmx
 from app.web.rate_limits import user_or_address
-from app.web.wallet import bp, history, wallet_view
+from app.web.wallet import history, wallet_view
+from app.web.wallet.blueprint import bp
 from app.web.wallet.forms import CashOutForm, HistoryFilterForm, RoomAccountForm
 
 
@@ -212,7 +213,7 @@ def cash_out():
         form.amount.errors.append(exc.message)
         return _render(cash_out_form=form, status=422)
     if cash_out.status == "requested":
-        queue_cash_out(cash_out.id)
+        after_commit("cash_out.send", cash_out.id)
     db.session.commit()
     flash(_("Cash-out requested. It usually arrives within a minute."), "success")
     return redirect(url_for("wallet.index"))

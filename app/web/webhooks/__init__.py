@@ -10,8 +10,5 @@ deployment must set the real client address (e.g. Werkzeug's ``ProxyFix``
 with the exact number of trusted proxies) — and never trust an
 ``X-Forwarded-For`` a client could write itself.
 """
-from flask import Blueprint
-
-bp = Blueprint("hooks", __name__, url_prefix="/hooks")
-
-from app.web.webhooks import routes  # noqa: E402,F401
+from app.web.webhooks import routes  # noqa: F401
+from app.web.webhooks.blueprint import bp  # noqa: F401  (registered by create_app)

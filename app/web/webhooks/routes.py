@@ -6,11 +6,11 @@ import logging
 from flask import current_app, request
 
 from app.connectors.payments.base import NotificationRejected
+from app.core.after_commit import after_commit
 from app.extensions import csrf, db, limiter
-from app.jobs import enqueue_after_commit
 from app.market import provider_events
 from app.web.access import public
-from app.web.webhooks import bp
+from app.web.webhooks.blueprint import bp
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +27,7 @@ def _rate_limit() -> str:
 
 
 def _enqueue_settlement(event_id: int) -> None:
-    try:
-        from app.jobs import invoices
-    except ModuleNotFoundError as exc:  # until the settlement job lands, its sweeper picks the event up
-        if exc.name != "app.jobs.invoices":
-            raise
-        log.warning("settlement job not available; event %s waits for the sweeper", event_id)
-        return
-    enqueue_after_commit(invoices.process_provider_event, event_id, job_id=f"provider-event-{event_id}")
+    after_commit("provider_event.settle", event_id, job_id=f"provider-event-{event_id}")
 
 
 @bp.post("/<kind>/<token>")

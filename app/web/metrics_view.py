@@ -1,9 +1,13 @@
 """The ``/metrics`` view: public to the login guard, hidden by :mod:`app.observability.metrics_access`."""
 from __future__ import annotations
 
+from flask import Blueprint
+
 from app.extensions import csrf, limiter
-from app.observability.metrics import bp, metrics_response
+from app.observability.metrics import metrics_response
 from app.web.access import public
+
+bp = Blueprint("metrics", __name__)
 
 
 @bp.get("/metrics")
