@@ -25,7 +25,7 @@ URGENT_SECONDS = 180
 @cache
 def _template_stamp() -> str:
     """The fragment's source: a release that changes it re-renders the pages already open."""
-    source = Path(__file__).parent.parent / "templates" / "deposits" / "_status.html"
+    source = Path(__file__).parents[2] / "templates" / "deposits" / "_status.html"
     return hashlib.blake2s(source.read_bytes(), digest_size=8).hexdigest()
 
 
