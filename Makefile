@@ -40,7 +40,10 @@ seed: migrate
 run: seed
 	$(BIN)/python bin/run_dev.py
 
+# The package layers first (pyproject.toml [tool.importlinter], docs/architecture.md): an upward import or a
+# circle fails the build before a single test runs.
 test: setup
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest
 
 # Just the browser journeys (Playwright + /usr/bin/chromium); screenshots land in test-artifacts/screenshots/.
