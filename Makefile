@@ -42,9 +42,13 @@ run: seed
 
 # The package layers first (pyproject.toml [tool.importlinter], docs/architecture.md): an upward import or a
 # circle fails the build before a single test runs.
+# Two pytest-xdist workers (one per core here; PYTEST_WORKERS=0 runs in one process): each has its own
+# PostgreSQL database and Redis database (tests/conftest.py); a test file stays on one worker, so its
+# module fixtures (live servers) start once.
+PYTEST_WORKERS ?= 2
 test: setup
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 # Just the browser journeys (Playwright + /usr/bin/chromium); screenshots land in test-artifacts/screenshots/.
 browser-test: setup

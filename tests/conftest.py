@@ -93,6 +93,22 @@ def _migrate(url: str, redis_url: str) -> None:
         db.engine.dispose()
 
 
+def _xdist_worker() -> int:
+    """0, 1 … for the workers of ``pytest -n N`` (pytest-xdist), 0 without it."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(name[2:]) if name.startswith("gw") else 0
+
+
+def _for_this_worker(url: str) -> str:
+    """The given Redis URL with the database number moved up by the xdist worker's number: every test
+    flushes its database, so two workers must never share one."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{(base + _xdist_worker()) % 16}"))
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory) -> str:
     """A real Redis: TEST_REDIS_URL, else the local server, else an embedded one."""
@@ -100,9 +116,9 @@ def redis_url(tmp_path_factory) -> str:
 
     explicit = os.environ.get("TEST_REDIS_URL")
     if explicit:
-        return explicit
+        return _for_this_worker(explicit)
     # A database number of this run's own (9…15), so parallel local runs do not reset each other's counters.
-    local = f"redis://127.0.0.1:6379/{TEST_REDIS_DB + os.getpid() % 7}"
+    local = f"redis://127.0.0.1:6379/{TEST_REDIS_DB + (os.getpid() + _xdist_worker()) % 7}"
     try:
         redis.Redis.from_url(local, socket_connect_timeout=1).ping()
         return local
