@@ -130,10 +130,11 @@ def history(limit: int = HISTORY_SIZE) -> list[ReserveSnapshot]:
 
 def leaves_of(user_id: int, limit: int = HISTORY_SIZE) -> list[tuple[ReserveLeaf, ReserveSnapshot]]:
     """The user's leaves in the latest snapshots, newest first: what their proof page lists."""
-    return list(db.session.execute(
+    rows = db.session.execute(
         sa.select(ReserveLeaf, ReserveSnapshot).join(ReserveSnapshot, ReserveLeaf.snapshot_id == ReserveSnapshot.id)
         .where(ReserveLeaf.user_id == user_id).order_by(ReserveSnapshot.id.desc()).limit(limit)
-    ).tuples())
+    )
+    return [(leaf, snapshot) for leaf, snapshot in rows]
 
 
 def proof(user_id: int, leaf_id: int) -> dict:
