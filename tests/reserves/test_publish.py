@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from app import ledger
+from app.errors import NotFound
 from app.extensions import db
 from app.models import AuditEvent
 from app.models.reserves import ReserveLeaf, ReserveSnapshot
@@ -187,3 +188,29 @@ def test_liabilities_are_one_figure_per_user_over_wallet_and_escrows(app_ctx):
                     amount=40_00, kind=ledger.TransferKind.ESCROW_FUND)
     db.session.commit()
     assert reserves.liabilities() == {seller.id: 100_00}
+
+
+def test_the_service_refuses_a_negative_room_balance_and_a_publisher_who_is_not_staff(app_ctx):
+    """Called directly (not only through the CLI): bad input raises before anything is written."""
+    from app.errors import NotPermitted, ValidationFailed
+
+    ops, user = ops_member(), gen_user()
+    credit(user.id, 3_00)
+    db.session.commit()
+    with pytest.raises(ValidationFailed):
+        reserves.publish(ops, room_balance=-1, room_balance_source="entered_by_ops", config=app_ctx.config)
+    with pytest.raises(NotPermitted):
+        reserves.publish(user, room_balance=3_00, room_balance_source="entered_by_ops", config=app_ctx.config)
+    db.session.rollback()
+    assert _count(ReserveSnapshot) == 0 and _count(ReserveLeaf) == 0
+
+
+def test_a_proof_rebuilt_from_the_stored_leaves_carries_the_published_root_and_only_for_its_owner(app_ctx):
+    """The service rebuilds the tree from the stored leaves: the root it reaches is the published one; a
+    leaf asked for by someone else is NotFound (the page's 404)."""
+    snapshot = _published(app_ctx)
+    leaf = db.session.scalar(sa.select(ReserveLeaf))
+    body = reserves.proof(leaf.user_id, leaf.id)
+    assert body["root"] == {"hash": snapshot.root_hash, "sum": snapshot.total_liabilities}
+    with pytest.raises(NotFound):
+        reserves.proof(leaf.user_id + 1000, leaf.id)

@@ -7,12 +7,15 @@ and, for the many-proof sweeps, loaded from its file (still not importing PokerP
 from __future__ import annotations
 
 import copy
+import hashlib
 import secrets
+import subprocess
+import sys
 
 import pytest
 
 from app.services import reserves_signing, reserves_tree
-from tests.reserves.verifier import load, run
+from tests.reserves.verifier import SCRIPT, load, run
 
 CONFIG = {"SECRET_KEY": "tree-tests", "RESERVES_SIGNING_KEY": secrets.token_hex(32)}
 verifier = load()
@@ -83,9 +86,6 @@ def test_a_proof_verifies_in_a_process_of_its_own_and_a_tampered_one_does_not(tm
     assert status == 1 and output.startswith("FAILED"), output
     assert run({"format": "something else"}, tmp_path)[0] == 1
     (tmp_path / "broken.json").write_text("{not json", encoding="utf-8")
-    from tests.reserves.verifier import SCRIPT
-    import subprocess
-    import sys
     broken = subprocess.run([sys.executable, "-I", str(SCRIPT), str(tmp_path / "broken.json")],
                             capture_output=True, text=True, timeout=60)
     assert broken.returncode == 2
@@ -151,8 +151,6 @@ def test_a_negative_sibling_sum_is_refused_even_when_the_hashes_are_made_to_matc
     The forged tree is built by hand from the documented hashing (u64 cannot hold -1, so the forger
     wraps it around 2**64); the script refuses any sum outside 0..2**64-1 and any overflow.
     """
-    import hashlib
-
     salt = secrets.token_bytes(32)
     mine = reserves_tree.leaf_hash(salt, 1, 500)
     hidden = secrets.token_bytes(32)
@@ -197,14 +195,12 @@ def test_the_scripts_ed25519_agrees_with_the_cryptography_package():
 
 
 def test_the_documented_hashing_is_the_code_s():
-    """docs/proof-of-reserves.md's worked example: the leaf and node bytes give these digests."""
+    """The byte layout docs/proof-of-reserves.md gives (tags, u64be) is what the code hashes, leaf and empty node."""
     salt = bytes(range(32))
     leaf = reserves_tree.leaf_hash(salt, 42, 12_345)
     assert leaf.hex() == verifier_leaf(salt, 42, 12_345)
-    assert reserves_tree.EMPTY_HASH.hex() == __import__("hashlib").sha256(b"pokerpay-por-empty-v1\x00").hexdigest()
+    assert reserves_tree.EMPTY_HASH.hex() == hashlib.sha256(b"pokerpay-por-empty-v1\x00").hexdigest()
 
 
 def verifier_leaf(salt: bytes, user_id: int, balance: int) -> str:
-    import hashlib
-
     return hashlib.sha256(verifier.LEAF_TAG + salt + user_id.to_bytes(8, "big") + balance.to_bytes(8, "big")).hexdigest()
