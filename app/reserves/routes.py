@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from decimal import ROUND_FLOOR, Decimal
 
 from flask import Response, render_template
 from flask_babel import format_percent
@@ -21,10 +22,15 @@ VERIFIER = "reserves/verify_reserves_proof.py"
 
 
 def coverage(snapshot) -> str:
-    """The room balance as a share of the liabilities ("102.5 %"); a dash when nothing is owed."""
+    """The room balance as a share of the liabilities ("102.5 %"); a dash when nothing is owed.
+
+    Exact decimals rounded down, so a shortfall of one cent never shows as "100.0 %".
+    """
     if not snapshot.total_liabilities:
         return "—"
-    return format_percent(snapshot.room_balance / snapshot.total_liabilities, format="#,##0.0 %")
+    share = (Decimal(snapshot.room_balance) / Decimal(snapshot.total_liabilities)).quantize(
+        Decimal("0.001"), rounding=ROUND_FLOOR)
+    return format_percent(share, format="#,##0.0 %")
 
 
 @bp.get("/")
