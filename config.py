@@ -39,6 +39,9 @@ class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
     #: comma-separated Fernet keys, newest first (MultiFernet); see `flask keys rotate`
     ENCRYPTION_KEYS = _env_list("ENCRYPTION_KEYS")
+    #: the Ed25519 key that signs proof-of-reserves snapshots: 64 hex digits (the 32-byte seed); see
+    #: docs/proof-of-reserves.md.  Unset outside production = derived from SECRET_KEY; production refuses to publish.
+    RESERVES_SIGNING_KEY = os.environ.get("RESERVES_SIGNING_KEY", "")
     #: unset = SQLite file in the instance folder (filled in by create_app)
     SQLALCHEMY_DATABASE_URI = normalise_database_url(os.environ.get("DATABASE_URL", ""))
     #: no ``pool_pre_ping``: a pooled connection is pinged only after sitting idle (app.database.ping_when_idle)
@@ -155,6 +158,8 @@ class ProductionConfig(Config):
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
     FORCE_HTTPS = _env_bool("FORCE_HTTPS", True)
     LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")
+    #: a snapshot signed with a key anyone could derive from a leaked SECRET_KEY proves nothing: demand the real one
+    RESERVES_SIGNING_KEY_REQUIRED = True
 
 
 CONFIGS = {

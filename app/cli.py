@@ -1,4 +1,4 @@
-"""`flask` commands for operators: users, demo data, keys."""
+"""`flask` commands for operators: users, demo data, keys, the room, proof of reserves."""
 from __future__ import annotations
 
 import click
@@ -146,6 +146,9 @@ def room_reconcile() -> None:
 
 
 def register(app: Flask) -> None:
+    from app.reserves.cli import reserves_cli
+
+    app.cli.add_command(reserves_cli)
     app.cli.add_command(room_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)

@@ -10,6 +10,7 @@ from app.models.notification import Notification, NotificationDelivery, Notifica
 from app.models.payment_exception import PaymentException  # noqa: F401
 from app.models.payment_form import PaymentForm  # noqa: F401
 from app.models.provider_event import ProviderEvent  # noqa: F401
+from app.models.reserves import ReserveLeaf, ReserveSnapshot  # noqa: F401
 from app.models.room import CashOut, ReconciliationRun, RoomAccount, RoomCursor, RoomTransfer  # noqa: F401
 from app.models.settings import PlatformSettings  # noqa: F401
 from app.models.user import Role, User  # noqa: F401

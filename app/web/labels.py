@@ -157,6 +157,12 @@ DEPOSIT_REASON = {
     "cancelled by the buyer": _l("cancelled by the buyer"),
 }
 
+#: where a proof-of-reserves snapshot's room balance came from (app.models.reserves.ROOM_BALANCE_SOURCES)
+RESERVE_ROOM_BALANCE_SOURCE = {
+    "room_api": _l("read from the room"),
+    "entered_by_ops": _l("entered by ops from the room's cashier"),
+}
+
 
 def _label(labels: Mapping[str, object], code: str | None) -> str:
     """The label of ``code``; an unknown code (new data before its label) shows as itself, never an error."""
@@ -225,10 +231,14 @@ def deposit_reason_label(reason: str | None) -> str:
     return _label(DEPOSIT_REASON, reason)
 
 
+def reserve_room_source_label(source: str) -> str:
+    return _label(RESERVE_ROOM_BALANCE_SOURCE, source)
+
+
 #: the template globals (registered in app.web.filters)
 TEMPLATE_GLOBALS = (
     cash_out_status_label, movement_label, deposit_status_label, withdrawal_status_label,
     ops_deposit_status_label, room_transfer_status_label, adjustment_status_label, transfer_kind_label,
     transfer_phase_label, transfer_status_label, account_kind_label, payment_kind_label, deposit_reason_label,
-    provider_payment_status_label, payment_exception_status_label,
+    provider_payment_status_label, payment_exception_status_label, reserve_room_source_label,
 )

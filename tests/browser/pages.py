@@ -165,6 +165,13 @@ class Navigation(Screen):
         expect(self.page.locator("html")).to_have_attribute("lang", other.lang)
         return other
 
+    def reserves_from_footer(self) -> ReservesPage:
+        """The footer's "Proof of reserves" link, on every page, signed in or not."""
+        self.page.get_by_role("contentinfo").get_by_role("link", name=exact(self.t("Proof of reserves"))).click()
+        page = ReservesPage(self.page, self.t)
+        expect(page.heading("Proof of reserves")).to_be_visible()
+        return page
+
     def signed_in(self) -> Navigation:
         # signed in: the header has the sign-out button (folded into the menu on a phone)
         expect(self.bar().get_by_role("button", name=exact(self.t("Sign out")), include_hidden=True)).to_be_attached()
@@ -237,6 +244,13 @@ class WalletPage(Screen):
     def expect_available(self, cents: int) -> None:
         expect(self.available()).to_have_text(self.t.usd(cents), timeout=LIVE_TIMEOUT)
 
+    def proof_of_reserves(self) -> MyProofsPage:
+        """The wallet's "Check that your balance is counted" link."""
+        self.link("Check that your balance is counted").click()
+        page = MyProofsPage(self.page, self.t)
+        expect(page.heading("Your proof of reserves")).to_be_visible()
+        return page
+
     def cash_out(self, identifier: str, dollars: str) -> None:
         """Ask for a cash-out to a verified room account."""
         account = self.page.get_by_label(self.t("To room account"))
@@ -244,6 +258,38 @@ class WalletPage(Screen):
         self.page.get_by_label(self.t("Amount, $")).fill(dollars)
         self.button("Cash out").click()
         expect(self.flash("Cash-out requested. It usually arrives within a minute.")).to_be_visible()
+
+
+class ReservesPage(Screen):
+    """The public proof-of-reserves page."""
+
+    def root_hash(self) -> Locator:
+        return self.page.locator("#reserves-root")
+
+    def public_key(self) -> Locator:
+        return self.page.locator("#reserves-public-key")
+
+    def download_verifier(self):
+        """Click "Download the verifier"; returns Playwright's download."""
+        with self.page.expect_download() as download:
+            self.page.get_by_role("link", name=exact(self.t("Download the verifier"))).first.click()
+        return download.value
+
+
+class MyProofsPage(Screen):
+    """A signed-in user's proofs, one row per snapshot they are in."""
+
+    def download_latest(self):
+        """Click the newest snapshot's "Download the proof"; returns Playwright's download."""
+        with self.page.expect_download() as download:
+            self.page.locator("#my-proofs").get_by_role("link", name=exact(self.t("Download the proof"))).first.click()
+        return download.value
+
+    def public_page(self) -> ReservesPage:
+        self.link("The public reserves page").click()
+        page = ReservesPage(self.page, self.t)
+        expect(page.heading("Proof of reserves")).to_be_visible()
+        return page
 
 
 class RoomSandboxPage:

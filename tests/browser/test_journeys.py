@@ -371,6 +371,65 @@ def test_language_switch(browsing, system, make_user):
     expect(WalletPage(b.page, t2).heading("Wallet")).to_be_visible()
 
 
+# -- 7. proof of reserves ----------------------------------------------------------------------
+
+
+def publish_reserves(system, make_user, lang: str) -> tuple[str, int]:
+    """A user with dollars, and a snapshot published by ops with `flask reserves publish` (room read over HTTP)."""
+    import sqlalchemy as sa
+
+    from app import ledger
+    from app.extensions import db
+    from app.models import User
+
+    email = make_user("holder", lang)
+    with system.context():
+        user = db.session.scalar(sa.select(User).where(User.email == email))
+        ledger.transfer(key=f"browser-reserves:{uuid.uuid4().hex}",
+                        debit=ledger.platform_account(ledger.AccountKind.ROOM_OMNIBUS),
+                        credit=ledger.wallet_of(user.id), amount=42_00, kind=ledger.TransferKind.ROOM_DEPOSIT)
+        user_id = user.id
+    ops_email, _code = staff(system, "ops", lang)
+    result = system.app.test_cli_runner().invoke(args=["reserves", "publish", "--by", ops_email])
+    assert result.exit_code == 0, result.output
+    return email, user_id
+
+
+@variants(RU_DESKTOP)
+def test_proof_of_reserves_from_the_wallet(browsing, system, make_user, tmp_path):
+    """A user clicks from the wallet to their proofs, downloads the newest, and the standalone script accepts it."""
+    import json
+
+    from tests.reserves.verifier import run
+
+    b = browsing
+    email, user_id = publish_reserves(system, make_user, b.lang)
+    nav = sign_in(b, system, email)
+    proofs = nav.wallet().proof_of_reserves()
+    b.shot(b.page, "my-proofs")
+    download = proofs.download_latest()
+    proof = json.loads(open(download.path(), encoding="utf-8").read())
+    assert proof["leaf"]["user_id"] == user_id and proof["leaf"]["balance"] == 42_00
+    public = proofs.public_page()
+    expect(public.root_hash()).to_have_text(proof["root"]["hash"])
+    status, output = run(proof, tmp_path, public_key=public.public_key().inner_text())
+    assert status == 0, output
+    b.shot(b.page, "reserves-public")
+
+
+@variants(EN_PHONE)
+def test_proof_of_reserves_is_public(browsing, system, make_user, tmp_path):
+    """Someone who never signed in reaches the reserves page from the home page's footer and gets the verifier."""
+    b = browsing
+    publish_reserves(system, make_user, b.lang)
+    nav = open_first_page(b.page, system.url, Text(b.lang))
+    reserves = nav.reserves_from_footer()
+    expect(reserves.root_hash()).to_be_visible()
+    b.shot(b.page, "reserves-public")
+    script = reserves.download_verifier()
+    assert "def ed25519_verify" in open(script.path(), encoding="utf-8").read()
+
+
 # -- the rule the journeys keep ---------------------------------------------------------------
 
 

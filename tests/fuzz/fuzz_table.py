@@ -96,6 +96,8 @@ ENTRIES: dict[str, Entry] = {
     "wallet.remove_room_account": Entry("POST", "/wallet/room-accounts/{any_id}/remove"),
     "wallet.cash_out": Entry("POST", "/wallet/cash-outs", {
         "co-room_account": field(ids), "co-amount": field(amounts), "co-request_key": field(request_keys)}),
+    # a leaf id: the owner's, someone else's (404) or garbage (404)
+    "reserves.proof": Entry("GET", "/reserves/proofs/{any_id}.json"),
 }
 
 #: the notification endpoint has its own fuzz test (raw bodies, content types, addresses)
@@ -106,7 +108,7 @@ NO_INPUT = {
     "static", "favicon", "main.index", "main.help", "main.healthz", "main.readyz", "metrics.metrics", "deposits.history",
     "seller.index", "seller.api_forms", "wallet.index", "wallet.live", "wallet.room_accounts_live",
     "seller.dashboard_live",
-    "notifications.bell",
+    "notifications.bell", "reserves.index", "reserves.mine",
 }
 
 #: endpoints not fuzzed, and why

@@ -6,7 +6,7 @@ new view cannot ship without someone deciding here who may reach it.
 
 Adding a route is one line: ``"blueprint.endpoint": Route("GET", "/path/{object}", RULE),``
 (URL placeholders name objects of the test world: {deposit} {request} {form} {spare_form}
-{hook_token} {notification} — all owned by ``user``).
+{hook_token} {notification} {reserve_leaf} — all owned by ``user``).
 
 The admin area (blueprint ``admin``) needs no row per endpoint: ``ADMIN_AREA`` applies to
 every ``admin.*`` endpoint; the ones only an admin may use are listed in ``ADMIN_ONLY``.
@@ -93,6 +93,7 @@ ROUTES: dict[str, Route] = {
     "main.healthz": Route("GET", "/healthz", PUBLIC),
     "main.readyz": Route("GET", "/readyz", PUBLIC),
     "main.set_language": Route("POST", "/lang/en", PUBLIC),
+    "reserves.index": Route("GET", "/reserves/", PUBLIC),  # proof of reserves: anyone may check it
     # the actors come from outside the allowed networks and show no token: hidden (tests/ops/test_metrics.py)
     "metrics.metrics": Route("GET", "/metrics", _all(NOT_FOUND)),
     "auth.login": Route("POST", "/login", PUBLIC),
@@ -132,6 +133,7 @@ ROUTES: dict[str, Route] = {
     "wallet.room_accounts_live": Route("GET", "/wallet/room-accounts", SIGNED_IN),
     "wallet.remove_room_account": Route("POST", "/wallet/room-accounts/{room_account}/remove", OWN),
     "wallet.cash_out": Route("POST", "/wallet/cash-outs", SIGNED_IN),
+    "reserves.mine": Route("GET", "/reserves/mine", SIGNED_IN),
     # --- objects of one user ---------------------------------------------------------------
     "deposits.show": Route("GET", "/buy/{deposit}", OWN),
     "deposits.claim_paid": Route("POST", "/buy/{deposit}/paid", OWN),
@@ -142,6 +144,7 @@ ROUTES: dict[str, Route] = {
     "seller.enable_api_form": Route("POST", "/seller/api-forms/{form}/enable", OWN),
     "seller.delete_api_form": Route("POST", "/seller/api-forms/{spare_form}/delete", OWN),
     "seller.withdrawal_action": Route("POST", "/seller/withdrawals/{request}/pause", OWN),
+    "reserves.proof": Route("GET", "/reserves/proofs/{reserve_leaf}.json", OWN),  # a user's inclusion proof
     # --- the notification centre (branch notifications; rows for absent endpoints are simply unused) ---
     "notifications.index": Route("GET", "/notifications/", SIGNED_IN),
     "notifications.bell": Route("GET", "/notifications/bell", SIGNED_IN),

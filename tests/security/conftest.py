@@ -77,9 +77,22 @@ def build_world(app, providers) -> World:  # noqa: F811
                                           uuid.uuid4().hex)
         db.session.commit()
         world.objects.update(deposit=deposit.id, request=request.id, form=form.id, spare_form=spare.id,
-                             hook_token=form.hook_token, room_account=account.id, notification=_notification(owner))
+                             hook_token=form.hook_token, room_account=account.id, notification=_notification(owner),
+                             reserve_leaf=_reserve_leaf(app, owner, db.session.get(User, world.users["ops"])))
         db.session.commit()
     return world
+
+
+def _reserve_leaf(app, owner, ops) -> int:
+    """The owner's leaf in a published proof-of-reserves snapshot (its proof is the owner's object)."""
+    import sqlalchemy as sa
+
+    from app.models.reserves import ReserveLeaf
+    from app.reserves import snapshots
+
+    snapshot = snapshots.publish(ops, room_balance=500_00, room_balance_source="entered_by_ops", config=app.config)
+    return db.session.scalar(sa.select(ReserveLeaf.id).where(ReserveLeaf.snapshot_id == snapshot.id,
+                                                             ReserveLeaf.user_id == owner.id))
 
 
 def _notification(owner) -> int:
