@@ -132,6 +132,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.main import bp as main_bp
     from app.notifications import bp as notifications_bp
     from app.seller import bp as seller_bp
+    from app.telegram_hook import bp as telegram_hook_bp
     from app.wallet import bp as wallet_bp
 
     app.register_blueprint(main_bp)
@@ -142,3 +143,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(deposits_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(notifications_bp)
+    app.register_blueprint(telegram_hook_bp)

@@ -151,7 +151,7 @@ def test_a_replayed_event_key_writes_nothing(ctx):
     from app.services import notifications
 
     user = quick_user("user@example.com")
-    notifications.save_settings(user, email_enabled=True, telegram_enabled=False, telegram_chat_id=None)
+    notifications.save_settings(user, email_enabled=True, telegram_enabled=False)
     first = notifications.notify(user.id, "cash_out_sent", "cash-out-sent:999", cash_out_id=999, amount=1)
     again = notifications.notify(user.id, "cash_out_sent", "cash-out-sent:999", cash_out_id=999, amount=1)
     db.session.commit()
