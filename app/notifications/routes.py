@@ -114,7 +114,7 @@ def connect_telegram():
         link = telegram_link.start_link(current_user)
     except telegram_link.TelegramUnavailable as exc:
         db.session.rollback()
-        return _settings_page(telegram_error=exc.message, status=503)
+        return _settings_page(telegram_error=exc.message, status=422)
     db.session.commit()
     return _settings_page(deep_link=link.url)
 

@@ -24,7 +24,7 @@ from app.models.telegram import TelegramPollState, TelegramUpdate
 from app.services import telegram_link, telegram_replies
 
 #: "/start TOKEN" (a deep link's Start), also "/start@bot_name TOKEN"; the token as start_link makes it
-_START = re.compile(r"^/start(?:@[A-Za-z0-9_]{1,64})?(?:\s+(\S{1,64}))?\s*$")
+_START = re.compile(r"^/start(?:@[A-Za-z0-9_]{1,64})?(?:\s+(\S{1,512}))?\s*$")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_ID = 2**63 - 1
 
