@@ -488,7 +488,8 @@ class ChannelsPage(Screen):
     """Where notifications go: e-mail, and Telegram linked by a one-time link to the bot."""
 
     def deep_link(self) -> Locator:
-        return self.page.get_by_role("link", name=exact(self.t("Open the bot in Telegram")))
+        """A link styled as a button (``role="button"``), as the app's other calls to action."""
+        return self.button("Open the bot in Telegram")
 
     def connect_telegram(self) -> str:
         """Press "Connect Telegram"; returns the address of the bot link the page then offers."""

@@ -372,3 +372,19 @@ def test_disconnect_unlinks_audits_and_stops_deliveries(bot_app, telegram):
     assert actor == alice.id and details["chat_id"] == "77"
     web.look(lambda: notifications.notify(alice.id, "cash_out_sent", "cash-out-sent:1", cash_out_id=1, amount=1))
     assert _count(web, NotificationDelivery) == 0
+
+
+def test_the_webhook_is_set_and_removed_by_command(bot_app, telegram):
+    """`flask telegram set-webhook` points the bot at PUBLIC_BASE_URL/telegram/webhook with the secret (webhook
+    mode only); `delete-webhook` lets polling work again."""
+    runner = bot_app.test_cli_runner()
+    refused = runner.invoke(args=["telegram", "set-webhook"])
+    assert refused.exit_code != 0 and "TELEGRAM_UPDATES=webhook" in refused.output
+    bot_app.config.update(TELEGRAM_UPDATES="webhook", PUBLIC_BASE_URL="https://pay.example")
+    done = runner.invoke(args=["telegram", "set-webhook"])
+    assert done.exit_code == 0, done.output
+    state = telegram.state()
+    assert state["webhook_url"] == "https://pay.example/telegram/webhook" and state["webhook_secret_set"]
+    assert BOT_TOKEN not in done.output and SECRET not in done.output
+    assert runner.invoke(args=["telegram", "delete-webhook"]).exit_code == 0
+    assert telegram.state()["webhook_url"] == ""
