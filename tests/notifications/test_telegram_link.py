@@ -288,6 +288,39 @@ def test_an_update_delivered_twice_links_once_and_answers_once(bot_app, telegram
     assert telegram.state()["pending"] == []  # answered 200: Telegram forgets it
 
 
+def test_the_same_update_delivered_at_once_many_times_links_once(bot_app, telegram, webhook, database):
+    """Eight deliveries of one update at the same instant (PostgreSQL): all 200, one update, one link, one answer."""
+    import threading
+
+    import requests
+
+    if database.kind != "postgresql":
+        pytest.skip("concurrency is a PostgreSQL property; SQLite serialises writers by design")
+    alice = _person(bot_app)
+    web = Web(bot_app, alice)
+    _url, token = web.deep_link()
+    update = {"update_id": 9_000_001, "message": {"message_id": 5, "date": 0, "text": f"/start {token}",
+                                                  "from": {"id": 4343, "is_bot": False, "language_code": "en"},
+                                                  "chat": {"id": 4343, "type": "private"}}}
+    barrier, answers = threading.Barrier(8), []
+
+    def deliver():
+        barrier.wait(timeout=30)
+        answers.append(requests.post(webhook, json=update, timeout=30,
+                                     headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}).status_code)
+
+    threads = [threading.Thread(target=deliver) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert answers == [200] * 8
+    assert (_count(web, TelegramUpdate), _count(web, TelegramReply)) == (1, 1)
+    assert _chat_of(web, alice) == "4343" and len(_audits(web, "notifications.telegram_linked")) == 1
+    web.sweep_replies()
+    assert len(_texts(telegram, 4343)) == 1
+
+
 def test_polling_is_refused_while_a_webhook_is_set(bot_app, telegram, webhook):
     """Both modes cannot run at once: getUpdates answers 409 while a webhook is set, and the poller says so."""
     bot_app.config["TELEGRAM_UPDATES"] = "polling"
