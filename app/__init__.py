@@ -131,6 +131,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.web.main import bp as main_bp
     from app.web.notifications import bp as notifications_bp
     from app.web.seller import bp as seller_bp
+    from app.web.telegram_webhook import bp as telegram_hook_bp
     from app.web.wallet import bp as wallet_bp
     from app.web.webhooks import bp as hooks_bp
 
@@ -142,3 +143,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(deposits_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(notifications_bp)
+    app.register_blueprint(telegram_hook_bp)
