@@ -137,6 +137,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.web.notifications import bp as notifications_bp
     from app.web.reserves import bp as reserves_bp
     from app.web.seller import bp as seller_bp
+    from app.web.telegram_webhook import bp as telegram_hook_bp
     from app.web.wallet import bp as wallet_bp
     from app.web.webhooks import bp as hooks_bp
 
@@ -150,3 +151,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(notifications_bp)
     app.register_blueprint(metrics_bp)
     app.register_blueprint(reserves_bp)
+    app.register_blueprint(telegram_hook_bp)

@@ -145,10 +145,55 @@ def room_reconcile() -> None:
         raise SystemExit(1)
 
 
+telegram_cli = AppGroup("telegram", help="The Telegram bot: how its updates arrive.")
+
+
+@telegram_cli.command("set-webhook")
+def telegram_set_webhook() -> None:
+    """Point the bot's updates at PUBLIC_BASE_URL/telegram/webhook with TELEGRAM_WEBHOOK_SECRET (webhook mode)."""
+    from flask import url_for
+
+    from app.notifications import telegram_api
+
+    config = current_app.config
+    if config.get("TELEGRAM_UPDATES") != "webhook" or not config.get("TELEGRAM_WEBHOOK_SECRET"):
+        raise click.ClickException("set TELEGRAM_UPDATES=webhook and TELEGRAM_WEBHOOK_SECRET first")
+    with current_app.test_request_context():
+        path = url_for("telegram_hook.webhook")
+    url = config["PUBLIC_BASE_URL"].rstrip("/") + path
+    try:
+        telegram_api.call("setWebhook", {"url": url, "secret_token": config["TELEGRAM_WEBHOOK_SECRET"],
+                                         "allowed_updates": ["message"]})
+    except telegram_api.BotApiError as exc:
+        raise click.ClickException(exc.description) from None
+    click.echo(f"webhook set: {url}")
+
+
+@telegram_cli.command("delete-webhook")
+def telegram_delete_webhook() -> None:
+    """Stop the webhook (polling mode needs this: getUpdates is refused while a webhook is set)."""
+    from app.notifications import telegram_api
+
+    try:
+        telegram_api.call("deleteWebhook", {})
+    except telegram_api.BotApiError as exc:
+        raise click.ClickException(exc.description) from None
+    click.echo("webhook deleted")
+
+
+@telegram_cli.command("poll")
+def telegram_poll() -> None:
+    """Read the bot's updates once now (the scheduler does this every few seconds in polling mode)."""
+    from app.jobs.telegram import poll_once
+
+    click.echo(f"telegram poll: {poll_once()}")
+
+
 def register(app: Flask) -> None:
     from app.reserves.cli import reserves_cli
 
     app.cli.add_command(reserves_cli)
+    app.cli.add_command(telegram_cli)
     app.cli.add_command(room_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)

@@ -1,7 +1,9 @@
 """`make run`: the whole system on one machine under one supervisor (honcho).
 
 Starts an embedded Redis (when REDIS_URL is unset), the web app under gunicorn,
-an RQ worker, the RQ cron scheduler and the sandbox room and providers.  Ctrl-C
+an RQ worker, the RQ cron scheduler and the sandbox room, providers and Telegram bot
+(unless TELEGRAM_BOT_TOKEN names a real bot, notifications and "Connect Telegram" use the sandbox bot, whose
+deep links open its own page with a Start button).  Ctrl-C
 stops them all.  Configuration comes from the environment / `.env`.
 """
 from __future__ import annotations
@@ -16,6 +18,8 @@ from honcho.manager import Manager
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 EMBEDDED_REDIS_PORT = int(os.environ.get("EMBEDDED_REDIS_PORT", "6390"))
+SANDBOX_TELEGRAM_PORT = 5103
+sys.path.insert(0, str(ROOT))  # `sandbox` is a package of this repository
 
 
 def main() -> int:
@@ -23,6 +27,12 @@ def main() -> int:
     env = dict(os.environ)
     env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
     env["PYTHONUNBUFFERED"] = "1"
+    if not env.get("TELEGRAM_BOT_TOKEN"):
+        from sandbox.telegram import DEFAULT_TOKEN
+
+        sandbox_bot = f"http://127.0.0.1:{SANDBOX_TELEGRAM_PORT}"
+        env.update(TELEGRAM_BOT_TOKEN=DEFAULT_TOKEN, TELEGRAM_API_URL=sandbox_bot, TELEGRAM_LINK_BASE_URL=sandbox_bot,
+                   TELEGRAM_UPDATES="polling")
     manager = Manager()
     if not env.get("REDIS_URL"):
         env["REDIS_URL"] = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"

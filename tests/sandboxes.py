@@ -85,3 +85,69 @@ def room(_room_server):
     control.http.close()
 
 
+
+
+# -- the sandbox Telegram bot -----------------------------------------------------------------
+
+BOT_TOKEN = "123456:TEST-bot-token-never-logged"
+BOT_USERNAME = "pokerpay_test_bot"
+
+
+class TelegramControl:
+    """Drives the sandbox Bot API (sandbox/telegram.py) over HTTP: a person's messages, faults, what was sent."""
+
+    token = BOT_TOKEN
+    username = BOT_USERNAME
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.http = requests.Session()
+
+    def _post(self, path: str, payload: dict) -> dict:
+        response = self.http.post(self.url + path, json=payload, timeout=15)
+        assert response.status_code < 300, response.text
+        return response.json()
+
+    def write(self, chat_id: int, text: str | None = None, *, start: str | None = None, **extra) -> dict:
+        """The person in ``chat_id`` writes ``text`` (or presses Start on a deep link carrying ``start``)."""
+        body = {"chat_id": chat_id, **extra}
+        body.update({"start": start} if start is not None else {"text": text})
+        return self._post("/_sandbox/telegram/updates", body)
+
+    @property
+    def messages(self) -> list[dict]:
+        """What the bot sent, oldest first (Bot API Message objects)."""
+        return self.http.get(self.url + "/_sandbox/telegram/messages", timeout=5).json()["messages"]
+
+    def state(self) -> dict:
+        return self.http.get(self.url + "/_sandbox/telegram/state", timeout=5).json()
+
+    def fail_next(self, count: int, status: int = 500) -> None:
+        self._post("/_sandbox/telegram/fail-next", {"count": count, "status": status})
+
+    def chat(self, chat_id, state: str) -> None:
+        self._post("/_sandbox/telegram/chats", {"chat_id": chat_id, "state": state})
+
+    def api(self, method: str, **params) -> dict:
+        """Call the Bot API itself (as the bot would)."""
+        return self.http.post(f"{self.url}/bot{self.token}/{method}", json=params, timeout=15).json()
+
+
+@pytest.fixture(scope="session")
+def _telegram_server():
+    current = _CurrentApp()
+    running = serve(current)
+    yield running, current
+    running.stop()
+
+
+@pytest.fixture
+def telegram(_telegram_server):
+    """A fresh sandbox bot for this test, on the session's server."""
+    from sandbox.telegram import create_telegram_app
+
+    running, current = _telegram_server
+    current.app = create_telegram_app(BOT_TOKEN, BOT_USERNAME, seed=3)
+    control = TelegramControl(running.url)
+    yield control
+    control.http.close()

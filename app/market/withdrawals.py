@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from app import ledger
-from app.core import audit
+from app.core import audit, user_lock
 from app.core.settings import current_settings
 from app.database import utcnow
 from app.errors import NotFound, NotPermitted, ValidationFailed
@@ -23,7 +23,7 @@ from app.models.market import Deposit, WithdrawalRequest
 from app.models.payment_form import PaymentForm
 from app.models.user import User
 from app.money import format_usd
-from app.people import kyc, user_limits
+from app.people import kyc
 from app.states import WITHDRAWAL
 
 
@@ -66,11 +66,11 @@ def create(user, *, payment_form_id: int, amount: int, min_invoice_kopecks: int,
            max_open_invoices: int, request_key: str) -> WithdrawalRequest:
     """Put ``amount`` up for sale.  A repeat with the same ``request_key`` returns the first.
 
-    Decided under the seller's row lock (:func:`user_limits.lock_owner`), as cash-outs are: a form sent
+    Decided under the seller's row lock (:func:`user_lock.lock_owner`), as cash-outs are: a form sent
     several times at once waits there and gets the first one's request; the wallet, frozen and KYC are read
     after it.
     """
-    owner = user_limits.lock_owner(user.id)
+    owner = user_lock.lock_owner(user.id)
     existing = db.session.scalar(sa.select(WithdrawalRequest).where(WithdrawalRequest.request_key == request_key))
     if existing is not None:
         if existing.seller_id != user.id:

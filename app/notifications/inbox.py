@@ -12,7 +12,6 @@ exactly once but for one documented gap, is :mod:`app.notifications.outbox`.
 """
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -21,7 +20,7 @@ from flask_babel import lazy_gettext as _l
 from app.core import audit
 from app.core.after_commit import after_commit
 from app.database import utcnow
-from app.errors import NotFound, ValidationFailed
+from app.errors import NotFound
 from app.extensions import db
 from app.models.notification import Notification, NotificationDelivery, NotificationSettings
 from app.notifications import texts
@@ -30,7 +29,6 @@ from app.notifications.channels import channels
 PAGE_SIZE = 30
 #: security notices go to the account's e-mail whatever channels the user chose (they must reach the owner)
 ALWAYS_EMAILED = frozenset({"login_failures"})
-_CHAT_ID_RE = re.compile(r"-?\d{1,20}")
 
 
 # --- recording: one call per business event, inside its transaction -------------------------
@@ -214,23 +212,18 @@ def wants(channel: str, settings: NotificationSettings) -> bool:
     return channel == "telegram" and settings.telegram_enabled and bool(settings.telegram_chat_id)
 
 
-def save_settings(user, *, email_enabled: bool, telegram_enabled: bool, telegram_chat_id: str | None) -> None:
-    chat_id = (telegram_chat_id or "").strip() or None
-    if chat_id is not None and not _CHAT_ID_RE.fullmatch(chat_id):
-        raise ValidationFailed(str(_l("A Telegram chat id is a number, like 123456789.")))
-    if telegram_enabled and chat_id is None:
-        raise ValidationFailed(str(_l("Enter your Telegram chat id to get messages there.")))
+def save_settings(user, *, email_enabled: bool, telegram_enabled: bool) -> None:
+    """The user's choice of channels.  Telegram can be on only for a linked chat (app.notifications.telegram_link)."""
     settings = db.session.get(NotificationSettings, user.id)
     if settings is None:
-        settings = NotificationSettings(user_id=user.id)
+        settings = NotificationSettings(user_id=user.id, telegram_enabled=False)
         db.session.add(settings)
-    changed = (settings.email_enabled, settings.telegram_enabled, settings.telegram_chat_id) != (
-        email_enabled, telegram_enabled, chat_id)
+    telegram_enabled = telegram_enabled and settings.telegram_chat_id is not None
+    changed = (settings.email_enabled, settings.telegram_enabled) != (email_enabled, telegram_enabled)
     settings.email_enabled = email_enabled
     settings.telegram_enabled = telegram_enabled
-    settings.telegram_chat_id = chat_id
     settings.updated_at = utcnow()
     db.session.flush()
     if changed:
         audit.record("notifications.channels_changed", actor=user, target=user, email=email_enabled,
-                     telegram=telegram_enabled, telegram_linked=chat_id is not None)
+                     telegram=telegram_enabled, telegram_linked=settings.telegram_chat_id is not None)

@@ -7,9 +7,9 @@ crash between the send and recording it would show twice (the documented gap).
 """
 from __future__ import annotations
 
-import requests
 from flask import current_app
 
+from app.notifications import telegram_api
 from app.notifications.channel import DeliveryFailed, Message
 
 
@@ -20,20 +20,9 @@ class TelegramChannel:
         return bool(current_app.config.get("TELEGRAM_BOT_TOKEN"))
 
     def send(self, address: str, message: Message) -> None:
-        config = current_app.config
-        url = f"{config['TELEGRAM_API_URL'].rstrip('/')}/bot{config['TELEGRAM_BOT_TOKEN']}/sendMessage"
         payload = {"chat_id": address, "text": f"{message.title}\n\n{message.body}\n{message.link}",
                    "disable_web_page_preview": True}
         try:
-            response = requests.post(url, json=payload, timeout=float(config["TELEGRAM_TIMEOUT"]))
-        except requests.RequestException as exc:
-            raise DeliveryFailed(f"Telegram unreachable ({type(exc).__name__})") from None
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = {}
-        if response.status_code == 200 and answer.get("ok") is True:
-            return
-        description = str(answer.get("description") or f"HTTP {response.status_code}")[:200]
-        # 400 (chat not found) and 403 (the user blocked the bot) will not get better by themselves.
-        raise DeliveryFailed(f"Telegram: {description}", permanent=response.status_code in (400, 403))
+            telegram_api.call("sendMessage", payload)
+        except telegram_api.BotApiError as exc:
+            raise DeliveryFailed(exc.description, permanent=exc.permanent) from None

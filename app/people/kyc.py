@@ -5,7 +5,7 @@ a seller's withdrawal request (sold to buyers for rubles paid to the seller).
 Either one above ``kyc_threshold_cents`` (an ops setting, $1,000 by default)
 needs a KYC that ops have passed on the admin user page (audited there); up to
 the threshold nobody is asked for documents.  The status is read under the
-user's row lock (:func:`app.people.user_limits.lock_owner`), so a decision
+user's row lock (:func:`app.core.user_lock.lock_owner`), so a decision
 committed a moment ago counts.
 """
 from __future__ import annotations

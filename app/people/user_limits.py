@@ -5,7 +5,7 @@ A day is the UTC calendar day, as for the platform's own daily cash-out limit
 unless it ended without money moving (failed, expired, rejected).
 
 A limit is only a limit if what it counts is read under a lock that every
-competing request must take first.  :func:`lock_owner` is that lock for
+competing request must take first.  :func:`app.core.user_lock.lock_owner` is that lock for
 everything a user sends out (cash-outs, withdrawal requests): the user's own
 row, which exists for every user — unlike their ``user_limit`` row, which
 exists only once ops set a limit, so ``limits_of(lock=True)`` locked nothing
@@ -34,23 +34,6 @@ COUNTED_DEPOSIT_STATES = ("matching", "awaiting_payment", "paid", "settled", "di
 
 
 _u = User.__table__
-
-
-def lock_owner(user_id: int) -> sa.Row:
-    """Lock the user's row for this transaction and read what the limits need (frozen, KYC) under it.
-
-    Every check of a cash-out or withdrawal request runs after this, so two
-    requests of one user are decided one after the other, the second seeing
-    what the first wrote (PostgreSQL's READ COMMITTED gives each statement
-    after the lock a fresh snapshot).  A repeated form waits here for the
-    first one to commit and then finds it by its key.  ``FOR NO KEY UPDATE``:
-    rows that merely reference the user (audit events, notifications) are
-    still inserted meanwhile.  SQLite: ``BEGIN IMMEDIATE`` already made this
-    transaction the only writer, and the SELECT just reads.
-    """
-    return db.session.execute(
-        sa.select(_u.c.id, _u.c.is_frozen, _u.c.kyc_status).where(_u.c.id == user_id).with_for_update(key_share=True)
-    ).one()
 
 
 def limits_of(user_id: int, *, lock: bool = False) -> UserLimit | None:
@@ -88,7 +71,7 @@ def check_deposit(buyer, amount_kopecks: int) -> None:
 
 
 def cashout_daily_limit(user_id: int, platform_limit: int) -> int:
-    """The user's own daily cash-out limit if ops set one, else the platform's (call under :func:`lock_owner`)."""
+    """The user's own daily cash-out limit if ops set one, else the platform's (call under :func:`~app.core.user_lock.lock_owner`)."""
     limits = limits_of(user_id)
     if limits is None or limits.cashout_daily_cents is None:
         return platform_limit

@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 
 from app import ledger
 from app.connectors.room.base import RoomConnector, SendResult
-from app.core import audit
+from app.core import audit, user_lock
 from app.core.settings import current_settings
 from app.database import utcnow
 from app.errors import NotPermitted, ValidationFailed
@@ -50,11 +50,11 @@ def sent_today(user_id: int, now: datetime | None = None) -> int:
 def request_cash_out(user, room_account_id: int, amount: int, request_key: str) -> CashOut:
     """Hold ``amount`` and queue the send.  A repeat with the same ``request_key`` returns the first.
 
-    Everything is decided under the user's row lock (:func:`user_limits.lock_owner`): what was sent
+    Everything is decided under the user's row lock (:func:`user_lock.lock_owner`): what was sent
     today, the balance, the KYC, the repeat of a form — so requests fired at once are decided one after
     the other, each seeing what the one before wrote.
     """
-    owner = user_limits.lock_owner(user.id)
+    owner = user_lock.lock_owner(user.id)
     existing = _by_request_key(user, request_key)
     if existing is not None:
         return existing

@@ -25,12 +25,11 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from app.connectors.room.base import account_key
-from app.core import audit
+from app.core import audit, user_lock
 from app.database import utcnow
 from app.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.models.room import CashOut, RoomAccount
-from app.people import user_limits
 
 #: verification amounts are drawn from $1.01 … $9.99, separately for each room account
 VERIFICATION_RANGE = (101, 999)
@@ -120,7 +119,7 @@ def add_room_account(user, raw_identifier: str) -> RoomAccount:
     if not _IDENTIFIER_RE.match(spelling):
         raise ValidationFailed(str(_l("Enter the e-mail, nickname or player id exactly as the room shows it.")))
     key = match_key(spelling)
-    user_limits.lock_owner(user.id)  # one user's additions one after the other: the pending cap holds
+    user_lock.lock_owner(user.id)  # one user's additions one after the other: the pending cap holds
     now = utcnow()
     own = db.session.scalar(sa.select(RoomAccount).where(RoomAccount.user_id == user.id,
                                                          RoomAccount.identifier_key == key))

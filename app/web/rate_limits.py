@@ -21,3 +21,8 @@ def user_or_address() -> str:
 def credential_check_limit() -> str:
     """How often one user may submit credentials that are checked live (``CREDENTIAL_CHECK_RATE_LIMIT``)."""
     return current_app.config.get("CREDENTIAL_CHECK_RATE_LIMIT", "10 per minute")
+
+
+def telegram_link_limit() -> str:
+    """How many "connect Telegram" links one user may make (``TELEGRAM_LINK_RATE_LIMIT``): each is a new token."""
+    return current_app.config.get("TELEGRAM_LINK_RATE_LIMIT", "5 per minute;20 per hour")

@@ -5,8 +5,9 @@ free loopback ports inside this process:
 
 * the web app on a threaded werkzeug server, its ``PUBLIC_BASE_URL`` pointing
   at itself so the sandbox providers' notifications arrive;
-* the sandbox room (with its seller page) and the sandbox providers (with their
-  hosted pay pages), each on a server of its own;
+* the sandbox room (with its seller page), the sandbox providers (with their
+  hosted pay pages) and the sandbox Telegram bot (its webhook set to the app, as
+  ``flask telegram set-webhook`` does), each on a server of its own;
 * an RQ worker (``SimpleWorker`` in a thread) on the test Redis database, and a
   ticker standing in for the cron scheduler: it queues the room-feed poll every
   second (production: every 5 s).  The invoice sweeper is not ticked: journeys
@@ -207,6 +208,8 @@ class Live:
     providers_url: str
     app: object
     background: _Background
+    #: the sandbox Telegram bot (tests.sandboxes.TelegramControl); its webhook points at the app
+    telegram: object = None
     http: requests.Session = field(default_factory=requests.Session)
 
     def provider_account(self, kind: str) -> dict:
@@ -241,7 +244,9 @@ def live(tmp_path_factory, redis_url):
     from sandbox.providers import create_providers_app
     from sandbox.room import create_room_app
     from sandbox.server import serve
+    from sandbox.telegram import create_telegram_app
     from tests.conftest import _migrate
+    from tests.sandboxes import BOT_TOKEN, BOT_USERNAME, TelegramControl
 
     redis.Redis.from_url(redis_url).flushdb()
     access_log = logging.getLogger("werkzeug")  # one line per poll would bury a failure's report
@@ -251,6 +256,7 @@ def live(tmp_path_factory, redis_url):
     _migrate(database, redis_url)
     room = serve(create_room_app(platform_account=PLATFORM, api_token=ROOM_TOKEN, seed=11))
     providers = serve(create_providers_app(seed=5))
+    bot = serve(create_telegram_app(BOT_TOKEN, BOT_USERNAME, seed=9))
     forward = _Forward()
     web = serve(forward)
     base = providers.url
@@ -266,14 +272,20 @@ def live(tmp_path_factory, redis_url):
         YOOKASSA_BASE_URL=f"{base}/yookassa/v3", TBANK_BASE_URL=f"{base}/tbank/v2",
         YOOKASSA_NOTIFY_IPS=["127.0.0.1/32"], PROVIDER_READ_TIMEOUT=3.0, PROVIDER_RETRIES=0,
         LOGIN_RATE_LIMIT="1000 per minute",
+        TELEGRAM_BOT_TOKEN=BOT_TOKEN, TELEGRAM_API_URL=bot.url, TELEGRAM_UPDATES="webhook",
+        TELEGRAM_WEBHOOK_SECRET="browser-webhook-secret",
     )
     forward.app = app
+    telegram = TelegramControl(bot.url)
+    assert telegram.api("setWebhook", url=f"{web.url}/telegram/webhook", secret_token="browser-webhook-secret")["ok"]
     background = _Background(app, redis_url)
-    running = Live(url=web.url, room_url=room.url, providers_url=providers.url, app=app, background=background)
+    running = Live(url=web.url, room_url=room.url, providers_url=providers.url, app=app, background=background,
+                   telegram=telegram)
     yield running
     background.stop()
     running.http.close()
-    for server in (web, room, providers):
+    telegram.http.close()
+    for server in (web, room, providers, bot):
         server.stop()
     with app.app_context():
         db.engine.dispose()

@@ -142,6 +142,13 @@ class Navigation(Screen):
         expect(area.bar()).to_be_visible()
         return area
 
+    def notifications(self) -> NotificationsPage:
+        """The bell in the header (its name carries the unread count, if any)."""
+        self.bar().get_by_role("link", name=containing(self.t("Notifications"))).first.click()
+        page = NotificationsPage(self.page, self.t)
+        expect(page.heading("Notifications")).to_be_visible()
+        return page
+
     def login(self) -> LoginPage:
         self.go("Sign in")
         page = LoginPage(self.page, self.t)
@@ -513,3 +520,37 @@ class OpsArea(Screen):
         self.page.get_by_role("radio", name=self.t(decision)).check()
         self.page.get_by_label(self.t("Reason (kept in the audit log)")).fill(reason)
         self.button("Decide").click()
+
+
+class NotificationsPage(Screen):
+    def channels(self) -> ChannelsPage:
+        self.link("E-mail and Telegram").click()
+        page = ChannelsPage(self.page, self.t)
+        expect(page.heading("Notification channels")).to_be_visible()
+        return page
+
+
+class ChannelsPage(Screen):
+    """Where notifications go: e-mail, and Telegram linked by a one-time link to the bot."""
+
+    def deep_link(self) -> Locator:
+        """A link styled as a button (``role="button"``), as the app's other calls to action."""
+        return self.button("Open the bot in Telegram")
+
+    def connect_telegram(self) -> str:
+        """Press "Connect Telegram"; returns the address of the bot link the page then offers."""
+        self.button("Connect Telegram").click()
+        expect(self.deep_link()).to_be_visible()
+        expect(self.page.get_by_text(self.t("Open our bot in Telegram and press Start. This page will show when "
+                                            "it is done."))).to_be_visible()
+        return self.deep_link().get_attribute("href")
+
+    def expect_linked(self) -> None:
+        expect(self.page.get_by_text(self.t("Telegram is connected"), exact=True)).to_be_visible(
+            timeout=LIVE_TIMEOUT)
+        expect(self.deep_link()).to_have_count(0)
+
+    def disconnect(self) -> None:
+        self.button("Disconnect").click()
+        expect(self.flash("Telegram is disconnected.")).to_be_visible()
+        expect(self.button("Connect Telegram")).to_be_visible()

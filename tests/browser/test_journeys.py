@@ -428,6 +428,41 @@ def test_proof_of_reserves_is_public(browsing, system, make_user, tmp_path):
     b.shot(b.page, "reserves-public")
     script = reserves.download_verifier()
     assert "def ed25519_verify" in open(script.path(), encoding="utf-8").read()
+# -- 7. Telegram without a chat id ------------------------------------------------------------
+
+
+@variants(RU_DESKTOP, EN_PHONE)
+def test_telegram_link(browsing, system, make_user):
+    """Click "Connect Telegram", press Start in Telegram (the sandbox bot), see "connected" appear, disconnect."""
+    import re
+    import time
+
+    b = browsing
+    t = Text(b.lang)
+    email = make_user("telegram", b.lang)
+    nav = sign_in(b, system, email)
+    channels = nav.notifications().channels()
+    link = channels.connect_telegram()
+    found = re.fullmatch(r"https://t\.me/(\w+)\?start=([A-Za-z0-9_-]{32})", link)
+    assert found and found.group(1) == system.telegram.username, link
+    b.shot(b.page, "telegram-waiting")
+    b.page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+
+    chat_id = 700_000 + int(uuid.uuid4().int % 100_000)
+    pressed = system.telegram.write(chat_id, start=found.group(2), language_code=b.lang)  # Start, in Telegram
+    assert pressed["webhook_statuses"] == [200]
+    channels.expect_linked()
+    assert b.page.evaluate("window.__sameDocument === true"), "the page reloaded instead of updating live"
+    b.shot(b.page, "telegram-linked")
+    deadline = time.monotonic() + 15
+    while not [m for m in system.telegram.messages if m["chat"]["id"] == chat_id] and time.monotonic() < deadline:
+        time.sleep(0.2)  # the bot's answer goes out from the worker, after the webhook's commit
+    [answer] = [m["text"] for m in system.telegram.messages if m["chat"]["id"] == chat_id]
+    assert answer.startswith(t("Done: PokerPay notifications will come to this chat. To stop them, press "
+                               "“Disconnect” in Notification channels.")[:20])
+
+    channels.disconnect()
+    b.shot(b.page, "telegram-disconnected")
 
 
 # -- the rule the journeys keep ---------------------------------------------------------------

@@ -90,8 +90,12 @@ ENTRIES: dict[str, Entry] = {
     "notifications.index": Entry("GET", "/notifications/", query={"before": field()}),
     "notifications.mark_read": Entry("POST", "/notifications/{any_id}/read", {"go": field()}),
     "notifications.mark_all_read": Entry("POST", "/notifications/read-all"),
-    "notifications.settings": Entry("POST", "/notifications/settings", {"email": field(), "telegram": field(),
-                                                                        "telegram_chat_id": field()}),
+    "notifications.settings": Entry("POST", "/notifications/settings", {"email": field(), "telegram": field()}),
+    # a made link is answered 200 with the page showing it (the token is shown once, never stored in plain),
+    # so a 200 here is the success, not a rejection: its token row and audit event are the point
+    "notifications.connect_telegram": Entry("POST", "/notifications/telegram/connect", {"submit": field()},
+                                            writes_on_rejection=frozenset({"telegram_link_token", "audit_event"})),
+    "notifications.disconnect_telegram": Entry("POST", "/notifications/telegram/disconnect", {"submit": field()}),
     "wallet.add_room_account": Entry("POST", "/wallet/room-accounts", {"ra-identifier": field()}),
     "wallet.remove_room_account": Entry("POST", "/wallet/room-accounts/{any_id}/remove"),
     "wallet.cash_out": Entry("POST", "/wallet/cash-outs", {
@@ -101,14 +105,14 @@ ENTRIES: dict[str, Entry] = {
 }
 
 #: the notification endpoint has its own fuzz test (raw bodies, content types, addresses)
-WEBHOOKS = {"hooks.notify"}
+WEBHOOKS = {"hooks.notify", "telegram_hook.webhook"}
 
 #: GET pages that read no input besides the signed-in user (the access and page tests open them)
 NO_INPUT = {
     "static", "favicon", "main.index", "main.help", "main.healthz", "main.readyz", "metrics.metrics", "deposits.history",
     "seller.index", "seller.api_forms", "wallet.index", "wallet.live", "wallet.room_accounts_live",
     "seller.dashboard_live",
-    "notifications.bell", "reserves.index", "reserves.mine",
+    "notifications.bell", "notifications.telegram_status", "reserves.index", "reserves.mine",
 }
 
 #: endpoints not fuzzed, and why

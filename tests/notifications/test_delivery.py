@@ -12,12 +12,13 @@ from app.jobs import get_queue
 from app.jobs.notifications import deliver_now, sweep_deliveries
 from app.models.notification import NotificationDelivery
 from app.notifications import inbox, outbox
-from tests.notifications.conftest import BOT_TOKEN, quick_user
+from tests.notifications.conftest import BOT_TOKEN, link_telegram, quick_user
 
 
-def _user(locale: str = "en", chat_id: str = "424242"):
+def _user(locale: str = "en", chat_id: int = 424242):
     user = quick_user("user@example.com", locale=locale)
-    inbox.save_settings(user, email_enabled=True, telegram_enabled=True, telegram_chat_id=chat_id)
+    link_telegram(user, chat_id)
+    inbox.save_settings(user, email_enabled=True, telegram_enabled=True)
     db.session.commit()
     return user
 
@@ -58,14 +59,14 @@ def test_each_channel_gets_the_message_once(ctx, smtp, telegram):
     assert "http://127.0.0.1:9/wallet/" in mail.get_content()
     assert mail["Message-ID"] == f"<pokerpay-notification-{deliveries['email'].notification_id}-email@pokerpay.test>"
     [message] = telegram.messages
-    assert message["chat_id"] == "424242" and message["text"].startswith("Cash-out sent\n")
+    assert message["chat"]["id"] == 424242 and message["text"].startswith("Cash-out sent\n")
 
 
 def test_a_failed_send_is_retried_until_it_goes_through_once(ctx, smtp, telegram):
     """After the channel fails (SMTP 451, Bot API 500), does the sweeper retry and deliver exactly one copy?"""
     user = _user()
     smtp.fail_next = 1
-    telegram.fail_next = 2
+    telegram.fail_next(2)
     _event(user)
     for delivery in _deliveries().values():
         assert deliver_now(delivery.id) == "retry"
@@ -82,8 +83,8 @@ def test_a_failed_send_is_retried_until_it_goes_through_once(ctx, smtp, telegram
 
 def test_retries_stop_at_the_limit_and_a_bad_chat_fails_at_once(ctx, smtp, telegram):
     """Does a delivery give up after NOTIFY_MAX_ATTEMPTS, and a permanent refusal after one try?"""
-    user = _user(chat_id="777")
-    telegram.unknown_chats.add("777")
+    user = _user(chat_id=777)
+    telegram.chat(777, "unknown")
     smtp.fail_next = 10
     _event(user)
     for _ in range(4):
@@ -115,9 +116,9 @@ def test_a_claimed_delivery_is_not_sent_by_a_second_worker(ctx, smtp, telegram):
 
 def test_the_bot_token_never_reaches_logs_or_the_database(ctx, telegram, caplog):
     """When Telegram is unreachable, is the reason stored and logged without the token (part of the URL)?"""
-    ctx.config["TELEGRAM_API_URL"] = "http://127.0.0.1:9"
     user = _user()
-    inbox.save_settings(user, email_enabled=False, telegram_enabled=True, telegram_chat_id="1")
+    ctx.config["TELEGRAM_API_URL"] = "http://127.0.0.1:9"
+    inbox.save_settings(user, email_enabled=False, telegram_enabled=True)
     db.session.commit()
     _event(user)
     with caplog.at_level(logging.DEBUG):
@@ -130,7 +131,7 @@ def test_messages_follow_the_users_language(ctx, smtp, telegram):
     """Is an outside message written in the recipient's language, not the worker's?"""
     russian = _user(locale="ru")
     english = quick_user("en@example.com", locale="en")
-    inbox.save_settings(english, email_enabled=True, telegram_enabled=False, telegram_chat_id=None)
+    inbox.save_settings(english, email_enabled=True, telegram_enabled=False)
     db.session.commit()
     _event(russian, 1)
     _event(english, 2)

@@ -152,7 +152,7 @@ def test_a_replayed_event_key_writes_nothing(ctx):
     from app.notifications import inbox
 
     user = quick_user("user@example.com")
-    inbox.save_settings(user, email_enabled=True, telegram_enabled=False, telegram_chat_id=None)
+    inbox.save_settings(user, email_enabled=True, telegram_enabled=False)
     first = inbox.notify(user.id, "cash_out_sent", "cash-out-sent:999", cash_out_id=999, amount=1)
     again = inbox.notify(user.id, "cash_out_sent", "cash-out-sent:999", cash_out_id=999, amount=1)
     db.session.commit()

@@ -105,6 +105,8 @@ ROUTES: dict[str, Route] = {
     "auth.reset_password": Route("GET", "/password/reset/not-a-valid-link", _all(REJECTED)),
     # provider notifications: public, CSRF-exempt, verified by signature (an empty body does not verify)
     "hooks.notify": Route("POST", "/hooks/tbank/{hook_token}", _all(REJECTED)),
+    # the Telegram webhook exists only in webhook mode with a secret set (the test app polls): hidden
+    "telegram_hook.webhook": Route("POST", "/telegram/webhook", _all(NOT_FOUND)),
     # --- any signed-in account -------------------------------------------------------------
     "auth.account": Route("POST", "/account", SIGNED_IN),
     # staff without 2FA see the enrolment page only after opening a one-time setup link
@@ -151,6 +153,10 @@ ROUTES: dict[str, Route] = {
     "notifications.mark_read": Route("POST", "/notifications/{notification}/read", OWN),
     "notifications.mark_all_read": Route("POST", "/notifications/read-all", SIGNED_IN),
     "notifications.settings": Route("POST", "/notifications/settings", SIGNED_IN),
+    # linking Telegram: only ever the signed-in user's own link (no ids in the URL)
+    "notifications.connect_telegram": Route("POST", "/notifications/telegram/connect", SIGNED_IN),
+    "notifications.telegram_status": Route("GET", "/notifications/telegram/status", SIGNED_IN),
+    "notifications.disconnect_telegram": Route("POST", "/notifications/telegram/disconnect", SIGNED_IN),
 }
 
 #: object-level checks of ids sent in a form body rather than the URL:

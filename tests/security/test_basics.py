@@ -11,6 +11,7 @@ from tests.helpers import gen_user
 PUBLIC_ENDPOINTS = {
     "static", "favicon", "main.index", "main.help", "main.healthz", "main.readyz", "main.set_language",
     "auth.login", "auth.login_2fa", "auth.register", "metrics.metrics", "hooks.notify",
+    "telegram_hook.webhook",  # Telegram's webhook: trusted by its secret header, not a session
     "auth.forgot_password", "auth.reset_password",  # a forgotten password is, by its nature, signed out
     "reserves.index",  # proof of reserves: the point is that anyone can check it
 }

@@ -1,7 +1,9 @@
 """CSRF: every unsafe method of every route refuses a request without a valid token (and writes nothing).
 
-The provider notification endpoints (blueprint ``hooks``) are the only exemption: providers cannot
-hold a token; their notifications are verified by signature instead (test_notifications.py).
+The provider notification endpoints (blueprint ``hooks``) and the Telegram bot's webhook (blueprint
+``telegram_hook``) are the only exemptions: providers and Telegram cannot hold a token; provider
+notifications are verified by signature instead (test_notifications.py), Telegram's updates by the webhook's
+secret header (tests/notifications/test_telegram_link.py).
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from tests.security.conftest import build_world, sign_in
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 #: blueprints whose endpoints need no CSRF token, and why
-EXEMPT = {"hooks": "provider notifications: verified by signature, providers cannot hold a token"}
+EXEMPT = {"hooks": "provider notifications: verified by signature, providers cannot hold a token",
+          "telegram_hook": "Telegram's webhook: verified by its secret header, Telegram cannot hold a token"}
 #: single views exempted, and why (harmless only while they accept no unsafe method: checked below)
 EXEMPT_VIEWS = {"app.web.metrics_view.metrics": "GET only (Prometheus scrapes)"}
 
@@ -66,8 +69,8 @@ def test_a_token_of_another_session_is_refused(sec_app, providers):
     assert response.status_code == 400
 
 
-def test_only_the_hooks_blueprint_is_exempt(sec_app):
-    """Is the CSRF exemption list exactly the notification endpoints (nothing exempted by accident)?"""
+def test_only_the_hooks_blueprints_are_exempt(sec_app):
+    """Is the CSRF exemption list exactly the notification and webhook endpoints (nothing exempted by accident)?"""
     from app.extensions import csrf
 
     exempt_views = {name for name in csrf._exempt_views}

@@ -1,8 +1,7 @@
 """Forms of the notification centre."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, StringField, SubmitField
-from wtforms.validators import Length, Optional, Regexp
+from wtforms import BooleanField, HiddenField, SubmitField
 
 
 class MarkReadForm(FlaskForm):
@@ -17,11 +16,16 @@ class MarkAllReadForm(FlaskForm):
 
 class ChannelsForm(FlaskForm):
     email = BooleanField(_l("By e-mail, to my account's address"))
+    #: shown once a chat is linked: notifications can be paused there without unlinking it
     telegram = BooleanField(_l("In Telegram"))
-    telegram_chat_id = StringField(
-        _l("Telegram chat id"),
-        validators=[Optional(), Length(max=21),
-                    Regexp(r"^\s*-?\d{1,20}\s*$", message=_l("A Telegram chat id is a number, like 123456789."))],
-        render_kw={"inputmode": "numeric", "autocomplete": "off"},
-    )
     submit = SubmitField(_l("Save"))
+
+
+class ConnectTelegramForm(FlaskForm):
+    """Make a one-time deep link to the bot (a new one replaces an unused old one)."""
+
+    submit = SubmitField(_l("Connect Telegram"))
+
+
+class DisconnectTelegramForm(FlaskForm):
+    submit = SubmitField(_l("Disconnect"))
