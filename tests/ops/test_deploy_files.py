@@ -409,7 +409,7 @@ def test_operations_manual_documents_every_metric_and_setting():
     from app.observability import doctor
 
     manual = (ROOT / "docs" / "operations.md").read_text()
-    code = "\n".join(path.read_text() for path in (ROOT / "app" / "ops").glob("*.py"))
+    code = "\n".join(path.read_text() for path in (ROOT / "app" / "observability").glob("*.py"))
     metrics = set(re.findall(r'"(pokerpay_[a-z_]+)"', code)) - {"pokerpay_metrics", "pokerpay_ops"}
     assert metrics, "no metric names found"
     for metric in sorted(metrics):
