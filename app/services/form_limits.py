@@ -62,6 +62,8 @@ MAX_GAP_MINUTES = 1440
 
 #: a verdict's reasons, in the order they are checked
 OPEN, HOURS, DAY_INVOICES, DAY_KOPECKS, GAP = "open", "hours", "day_invoices", "day_kopecks", "gap"
+#: every verdict (app.web.labels.FORM_LIMIT_STATE names each for the seller)
+STATES = (OPEN, HOURS, DAY_INVOICES, DAY_KOPECKS, GAP)
 #: a Gate's answer for a form another transaction holds
 BUSY = "busy"
 
@@ -270,6 +272,8 @@ class Today:
 
     limits: Limits
     usage: Usage
+    #: :data:`OPEN`, or why even the smallest invoice (one kopeck) would be refused now
+    state: str
     in_hours: bool
     #: None when the form takes an invoice now
     next_at: datetime | None
@@ -283,5 +287,5 @@ def today_of(form: PaymentForm, at: datetime) -> Today | None:
         return None
     usage = usage_today(form.id, limits, at)
     upcoming = next_allowed(limits, usage, at)
-    return Today(limits=limits, usage=usage, in_hours=in_hours(limits, at),
+    return Today(limits=limits, usage=usage, state=verdict(limits, usage, 1, at), in_hours=in_hours(limits, at),
                  next_at=upcoming if upcoming > at else None, zone=limits.zone)

@@ -10,7 +10,17 @@ import pytest
 
 from app.services import form_limits
 from app.services.form_limits import (
-    DAY_INVOICES, DAY_KOPECKS, GAP, HOURS, OPEN, Limits, Usage, in_hours, local_day, next_allowed, verdict,
+    DAY_INVOICES,
+    DAY_KOPECKS,
+    GAP,
+    HOURS,
+    OPEN,
+    Limits,
+    Usage,
+    in_hours,
+    local_day,
+    next_allowed,
+    verdict,
 )
 
 MSK = ZoneInfo("Europe/Moscow")
