@@ -172,7 +172,7 @@ def test_batch_counts_its_own_invoices(market):
     assert [_form_of(d.id) for d in deposits] == [form.id, form.id, spare_form.id]
 
 
-def test_seller_limits_survive_only_valid_values(market, database):
+def test_bad_limits_are_refused_by_the_service_and_by_the_database(market, database):
     """Bad limits are refused with a reason and write nothing; the database's CHECKs refuse them too."""
     from app.errors import ValidationFailed
 
