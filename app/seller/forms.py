@@ -61,21 +61,21 @@ def _minute_of(value) -> int | None:
 
 
 class FormLimitsForm(FlaskForm):
-    """An API form's own limits; every field may stay empty (no limit).  Rendered with the prefix ``limits``
-    next to the credentials form on the same page."""
+    """An API form's own limits; every field may stay empty (no limit).  Rendered next to the credentials form
+    on the same page, so its names differ from that form's (the CSRF token is the page's one hidden input)."""
 
-    day_rubles = AmountField(_l("Rubles per day at most"), validators=[Optional()])
-    day_invoices = CountField(_l("Invoices per day at most"), validators=[Optional(), NumberRange(min=0)])
-    gap_minutes = CountField(_l("Minutes at least between two invoices"),
+    limit_day_rubles = AmountField(_l("Rubles per day at most"), validators=[Optional()])
+    limit_day_invoices = CountField(_l("Invoices per day at most"), validators=[Optional(), NumberRange(min=0)])
+    limit_gap_minutes = CountField(_l("Minutes at least between two invoices"),
                              validators=[Optional(), NumberRange(min=0, max=form_limits.MAX_GAP_MINUTES)])
     hours_start = TimeField(_l("Working hours from"), validators=[Optional()], format="%H:%M")
     hours_end = TimeField(_l("Working hours until"), validators=[Optional()], format="%H:%M")
-    timezone = SelectField(_l("Time zone"), default=form_limits.DEFAULT_ZONE)
-    submit = SubmitField(_l("Save limits"))
+    limits_timezone = SelectField(_l("Time zone"), default=form_limits.DEFAULT_ZONE)
+    save_limits = SubmitField(_l("Save limits"))
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, prefix="limits", **kwargs)
-        self.timezone.choices = sorted(form_limits.zone_names())
+        super().__init__(*args, **kwargs)
+        self.limits_timezone.choices = sorted(form_limits.zone_names())
 
     @classmethod
     def initial(cls, pf) -> dict:
@@ -83,14 +83,14 @@ class FormLimitsForm(FlaskForm):
         def clock(minute):
             return None if minute is None else time(minute // 60, minute % 60)
 
-        return {"day_rubles": "" if pf.limit_day_kopecks is None else format_number(pf.limit_day_kopecks),
-                "day_invoices": pf.limit_day_invoices, "gap_minutes": pf.limit_gap_minutes,
+        return {"limit_day_rubles": "" if pf.limit_day_kopecks is None else format_number(pf.limit_day_kopecks),
+                "limit_day_invoices": pf.limit_day_invoices, "limit_gap_minutes": pf.limit_gap_minutes,
                 "hours_start": clock(pf.hours_start_minute), "hours_end": clock(pf.hours_end_minute),
-                "timezone": pf.limits_timezone}
+                "limits_timezone": pf.limits_timezone}
 
     def values(self) -> dict:
         """What :func:`app.services.payment_forms.set_limits` takes."""
-        return {"day_kopecks": self.day_rubles.minor if self.day_rubles.data else None,
-                "day_invoices": self.day_invoices.data, "gap_minutes": self.gap_minutes.data,
+        return {"day_kopecks": self.limit_day_rubles.minor if self.limit_day_rubles.data else None,
+                "day_invoices": self.limit_day_invoices.data, "gap_minutes": self.limit_gap_minutes.data,
                 "hours_start": _minute_of(self.hours_start.data), "hours_end": _minute_of(self.hours_end.data),
-                "zone": self.timezone.data}
+                "zone": self.limits_timezone.data}

@@ -11,8 +11,8 @@ from app.services import payment_forms
 from tests.helpers import csrf_from
 from tests.provider_sandbox import quick_user, sign_in
 
-GOOD = {"limits-day_rubles": "150 000", "limits-day_invoices": "10", "limits-gap_minutes": "15",
-        "limits-hours_start": "22:00", "limits-hours_end": "06:00", "limits-timezone": "Asia/Yekaterinburg"}
+GOOD = {"limit_day_rubles": "150 000", "limit_day_invoices": "10", "limit_gap_minutes": "15",
+        "hours_start": "22:00", "hours_end": "06:00", "limits_timezone": "Asia/Yekaterinburg"}
 
 
 class Seller:
@@ -28,7 +28,7 @@ class Seller:
 
     def save(self, values: dict, form_id: int | None = None):
         return self.client.post(f"/seller/api-forms/{form_id or self.form_id}/limits",
-                                data={"limits-csrf_token": self.token, **values})
+                                data={"csrf_token": self.token, **values})
 
     def form(self) -> PaymentForm:
         with self.app.app_context():
@@ -64,18 +64,18 @@ def test_limits_are_saved_shown_and_audited(seller):
 
 
 @pytest.mark.parametrize(("values", "message"), [
-    ({"limits-day_invoices": "-1"}, None),
-    ({"limits-gap_minutes": "1441"}, None),
-    ({"limits-day_rubles": "сто"}, None),
-    ({"limits-day_invoices": "99999999999999999999"}, None),
-    ({"limits-hours_start": "25:00"}, None),
-    ({"limits-hours_start": "09:00"}, "Укажите оба конца рабочего времени"),
-    ({"limits-hours_start": "09:00", "limits-hours_end": "09:00"}, "Рабочее время должно заканчиваться"),
-    ({"limits-timezone": "Mars/Olympus"}, None),
+    ({"limit_day_invoices": "-1"}, None),
+    ({"limit_gap_minutes": "1441"}, None),
+    ({"limit_day_rubles": "сто"}, None),
+    ({"limit_day_invoices": "99999999999999999999"}, None),
+    ({"hours_start": "25:00"}, None),
+    ({"hours_start": "09:00"}, "Укажите оба конца рабочего времени"),
+    ({"hours_start": "09:00", "hours_end": "09:00"}, "Рабочее время должно заканчиваться"),
+    ({"limits_timezone": "Mars/Olympus"}, None),
 ])
 def test_bad_limits_are_refused_and_nothing_is_written(seller, values, message):
     """Is each bad value answered on the page (200 with the form again, in Russian) and nothing saved?"""
-    response = seller.save({"limits-timezone": "Europe/Moscow", **values})
+    response = seller.save({"limits_timezone": "Europe/Moscow", **values})
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert 'id="form-limits"' in page
@@ -91,7 +91,7 @@ def test_bad_limits_are_refused_and_nothing_is_written(seller, values, message):
 def test_clearing_the_limits(seller):
     """Empty fields clear every limit again."""
     seller.save(GOOD)
-    seller.save({"limits-timezone": "Europe/Moscow"})
+    seller.save({"limits_timezone": "Europe/Moscow"})
     pf = seller.form()
     assert (pf.limit_day_kopecks, pf.limit_day_invoices, pf.limit_gap_minutes, pf.hours_start_minute,
             pf.hours_end_minute) == (None, None, None, None, None)
@@ -116,7 +116,7 @@ def test_the_dashboard_shows_use_against_the_limits(seller):
     with whether it takes invoices now?"""
     page = seller.client.get("/seller/").get_data(as_text=True)
     assert f'id="form-limits-{seller.form_id}"' not in page  # no limits, nothing to show
-    seller.save({**GOOD, "limits-hours_start": "", "limits-hours_end": "", "limits-gap_minutes": ""})
+    seller.save({**GOOD, "hours_start": "", "hours_end": "", "limit_gap_minutes": ""})
     page = seller.client.get("/seller/").get_data(as_text=True)
     assert f'id="form-limits-{seller.form_id}"' in page
     assert "Рубли сегодня: 0,00" in page and "из 150" in page
