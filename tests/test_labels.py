@@ -11,6 +11,7 @@ from babel.support import Translations
 from app import ledger, states
 from app.connectors.payments.base import STATUSES
 from app.ledger.models import AccountKind, Phase, Status
+from app.market import form_limits
 from app.market.payment_forms import KIND_LABELS
 from app.web import labels
 from tests.browser.pages import TRANSLATIONS
@@ -41,6 +42,7 @@ CASES = [
     ("transfer status", {s.value for s in Status}, labels.TRANSFER_STATUS),
     ("account kind", {k.value for k in AccountKind}, labels.ACCOUNT_KIND),
     ("provider payment status", set(STATUSES), labels.PROVIDER_PAYMENT_STATUS),
+    ("API form limit state", set(form_limits.STATES), labels.FORM_LIMIT_STATE),
 ]
 
 
