@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.matching [--sizes 100,10000,100000] [--seconds 20] [--buyers 16]
                                        [--modes thread,process] [--steps purchase,match,batch]
-                                       [--profile] [--no-write]
+                                       [--limits none,set] [--profile] [--no-write]
 
 One *reservation* is what a buyer's purchase costs the database until the
 invoice page can be shown, as the app does it:
@@ -54,6 +54,14 @@ For each queue size (100, 10,000, 100,000 active requests by default):
 5. ``app.ledger.verify_ledger()`` on the bench database, plus the market's own
    invariants (every published deposit has its own open hold on its request's
    escrow, no hold without a published deposit, nothing left in matching).
+
+``--limits set`` runs the same with every form's own limits set but not binding
+(:mod:`app.market.form_limits`: a million invoices and 10 billion rubles a day,
+working hours that close for one minute twelve hours away, across midnight; no
+gap between invoices, which would bind when a form gets several invoices a
+second), so what checking them costs is visible: each reservation then locks its
+form's row and counts the form's invoices of the day.  ``none`` (the default) is
+forms without limits, as before the limits existed.
 
 Prints a table and writes ``BENCHMARKS.md`` between ``<!-- bench:matching -->``
 markers: reservations/s, the pgbench TPS, their ratio (target ≥ 0.5), how flat
@@ -234,15 +242,20 @@ SELECT 'withdrawal:' || w.id || '\\:fund', :source, w.escrow_account_id, 'USD', 
        'posted', 'bench funding', 'withdrawal:' || w.id, now()
 FROM withdrawal_request w ORDER BY w.id
 """
+#: limits on every form that never bind in a run (see the module's docstring); hours across midnight
+_LIMITS = """
+UPDATE payment_form SET limit_day_kopecks = 1000000000000, limit_day_invoices = 1000000,
+                        hours_start_minute = :start, hours_end_minute = :end, limits_timezone = 'Europe/Moscow'
+"""
 _SOURCE_SUMS = """
 UPDATE ledger_account SET debits_posted = (SELECT sum(amount) FROM withdrawal_request), version = version + 1
 WHERE id = :source
 """
 
 
-def prepare(size: int, buyers: int, step: str = "purchase") -> list[int]:
+def prepare(size: int, buyers: int, step: str = "purchase", limits: bool = False) -> list[int]:
     """A fresh, migrated bench database with ``size`` queued requests; returns the buyers' ids.  For the match
-    step, also the buyers' deposits waiting to be matched."""
+    step, also the buyers' deposits waiting to be matched.  ``limits``: every form with limits that never bind."""
     import sqlalchemy as sa
     from flask_migrate import upgrade
 
@@ -262,6 +275,13 @@ def prepare(size: int, buyers: int, step: str = "purchase") -> list[int]:
         run(sa.text(_SELLERS), {"n": size})
         buyer_ids = [row.id for row in run(sa.text(_BUYERS), {"n": buyers})]
         run(sa.text(_FORMS), {"kind": KIND, "credentials": credentials})
+        if limits:
+            from datetime import UTC, datetime
+            from zoneinfo import ZoneInfo
+
+            local = datetime.now(UTC).astimezone(ZoneInfo("Europe/Moscow"))
+            start = (local.hour * 60 + local.minute + 720) % 1440  # closed only the minute before it
+            run(sa.text(_LIMITS), {"start": start, "end": (start - 1) % 1440})
         run(sa.text(_REQUESTS), {"kind": KIND, "amount": ESCROW_CENTS, "min_k": MIN_INVOICE, "max_k": MAX_INVOICE,
                                  "max_open": MAX_OPEN})
         run(sa.text(_ESCROWS))
@@ -498,6 +518,8 @@ class Measurement:
     mode: str
     #: "purchase" (deposit + match) or "match" (the match job alone)
     step: str
+    #: every form with limits set (not binding): ``--limits set``
+    limits: bool
     buyers: int
     seconds: int
     baseline: float
@@ -628,13 +650,13 @@ def _after_run(m: Measurement) -> None:
 
 
 def measure(size: int, seconds: int, buyers: int, mode: str, baseline: tuple[float, float],
-            profile_dir: str | None, step: str = "purchase") -> Measurement:
-    m = Measurement(size=size, mode=mode, step=step, buyers=buyers, seconds=seconds, baseline=baseline[0],
-                    baseline_cpu_ms=baseline[1])
-    label = f"[{size:,} queued, {_PLURAL[mode]}, {step}]"
+            profile_dir: str | None, step: str = "purchase", limits: bool = False) -> Measurement:
+    m = Measurement(size=size, mode=mode, step=step, limits=limits, buyers=buyers, seconds=seconds,
+                    baseline=baseline[0], baseline_cpu_ms=baseline[1])
+    label = f"[{size:,} queued, {_PLURAL[mode]}, {_step_name(m)}]"
     print(f"{label} building the queue …", flush=True)
     started = time.perf_counter()
-    buyer_ids = prepare(size, buyers, step)
+    buyer_ids = prepare(size, buyers, step, limits)
     m.setup_seconds = time.perf_counter() - started
     print(f"{label} queue built in {m.setup_seconds:.1f} s; {buyers} {mode} buyers for {seconds} s …", flush=True)
     results, m.slots_recycled, (busy, idle, backends) = run_buyers(buyer_ids, seconds, mode, profile_dir, step)
@@ -691,11 +713,16 @@ _STEP_TEXT = {
 }
 
 
+def _step_name(m: Measurement) -> str:
+    """The step, and "with form limits" when every form had limits set."""
+    return f"{m.step} with form limits" if m.limits else m.step
+
+
 def _by_mode(measurements: list[Measurement]) -> dict[str, list[Measurement]]:
     """The measurements per step and buyer mode ("purchase, processes"), each over the queue sizes."""
     groups: dict[str, list[Measurement]] = {}
     for m in measurements:
-        groups.setdefault(f"{m.step}, {_PLURAL[m.mode]}", []).append(m)
+        groups.setdefault(f"{_step_name(m)}, {_PLURAL[m.mode]}", []).append(m)
     return groups
 
 
@@ -706,7 +733,7 @@ def print_table(measurements: list[Measurement]) -> None:
     for m in measurements:
         phases = f"{m.deposit_ms:.1f}/{m.reserve_ms:.1f}/{m.invoice_ms:.1f}"
         cpu = f"{m.python_cpu_ms:.1f}/{m.backend_cpu_ms:.1f}/{m.machine_cpu_ms:.1f}"
-        print(f"{m.step:>8} {m.buyers:>2} {_PLURAL[m.mode]:<7} {m.size:>8,} {m.rate:>7,.0f} {m.baseline:>7,.0f} {m.ratio:>5.2f}"
+        print(f"{m.step + ('+lim' if m.limits else ''):>8} {m.buyers:>2} {_PLURAL[m.mode]:<7} {m.size:>8,} {m.rate:>7,.0f} {m.baseline:>7,.0f} {m.ratio:>5.2f}"
               f" {m.p50_ms:>7.1f} {m.p99_ms:>7.1f} {m.statements:>5.1f} {m.transactions:>4.1f} {m.db_ms:>6.1f}"
               f" {m.wall_ms:>7.1f} {phases:>16} {cpu:>16} {m.baseline_cpu_ms:>7.2f} {m.idle:>4.0%}"
               f" {m.requests_used:>4} {m.deepest:>7}")
@@ -725,7 +752,8 @@ def write_report(measurements: list[Measurement]) -> None:
             verdict = "met" if m.ratio >= TARGET else "NOT met"
             rows.append(
                 f"| reservations/s, {m.size:,} queued requests, {m.buyers} buyers as {_PLURAL[m.mode]}"
-                f" ({_STEP_TEXT[m.step]}; instant provider) vs pgbench tpcb-like TPS (`-c 8 -j 2 -T {m.seconds}`, scale 8, run"
+                f" ({_STEP_TEXT[m.step]}{'; every form with limits set, not binding' if m.limits else ''};"
+                f" instant provider) vs pgbench tpcb-like TPS (`-c 8 -j 2 -T {m.seconds}`, scale 8, run"
                 f" just before) | {m.rate:,.0f} | {m.baseline:,.0f} | {m.ratio:.3f} | ≥ {TARGET} ({verdict}) |")
         spread = flatness(group)
         if spread is not None:
@@ -735,7 +763,7 @@ def write_report(measurements: list[Measurement]) -> None:
                         f" | {_flatness_figures(group)} | — |"
                         f" {spread:.0%} | ≤ {FLATNESS:.0%} ({verdict}) |")
     details = [
-        f"| {m.step} | {_PLURAL[m.mode]} | {m.size:,} | {m.done:,} | {m.p50_ms:.1f} / {m.p99_ms:.1f} | {m.statements:.1f} |"
+        f"| {_step_name(m)} | {_PLURAL[m.mode]} | {m.size:,} | {m.done:,} | {m.p50_ms:.1f} / {m.p99_ms:.1f} | {m.statements:.1f} |"
         f" {m.transactions:.1f} | {m.db_ms:.1f} of {m.wall_ms:.1f} |"
         f" {m.deposit_ms:.1f} / {m.reserve_ms:.1f} / {m.invoice_ms:.1f} |"
         f" {m.requests_used:,} (deepest {m.deepest:,}; {m.top16_share:.0%} on the first 16) |"
@@ -745,7 +773,7 @@ def write_report(measurements: list[Measurement]) -> None:
         for m in measurements
     ]
     checks = "; ".join(
-        f"{m.step}, {_PLURAL[m.mode]} at {m.size:,}: `{m.verify}`,"
+        f"{_step_name(m)}, {_PLURAL[m.mode]} at {m.size:,}: `{m.verify}`,"
         f" market {'ok' if m.market_ok else 'PROBLEMS: ' + ', '.join(m.market_problems)}"
         for m in measurements)
     lines = [
@@ -781,9 +809,10 @@ def write_report(measurements: list[Measurement]) -> None:
         f"Machine: {machine()}.  After each run: {checks}.",
     ]
     write_section("matching", lines)
-    summary = [row(f"reservations/s ({m.step}), {m.size:,} queued, {m.buyers} buyer {_PLURAL[m.mode]}", f"{m.rate:,.0f}",
-                   f"{m.baseline:,.0f} pgbench TPS", f"{m.ratio:.2f}", f"≥ {TARGET}", m.ratio >= TARGET,
-                   goal=GOAL_RATE if (m.step, _PLURAL[m.mode]) == ("batch", "processes") else None)
+    summary = [row(f"reservations/s ({_step_name(m)}), {m.size:,} queued, {m.buyers} buyer {_PLURAL[m.mode]}",
+                   f"{m.rate:,.0f}", f"{m.baseline:,.0f} pgbench TPS", f"{m.ratio:.2f}", f"≥ {TARGET}",
+                   m.ratio >= TARGET,
+                   goal=GOAL_RATE if (m.step, _PLURAL[m.mode], m.limits) == ("batch", "processes", False) else None)
                for m in measurements]
     for mode, group in _by_mode(measurements).items():
         spread = flatness(group)
@@ -818,6 +847,8 @@ def main(argv=None) -> int:
                         help="thread, process or both: how the buyers run")
     parser.add_argument("--steps", default="purchase,match,batch", type=lambda s: [x for x in s.split(",") if x],
                         help="purchase (deposit + match) and/or match (the match job alone)")
+    parser.add_argument("--limits", default="none", type=lambda s: [x for x in s.split(",") if x],
+                        help="none (forms without limits) and/or set (every form with limits that never bind)")
     parser.add_argument("--profile", action="store_true", help="cProfile the buyers and print the hot spots")
     parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
     args = parser.parse_args(argv)
@@ -825,6 +856,8 @@ def main(argv=None) -> int:
         parser.error("--modes: thread and/or process")
     if not args.steps or not set(args.steps) <= set(_STEP_TEXT):
         parser.error("--steps: some of purchase, match, batch")
+    if not args.limits or not set(args.limits) <= {"none", "set"}:
+        parser.error("--limits: none and/or set")
 
     print("pgbench: initialising scale 8 …", flush=True)
     init_pgbench()
@@ -835,16 +868,17 @@ def main(argv=None) -> int:
         print(f"[{size:,} queued] pgbench TPS {baseline[0]:,.0f} ({baseline[1]:.2f} ms of machine CPU per transaction)",
               flush=True)
         for step in args.steps:
-            for mode in args.modes:
-                with tempfile.TemporaryDirectory(prefix="bench-matching-") as profile_dir:
-                    measurements.append(measure(size, args.seconds, args.buyers, mode, baseline,
-                                                profile_dir if args.profile else None, step))
-                    if args.profile:
-                        print(profile_summary(profile_dir))
+            for limits in args.limits:
+                for mode in args.modes:
+                    with tempfile.TemporaryDirectory(prefix="bench-matching-") as profile_dir:
+                        measurements.append(measure(size, args.seconds, args.buyers, mode, baseline,
+                                                    profile_dir if args.profile else None, step, limits == "set"))
+                        if args.profile:
+                            print(profile_summary(profile_dir))
     print()
     print_table(measurements)
     for m in measurements:
-        print(f"{m.step}, {_PLURAL[m.mode]} at {m.size:,} queued: {m.verify}; market {'ok' if m.market_ok else m.market_problems}")
+        print(f"{_step_name(m)}, {_PLURAL[m.mode]} at {m.size:,} queued: {m.verify}; market {'ok' if m.market_ok else m.market_problems}")
     if not args.no_write:
         write_report(measurements)
         print(f"written to {BENCHMARKS.relative_to(ROOT)}")

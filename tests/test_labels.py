@@ -11,6 +11,7 @@ from babel.support import Translations
 from app import ledger, states
 from app.connectors.payments.base import STATUSES
 from app.ledger.models import AccountKind, Phase, Status
+from app.market import form_limits
 from app.market.payment_forms import KIND_LABELS
 from app.models.reserves import ROOM_BALANCE_SOURCES
 from app.web import labels
@@ -43,6 +44,7 @@ CASES = [
     ("account kind", {k.value for k in AccountKind}, labels.ACCOUNT_KIND),
     ("provider payment status", set(STATUSES), labels.PROVIDER_PAYMENT_STATUS),
     ("reserve room balance source", set(ROOM_BALANCE_SOURCES), labels.RESERVE_ROOM_BALANCE_SOURCE),
+    ("API form limit state", set(form_limits.STATES), labels.FORM_LIMIT_STATE),
 ]
 
 

@@ -46,7 +46,7 @@ from app.database import execute_fast, update_fast, utcnow
 from app.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.ledger.models import LedgerAccount, TransferKind
-from app.market import withdrawals
+from app.market import form_limits, withdrawals
 from app.market.quotes import Quote
 from app.models import User
 from app.models.market import Deposit, WithdrawalRequest
@@ -273,6 +273,7 @@ def _pick_statement() -> sa.Executable:
     return (
         sa.select(d, take.c.request_id, take.c.escrow_account_id, take.c.payment_form_id,
                   _f.c.kind.label("form_kind"), _f.c.hook_token, _f.c.credentials_encrypted,
+                  *(_f.c[name] for name in form_limits.COLUMNS),
                   wallet.label("wallet_id"), lifetime.label("lifetime"))
         .select_from(d.outerjoin(take, sa.true()).outerjoin(_f, _f.c.id == take.c.payment_form_id))
     )
@@ -312,7 +313,7 @@ def _pick_portable(deposit_id: int, exclude: set[int]) -> sa.Row | None:
         return None
     row = dict(deposit._mapping, request_id=None, escrow_account_id=None, payment_form_id=None, form_kind=None,
                hook_token=None, credentials_encrypted=None, wallet_id=None,
-               lifetime=current_settings().invoice_lifetime_seconds)
+               lifetime=current_settings().invoice_lifetime_seconds, **dict.fromkeys(form_limits.COLUMNS))
     if deposit.status == "matching" and deposit.hold_transfer_id is None and deposit.match_attempts < MAX_ATTEMPTS:
         probe = SimpleNamespace(kind=deposit.kind, buyer_id=deposit.buyer_id, amount_kopecks=deposit.amount_kopecks,
                                 usd_cents=deposit.usd_cents)
@@ -327,14 +328,15 @@ def _pick_portable(deposit_id: int, exclude: set[int]) -> sa.Row | None:
                 form = request.payment_form
                 row.update(request_id=request.id, escrow_account_id=request.escrow_account_id,
                            payment_form_id=form.id, form_kind=form.kind, hook_token=form.hook_token,
-                           credentials_encrypted=form.credentials_encrypted)
+                           credentials_encrypted=form.credentials_encrypted,
+                           **{name: getattr(form, name) for name in form_limits.COLUMNS})
                 db.session.expire(request, ["open_invoices", "updated_at"])
     return SimpleNamespace(**row)
 
 
 #: the attempt's fields on the deposit, in the reserving transaction (under the pick's lock on the deposit)
 _ATTEMPT_COLUMNS = ("match_attempts", "withdrawal_id", "payment_form_id", "hold_transfer_id", "expires_at", "order_id",
-                    "idempotence_key", "updated_at")
+                    "idempotence_key", "updated_at", "reserved_at")
 RECORD_ATTEMPT = (sa.update(_d).where(_d.c.id == sa.bindparam("deposit_id"))
                    .values({name: sa.bindparam(name, type_=_d.c[name].type) for name in _ATTEMPT_COLUMNS}))
 
@@ -361,9 +363,14 @@ def reserve(deposit_id: int, exclude: set[int], *, may_wait: bool = True) -> _Ou
     the deposit's status when it is no longer matching.  Fails the deposit
     when no seller can take it; answers "busy" instead (nothing written) when the
     only sellers who could are locked by other reservations right now and ``may_wait``.
+
+    A request whose form's own limits (:mod:`app.market.form_limits`) refuse this invoice is
+    passed over like one without the dollars; one whose form another reservation holds is
+    passed over for now (busy).
     """
+    gate, busy_requests = form_limits.Gate(utcnow()), set()
     while True:
-        row = _pick(deposit_id, exclude)
+        row = _pick(deposit_id, exclude | busy_requests)
         if row is None:
             return _Outcome(None, "missing")
         if row.status != "matching":
@@ -373,6 +380,11 @@ def reserve(deposit_id: int, exclude: set[int], *, may_wait: bool = True) -> _Ou
             return _Outcome(_existing_reservation(deposit_id), "matching")
         if row.request_id is None:
             break
+        admitted = gate.admits(row, row.amount_kopecks)
+        if admitted != form_limits.OPEN:
+            _give_back_slot(row.request_id)
+            (busy_requests if admitted == form_limits.BUSY else exclude).add(row.request_id)
+            continue
         attempt = row.match_attempts + 1
         expires_at = utcnow() + timedelta(seconds=row.lifetime)
         wallet_id = row.wallet_id or ledger.wallet_of(row.buyer_id).id
@@ -406,10 +418,11 @@ def hold_of(deposit_id: int, attempt: int, escrow_id: int, wallet_id: int, usd_c
 
 def new_attempt(deposit_id: int, attempt: int, request_id: int, form_id: int, hold_id: int, expires_at) -> dict:
     """The deposit's fields for a new attempt (``RECORD_ATTEMPT``'s parameters): fresh order id and Idempotence-Key."""
+    now = utcnow()
     return {"deposit_id": deposit_id, "match_attempts": attempt, "withdrawal_id": request_id,
             "payment_form_id": form_id, "hold_transfer_id": hold_id, "expires_at": expires_at,
             "order_id": f"{uuid.uuid4().hex[:24]}-{attempt}", "idempotence_key": uuid.uuid4().hex,
-            "updated_at": utcnow()}
+            "updated_at": now, "reserved_at": now}
 
 
 def reservation_of(row, attempt: dict) -> Reservation:

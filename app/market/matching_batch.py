@@ -46,7 +46,7 @@ from app import ledger
 from app.core import audit
 from app.database import execute_fast, update_fast, utcnow
 from app.extensions import db
-from app.market import matching
+from app.market import form_limits, matching
 from app.models.market import Deposit, WithdrawalRequest
 from app.models.payment_form import PaymentForm
 from app.states import DEPOSIT
@@ -98,7 +98,8 @@ def _candidates_statement(postgres: bool) -> sa.Select:
     query = (
         sa.select(_w.c.id, _w.c.queued_at, _w.c.seller_id, _w.c.escrow_account_id, _w.c.payment_form_id, _w.c.min_invoice_kopecks,
                   _w.c.max_invoice_kopecks, (_w.c.max_open_invoices - _w.c.open_invoices).label("slots"),
-                  free.label("free"), _f.c.kind.label("form_kind"), _f.c.hook_token, _f.c.credentials_encrypted)
+                  free.label("free"), _f.c.kind.label("form_kind"), _f.c.hook_token, _f.c.credentials_encrypted,
+                  *(_f.c[name] for name in form_limits.COLUMNS))
         .select_from(tables)
         .where(*head, free > 0,
                # after the candidates already locked for this batch: the queue's next entries
@@ -119,12 +120,14 @@ _TAKE_SLOTS_ONE = (sa.update(_w).where(_w.c.id == sa.bindparam("w_id"))
 _RECORD_ATTEMPTS = sa.text(
     "UPDATE deposit SET match_attempts = v.match_attempts, withdrawal_id = v.withdrawal_id,"
     " payment_form_id = v.payment_form_id, hold_transfer_id = v.hold_transfer_id, expires_at = v.expires_at,"
-    " order_id = v.order_id, idempotence_key = v.idempotence_key, updated_at = v.updated_at"
+    " order_id = v.order_id, idempotence_key = v.idempotence_key, updated_at = v.updated_at,"
+    " reserved_at = v.reserved_at"
     " FROM unnest(CAST(:deposit_id AS bigint[]), CAST(:match_attempts AS integer[]), CAST(:withdrawal_id AS bigint[]),"
     " CAST(:payment_form_id AS bigint[]), CAST(:hold_transfer_id AS bigint[]), CAST(:expires_at AS timestamptz[]),"
-    " CAST(:order_id AS text[]), CAST(:idempotence_key AS text[]), CAST(:updated_at AS timestamptz[]))"
+    " CAST(:order_id AS text[]), CAST(:idempotence_key AS text[]), CAST(:updated_at AS timestamptz[]),"
+    " CAST(:reserved_at AS timestamptz[]))"
     " AS v(id, match_attempts, withdrawal_id, payment_form_id, hold_transfer_id, expires_at, order_id,"
-    " idempotence_key, updated_at)"
+    " idempotence_key, updated_at, reserved_at)"
     " WHERE deposit.id = v.id AND deposit.status = 'matching' AND deposit.hold_transfer_id IS NULL"
 )
 
@@ -174,13 +177,14 @@ class _Candidate:
 _QUEUE_START = (datetime(1, 1, 2, tzinfo=UTC), 0)
 
 
-def _assign(deposits: list, kind: str) -> tuple[list, list[int], list[_Candidate]]:
+def _assign(deposits: list, kind: str, gate: form_limits.Gate) -> tuple[list, list[int], list[_Candidate]]:
     """Give each deposit of one kind, oldest first, the first locked request that can take it; lock more of the
     queue, a few at a time, while some deposit has none (2, then 4, … up to :data:`CANDIDATES` in all).
 
     Locking only as far down the queue as the batch needs leaves the rest to other matchers.  A deposit checked
     again after more were locked is checked in the same order and against no more room than before (taking only
-    ever reduces it), so each deposit gets what one-by-one matching in age order would give it.
+    ever reduces it), so each deposit gets what one-by-one matching in age order would give it.  A candidate
+    whose form's own limits refuse the deposit, or whose form another matcher holds, is passed over (``gate``).
     Returns (deposit, candidate) pairs, the ids left for ``match``, and the candidates locked.
     """
     candidates: list[_Candidate] = []
@@ -189,11 +193,13 @@ def _assign(deposits: list, kind: str) -> tuple[list, list[int], list[_Candidate
     while True:
         unplaced = []
         for d in waiting:
-            candidate = next((c for c in candidates if c.can_take(d)), None)
+            candidate = next((c for c in candidates
+                              if c.can_take(d) and gate.admits(c.row, d.amount_kopecks) == form_limits.OPEN), None)
             if candidate is None:
                 unplaced.append(d)
             else:
                 candidate.take(d)
+                gate.take(candidate.row, d.amount_kopecks)
                 given.append((d, candidate))
         waiting = unplaced
         room = CANDIDATES - len(candidates)
@@ -224,8 +230,9 @@ def _reserve(first_id: int | None, limit: int) -> tuple[list[matching.Reservatio
         return [], []
     claimed.sort(key=lambda d: d.id)  # oldest first (SQLite's statement puts the job's own first)
     given, left, taken = [], [], []
+    gate = form_limits.Gate(utcnow())
     for kind in sorted({d.kind for d in claimed}):
-        kind_given, kind_left, candidates = _assign([d for d in claimed if d.kind == kind], kind)
+        kind_given, kind_left, candidates = _assign([d for d in claimed if d.kind == kind], kind, gate)
         given += kind_given
         left += kind_left
         taken += [c for c in candidates if c.taken]

@@ -232,6 +232,44 @@ def set_enabled(user, form_id: int, enabled: bool) -> PaymentForm:
     return form
 
 
+def set_limits(user, form_id: int, *, day_kopecks: int | None, day_invoices: int | None, gap_minutes: int | None,
+               hours_start: int | None, hours_end: int | None, zone: str) -> PaymentForm:
+    """Set (None: clear) the form's own limits (:mod:`app.market.form_limits`); audited with old and new values.
+
+    Hours are minutes of the local day; an end before the start is a window across midnight.  The row is
+    locked, so a matcher deciding on the old limits has committed (or skips the form) before the new ones
+    are written.  Bad values raise :class:`ValidationFailed` and nothing is written (the CHECKs of
+    ``payment_form`` say the same)."""
+    from app.market import form_limits
+
+    for value in (day_kopecks, day_invoices, gap_minutes):
+        if value is not None and value < 0:
+            raise ValidationFailed(_("A limit cannot be negative; leave it empty for none."))
+    if gap_minutes is not None and gap_minutes > form_limits.MAX_GAP_MINUTES:
+        raise ValidationFailed(_("The gap between invoices is at most a day (1440 minutes)."))
+    if (hours_start is None) != (hours_end is None):
+        raise ValidationFailed(_("Give both ends of the working hours, or neither."))
+    if hours_start is not None and not (0 <= hours_start < 1440 and 0 <= hours_end < 1440):
+        raise ValidationFailed(_("Working hours are times of the day, 00:00 to 23:59."))
+    if hours_start is not None and hours_start == hours_end:
+        raise ValidationFailed(_("Working hours must end at another time than they start; leave both empty "
+                                 "to work around the clock."))
+    if zone not in form_limits.zone_names():
+        raise ValidationFailed(_("Choose a time zone from the list."))
+    form = get_own(user, form_id, for_update=True)
+    fields = ("limit_day_kopecks", "limit_day_invoices", "limit_gap_minutes", "hours_start_minute",
+              "hours_end_minute", "limits_timezone")
+    new = dict(zip(fields, (day_kopecks, day_invoices, gap_minutes or None, hours_start, hours_end, zone),
+                   strict=True))
+    old = {name: getattr(form, name) for name in fields}
+    if new != old:
+        for name, value in new.items():
+            setattr(form, name, value)
+        db.session.flush()
+        audit.record("payment_form.limits", actor=user, target=form, old=old, new=new)
+    return form
+
+
 def delete_form(user, form_id: int) -> None:
     """Delete a form no open invoice or live withdrawal request uses; otherwise refuse (disable it instead).
 

@@ -86,6 +86,8 @@ class Deposit(db.Model):
         sa.Index("ix_deposit_waiting", "id",
                  sqlite_where=sa.text("status = 'matching' AND hold_transfer_id IS NULL"),
                  postgresql_where=sa.text("status = 'matching' AND hold_transfer_id IS NULL")),
+        # A form's invoices of one day, for its daily limits (app.market.form_limits; migration 0022).
+        sa.Index("ix_deposit_form_reserved", "payment_form_id", "reserved_at"),
     )
 
     id: so.Mapped[int] = so.mapped_column(BigIntPK, primary_key=True)
@@ -106,6 +108,8 @@ class Deposit(db.Model):
     #: the seller side, once matched
     withdrawal_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("withdrawal_request.id"), index=True)
     payment_form_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("payment_form.id"), index=True)
+    #: when the current attempt took the seller's form: the moment its invoice counts for the form's daily limits
+    reserved_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     #: the pending ledger transfer escrow → buyer's wallet
     hold_transfer_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("ledger_transfer.id"))
     #: the provider's side of the invoice

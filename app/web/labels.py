@@ -152,6 +152,15 @@ PROVIDER_PAYMENT_STATUS = {
     "unknown": _l("unknown"),
 }
 
+#: whether an API form takes an invoice now, by its own limits (app.market.form_limits verdicts), for its seller
+FORM_LIMIT_STATE = {
+    "open": _l("takes invoices now"),
+    "hours": _l("closed: outside working hours"),
+    "day_invoices": _l("closed: today's invoices used up"),
+    "day_kopecks": _l("closed: today's rubles used up"),
+    "gap": _l("closed: waiting out the gap between invoices"),
+}
+
 #: reasons the code itself writes on a deposit (free text otherwise: ops' own words are shown as typed)
 DEPOSIT_REASON = {
     "cancelled by the buyer": _l("cancelled by the buyer"),
@@ -235,10 +244,15 @@ def reserve_room_source_label(source: str) -> str:
     return _label(RESERVE_ROOM_BALANCE_SOURCE, source)
 
 
+def form_limit_state_label(state: str) -> str:
+    return _label(FORM_LIMIT_STATE, state)
+
+
 #: the template globals (registered in app.web.filters)
 TEMPLATE_GLOBALS = (
     cash_out_status_label, movement_label, deposit_status_label, withdrawal_status_label,
     ops_deposit_status_label, room_transfer_status_label, adjustment_status_label, transfer_kind_label,
     transfer_phase_label, transfer_status_label, account_kind_label, payment_kind_label, deposit_reason_label,
     provider_payment_status_label, payment_exception_status_label, reserve_room_source_label,
+    form_limit_state_label,
 )

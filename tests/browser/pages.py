@@ -364,6 +364,18 @@ class ApiFormsPage(Screen):
         self.button("Check and save").click()
         expect(self.heading("Notification address")).to_be_visible()
 
+    def set_limits(self, *, rubles: str, invoices: str, start: str, end: str, zone: str) -> None:
+        """On a form's own page: set its limits per day and its working hours, and save."""
+        limits = self.page.locator("#form-limits")
+        expect(limits.get_by_role("heading", name=self.t("Limits"))).to_be_visible()
+        limits.get_by_label(containing(self.t("Rubles per day at most"))).fill(rubles)  # its hint follows
+        limits.get_by_label(self.t("Invoices per day at most")).fill(invoices)
+        limits.get_by_label(self.t("Working hours from")).fill(start)
+        limits.get_by_label(containing(self.t("Working hours until"))).fill(end)
+        limits.get_by_label(self.t("Time zone")).select_option(zone)
+        limits.get_by_role("button", name=exact(self.t("Save limits"))).click()
+        expect(self.flash("The form's limits are saved.")).to_be_visible()
+
     def back_to_list(self) -> ApiFormsPage:
         self.page.get_by_role("link", name=containing(self.t("API forms"))).first.click()
         expect(self.heading("API forms")).to_be_visible()

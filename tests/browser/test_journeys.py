@@ -175,6 +175,9 @@ def test_seller_journey(browsing, system):
         names[kind] = f"{kind} {uuid.uuid4().hex[:6]}"
         forms.add(kind, names[kind], system.provider_account(kind))
         b.shot(b.page, f"api-form-{kind}-saved")
+        if kind == "tbank":  # the bank account behind it takes at most 10 payments, 150,000 ₽ a day, at night
+            forms.set_limits(rubles="150000", invoices="10", start="22:00", end="06:00", zone="Asia/Yekaterinburg")
+            b.shot(b.page, "api-form-limits-saved")
         forms.back_to_list()
     for name in names.values():
         expect(b.page.get_by_role("link", name=exact(name))).to_be_visible()
@@ -185,6 +188,12 @@ def test_seller_journey(browsing, system):
     expect(card.get_by_role("button", name=t("Pause"))).to_be_visible()
     b.shot(b.page, "request-on-sale")
     nav.sell()
+    limited = b.page.locator("#form-health li").filter(has_text=names["tbank"])
+    expect(limited).to_contain_text(t("Invoices today: %(used)s of %(limit)s", used=0, limit=10))
+    expect(limited).to_contain_text(t("Rubles today: %(used)s of %(limit)s", used=t.rub(0), limit=t.rub(150_000_00)))
+    expect(limited).to_contain_text(t("Working hours %(start)s–%(end)s (%(zone)s)", start="22:00", end="06:00",
+                                      zone="Asia/Yekaterinburg"))
+    expect(limited.locator("svg.chart-stacked")).to_have_count(2)
     b.shot(b.page, "seller-dashboard", readme=f"seller-dashboard-{b.viewport}")
 
 

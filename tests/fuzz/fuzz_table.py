@@ -74,6 +74,9 @@ ENTRIES: dict[str, Entry] = {
     "seller.enable_api_form": Entry("POST", "/seller/api-forms/{any_id}/enable"),
     "seller.disable_api_form": Entry("POST", "/seller/api-forms/{any_id}/disable"),
     "seller.delete_api_form": Entry("POST", "/seller/api-forms/{any_id}/delete"),
+    "seller.api_form_limits": Entry("POST", "/seller/api-forms/{any_id}/limits", {
+        "limit_day_rubles": field(amounts), "limit_day_invoices": field(amounts), "limit_gap_minutes": field(amounts),
+        "hours_start": field(), "hours_end": field(), "limits_timezone": field()}),
     "seller.withdrawals_index": Entry("POST", "/seller/withdrawals", {
         "wr-payment_form": field(ids), "wr-amount": field(amounts), "wr-min_invoice": field(amounts),
         "wr-max_invoice": field(amounts), "wr-max_open_invoices": field(amounts),

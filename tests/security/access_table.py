@@ -145,6 +145,7 @@ ROUTES: dict[str, Route] = {
     "seller.disable_api_form": Route("POST", "/seller/api-forms/{form}/disable", OWN),
     "seller.enable_api_form": Route("POST", "/seller/api-forms/{form}/enable", OWN),
     "seller.delete_api_form": Route("POST", "/seller/api-forms/{spare_form}/delete", OWN),
+    "seller.api_form_limits": Route("POST", "/seller/api-forms/{form}/limits", OWN),
     "seller.withdrawal_action": Route("POST", "/seller/withdrawals/{request}/pause", OWN),
     "reserves.proof": Route("GET", "/reserves/proofs/{reserve_leaf}.json", OWN),  # a user's inclusion proof
     # --- the notification centre (branch notifications; rows for absent endpoints are simply unused) ---

@@ -10,7 +10,7 @@ from app.extensions import db, limiter
 from app.market import form_health, payment_forms
 from app.web.rate_limits import credential_check_limit, user_or_address
 from app.web.seller.blueprint import bp
-from app.web.seller.forms import api_form_class
+from app.web.seller.forms import FormLimitsForm, api_form_class
 
 # Saving a form checks the credentials with the provider: both views share one per-user budget.
 _credential_check_limit = limiter.shared_limit(credential_check_limit, scope="credential-check", methods=["POST"],
@@ -56,6 +56,7 @@ def api_form(form_id: int):
     """One API form: its notification address, health and settings (new credentials are checked live)."""
     pf = payment_forms.get_own(current_user, form_id)
     form = api_form_class(pf.kind, editing=True)(data=payment_forms.editable_values(pf))
+    limits_form = FormLimitsForm(formdata=None, data=FormLimitsForm.initial(pf))
     if form.validate_on_submit():
         try:
             payment_forms.update_form(current_user, pf.id, form.name.data, form.credentials())
@@ -66,9 +67,32 @@ def api_form(form_id: int):
             db.session.commit()
             flash(_("Saved."), "success")
             return redirect(url_for("seller.api_form", form_id=form_id))
-    return _page("seller/api_forms_edit.html", pf=pf, form=form,
+    return _edit_page(pf, form, limits_form)
+
+
+def _edit_page(pf, form, limits_form):
+    return _page("seller/api_forms_edit.html", pf=pf, form=form, limits_form=limits_form,
                  masked=payment_forms.masked_credentials(pf),
                  notification_url=payment_forms.notification_url(pf))
+
+
+@bp.post("/api-forms/<int:form_id>/limits")
+def api_form_limits(form_id: int):
+    """Set the form's own limits (per day, the gap between invoices, working hours); bad values write nothing."""
+    pf = payment_forms.get_own(current_user, form_id)
+    limits_form = FormLimitsForm()
+    if limits_form.validate_on_submit():
+        try:
+            payment_forms.set_limits(current_user, pf.id, **limits_form.values())
+        except ValidationFailed as exc:
+            db.session.rollback()
+            limits_form.form_errors.append(exc.message)
+        else:
+            db.session.commit()
+            flash(_("The form's limits are saved."), "success")
+            return redirect(url_for("seller.api_form", form_id=form_id))
+    form = api_form_class(pf.kind, editing=True)(formdata=None, data=payment_forms.editable_values(pf))
+    return _edit_page(pf, form, limits_form)
 
 
 @bp.post("/api-forms/<int:form_id>/enable")
