@@ -164,7 +164,7 @@ SPLIT_STATE = {
     "open": _l("waiting for payment"),
     "settled": _l("all paid"),
     "failed": _l("could not be created"),
-    "ended": _l("ended"),
+    "ended": _l("closed, not all paid"),
 }
 
 
