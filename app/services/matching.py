@@ -607,11 +607,11 @@ def match(deposit_id: int, exclude: set[int] | None = None) -> str:
 def stuck_matching(older_than: timedelta = timedelta(seconds=30)) -> list[int]:
     """Deposits to re-drive one by one; the parts of a split purchase are not among them: they are invoiced
     all together or released all together (app.services.split_fill.stuck)."""
-    from app.services.split_fill import split_part_ids
+    from app.services.split_fill import is_split_part
 
     return list(db.session.scalars(
         sa.select(Deposit.id).where(Deposit.status == "matching", Deposit.updated_at < utcnow() - older_than,
-                                    Deposit.id.not_in(split_part_ids()))
+                                    ~is_split_part(Deposit.id))
         .order_by(Deposit.id).limit(200)
     ))
 

@@ -147,7 +147,11 @@ def plan_for(buyer_id: int, settings: PlatformSettings, kind: str, amount_kopeck
     queue cannot cover it in ``split_max_parts`` parts).  Reads, never writes."""
     if kind not in PROVIDER_KINDS or settings.split_max_parts < 2:
         return None
-    requests = offers.servable(kind, buyer_id, settings)
+    return _plan(offers.servable(kind, buyer_id, settings), settings, kind, amount_kopecks)
+
+
+def _plan(requests: list[offers.Servable], settings: PlatformSettings, kind: str, amount_kopecks: int
+          ) -> SplitPlan | None:
     if any(r.low <= amount_kopecks <= r.high for r in requests):
         return None  # one seller takes it whole: an ordinary purchase
     found = plan_parts(amount_kopecks, requests, settings.split_max_parts, settings.invoice_min_kopecks)
@@ -161,24 +165,34 @@ def plan_for(buyer_id: int, settings: PlatformSettings, kind: str, amount_kopeck
     return SplitPlan(kind=kind, amount_kopecks=amount_kopecks, parts=parts)
 
 
-def capacity(buyer_id: int, settings: PlatformSettings, kind: str) -> int:
-    """The most the FIFO planner could cover now in ``split_max_parts`` parts, kopecks (for the refusal)."""
-    requests = offers.servable(kind, buyer_id, settings) if kind in PROVIDER_KINDS else []
-    return sum(r.high for r in requests[:max(settings.split_max_parts, 1)])
+def _beyond(requests: list[offers.Servable], settings: PlatformSettings, amount_kopecks: int) -> str | None:
+    """What the queue could take split, in words, when that is more than one seller takes but less than asked."""
+    # the most the FIFO planner can cover: the first ``split_max_parts`` requests, each at its largest
+    most = sum(r.high for r in requests[:settings.split_max_parts])
+    if not requests or most <= max(r.high for r in requests) or amount_kopecks <= most:
+        return None
+    return str(_l("Even split into up to %(n)d payments, sellers take at most %(max)s right now.",
+                  n=settings.split_max_parts, max=format_rub(most)))
 
 
 def refusal_beyond_one_seller(buyer_id: int, settings: PlatformSettings, kind: str, amount_kopecks: int
                               ) -> str | None:
     """When even a split cannot take the amount, what the queue could take split, in words (or None when
     splitting is off or would not add anything to what one seller takes)."""
-    if settings.split_max_parts < 2:
+    if kind not in PROVIDER_KINDS or settings.split_max_parts < 2:
         return None
-    most = capacity(buyer_id, settings, kind)
-    requests = offers.servable(kind, buyer_id, settings) if kind in PROVIDER_KINDS else []
-    if not requests or most <= max(r.high for r in requests) or amount_kopecks <= most:
-        return None
-    return str(_l("Even split into up to %(n)d payments, sellers take at most %(max)s right now.",
-                  n=settings.split_max_parts, max=format_rub(most)))
+    return _beyond(offers.servable(kind, buyer_id, settings), settings, amount_kopecks)
+
+
+def offer_or_refusal(buyer_id: int, settings: PlatformSettings, kind: str, amount_kopecks: int
+                     ) -> tuple[SplitPlan | None, str | None]:
+    """For an amount no single seller takes: the split offered, else the words the refusal adds (or None).
+    One read of the queue."""
+    if kind not in PROVIDER_KINDS or settings.split_max_parts < 2:
+        return None, None
+    requests = offers.servable(kind, buyer_id, settings)
+    plan = _plan(requests, settings, kind, amount_kopecks)
+    return (plan, None) if plan is not None else (None, _beyond(requests, settings, amount_kopecks))
 
 
 # --- 2. accept: reserve every part, or none ----------------------------------------------------
@@ -418,9 +432,10 @@ def stuck(older_than: timedelta = STUCK_AFTER, limit: int = 100) -> list[int]:
         .group_by(_p.c.split_id).order_by(_p.c.split_id).limit(limit)))
 
 
-def split_part_ids() -> sa.Select:
-    """The deposits that are parts of a split (the single-deposit sweeper leaves them to :func:`stuck`)."""
-    return sa.select(_p.c.deposit_id)
+def is_split_part(deposit_id_column) -> sa.Exists:
+    """This deposit is a part of a split (the single-deposit sweeper leaves those to :func:`stuck`); one probe
+    of split_part's unique deposit_id index."""
+    return sa.exists().where(_p.c.deposit_id == deposit_id_column)
 
 
 # --- the buyer's page --------------------------------------------------------------------------
@@ -488,11 +503,3 @@ def part_of(deposit_id: int) -> tuple[int, int, int] | None:
     ).one_or_none()
     return tuple(row) if row is not None else None
 
-
-def offer_or_refusal(buyer_id: int, settings: PlatformSettings, kind: str, amount_kopecks: int
-                     ) -> tuple[SplitPlan | None, str | None]:
-    """For an amount no single seller takes: the split offered, else the words the refusal adds (or None)."""
-    plan = plan_for(buyer_id, settings, kind, amount_kopecks)
-    if plan is not None:
-        return plan, None
-    return None, refusal_beyond_one_seller(buyer_id, settings, kind, amount_kopecks)

@@ -360,3 +360,46 @@ def test_buyers_splitting_over_the_same_sellers_at_once_never_over_reserve(marke
         pending += balance.pending_debits
     assert pending == held
     _verify()
+
+
+def test_a_seller_sold_while_the_split_waited_for_its_lock_reserves_nothing(market_app, market, database):
+    """Another buyer's reservation holds seller B (locked, not yet committed) when the split is accepted: the
+    plan saw B's dollars, B's hold then fails under the ledger's lock, and the whole split is rolled back and
+    re-planned — the buyer is told the offer changed, and not a single part (A's included) stays reserved."""
+    if database.kind != "postgresql":
+        pytest.skip("a reservation racing the split is a PostgreSQL matter; SQLite serialises writers")
+    (_, _, request_a), (_, _, request_b) = _two_sellers(market)
+    market.seller("c@example.com", "tbank", dollars=100_00, max_kopecks=10_000_00)
+    buyer = market.buyer()
+    rival = market.deposit(market.buyer("rival@example.com"), "tbank", 9_000_00)  # only B takes 9,000 ₽
+    shown = split_fill.plan_for(buyer.id, current_settings(), "tbank", 10_000_00).amounts
+    assert shown == (6_000_00, 4_000_00)
+    db.session.commit()
+    locked, release, rival_id = threading.Event(), threading.Event(), rival.id
+
+    def rival_reserves():  # the rival's reservation transaction: B's row locked and its dollars held, uncommitted
+        with market_app.app_context(), market_app.test_request_context():
+            outcome = matching.reserve(rival_id, set())
+            assert outcome.reservation.request_id == request_b.id
+            locked.set()
+            release.wait(timeout=10)
+            db.session.commit()
+            db.session.remove()
+
+    thread = threading.Thread(target=rival_reserves)
+    thread.start()
+    assert locked.wait(timeout=10)
+    threading.Timer(0.5, release.set).start()  # commits while the split waits for B's lock
+    try:
+        with pytest.raises(split_fill.OfferChanged) as raised:
+            split_fill.accept(buyer, current_settings(), "tbank", 10_000_00, shown, uuid.uuid4().hex)
+    finally:
+        release.set()
+        thread.join()
+    db.session.rollback()
+    assert raised.value.plan.amounts == (6_000_00, 600_00, 3_400_00)  # B's last 600 ₽, then C
+    assert _count(SplitPurchase) == 0 and _count(Deposit) == 1 and _open_holds() == 1
+    assert _reload(WithdrawalRequest, request_a.id).open_invoices == 0
+    assert ledger.balance(_reload(WithdrawalRequest, request_a.id).escrow_account_id).pending_debits == 0
+    assert _reload(WithdrawalRequest, request_b.id).open_invoices == 1  # the rival's only
+    _verify()
