@@ -12,6 +12,7 @@ from app import ledger, states
 from app.connectors.payments.base import STATUSES
 from app.ledger.models import AccountKind, Phase, Status
 from app.market.payment_forms import KIND_LABELS
+from app.market.split_fill import SPLIT_STATES
 from app.web import labels
 from tests.browser.pages import TRANSLATIONS
 
@@ -41,6 +42,7 @@ CASES = [
     ("transfer status", {s.value for s in Status}, labels.TRANSFER_STATUS),
     ("account kind", {k.value for k in AccountKind}, labels.ACCOUNT_KIND),
     ("provider payment status", set(STATUSES), labels.PROVIDER_PAYMENT_STATUS),
+    ("split purchase", set(SPLIT_STATES), labels.SPLIT_STATE),
 ]
 
 

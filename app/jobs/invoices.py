@@ -10,7 +10,7 @@ import logging
 from app.database import utcnow
 from app.extensions import db
 from app.jobs import enqueue_after_commit, job
-from app.market import invoices, matching, matching_batch
+from app.market import invoices, matching, matching_batch, split_fill
 from app.models.market import Deposit
 from app.models.provider_event import ProviderEvent
 
@@ -19,6 +19,16 @@ log = logging.getLogger(__name__)
 
 def queue_matching(deposit_id: int) -> None:
     enqueue_after_commit(match_deposit, deposit_id)
+
+
+def queue_split_invoices(split_id: int) -> None:
+    """After the commit that reserved a split's parts: create and publish their invoices (all or none)."""
+    enqueue_after_commit(invoice_split, split_id, job_id=f"split-invoices-{split_id}")
+
+
+@job
+def invoice_split(split_id: int) -> str:
+    return split_fill.finish(split_id)
 
 
 @job
@@ -138,7 +148,7 @@ def expire_one(deposit_id: int) -> str:
 @job
 def sweep_invoices() -> dict[str, int]:
     """Periodic: expire due invoices, poll open ones, re-drive stuck matching and unprocessed events."""
-    counts = {"expired": 0, "polled": 0, "rematched": 0, "events": 0}
+    counts = {"expired": 0, "polled": 0, "rematched": 0, "splits": 0, "events": 0}
     for deposit_id in invoices.due_for_expiry():
         expire_one(deposit_id)
         counts["expired"] += 1
@@ -148,6 +158,9 @@ def sweep_invoices() -> dict[str, int]:
     for deposit_id in matching.stuck_matching():
         matching.match(deposit_id)
         counts["rematched"] += 1
+    for split_id in split_fill.stuck():
+        split_fill.finish(split_id)
+        counts["splits"] += 1
     for event_id in db.session.scalars(
         db.select(ProviderEvent.id).where(ProviderEvent.processed_at.is_(None)).order_by(ProviderEvent.id).limit(200)
     ).all():

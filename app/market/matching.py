@@ -607,8 +607,13 @@ def match(deposit_id: int, exclude: set[int] | None = None) -> str:
 
 
 def stuck_matching(older_than: timedelta = timedelta(seconds=30)) -> list[int]:
+    """Deposits to re-drive one by one; the parts of a split purchase are not among them: they are invoiced
+    all together or released all together (app.market.split_fill.stuck)."""
+    from app.market.split_fill import is_split_part
+
     return list(db.session.scalars(
-        sa.select(Deposit.id).where(Deposit.status == "matching", Deposit.updated_at < utcnow() - older_than)
+        sa.select(Deposit.id).where(Deposit.status == "matching", Deposit.updated_at < utcnow() - older_than,
+                                    ~is_split_part(Deposit.id))
         .order_by(Deposit.id).limit(200)
     ))
 

@@ -158,6 +158,16 @@ DEPOSIT_REASON = {
 }
 
 
+#: a split purchase as a whole (app.market.split_fill.SplitView.state); each part has its deposit status
+SPLIT_STATE = {
+    "creating": _l("creating the invoices"),
+    "open": _l("waiting for payment"),
+    "settled": _l("all paid"),
+    "failed": _l("could not be created"),
+    "ended": _l("closed, not all paid"),
+}
+
+
 def _label(labels: Mapping[str, object], code: str | None) -> str:
     """The label of ``code``; an unknown code (new data before its label) shows as itself, never an error."""
     if code is None:
@@ -225,10 +235,14 @@ def deposit_reason_label(reason: str | None) -> str:
     return _label(DEPOSIT_REASON, reason)
 
 
+def split_state_label(state: str) -> str:
+    return _label(SPLIT_STATE, state)
+
+
 #: the template globals (registered in app.web.filters)
 TEMPLATE_GLOBALS = (
     cash_out_status_label, movement_label, deposit_status_label, withdrawal_status_label,
     ops_deposit_status_label, room_transfer_status_label, adjustment_status_label, transfer_kind_label,
     transfer_phase_label, transfer_status_label, account_kind_label, payment_kind_label, deposit_reason_label,
-    provider_payment_status_label, payment_exception_status_label,
+    provider_payment_status_label, payment_exception_status_label, split_state_label,
 )

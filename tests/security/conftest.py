@@ -77,9 +77,25 @@ def build_world(app, providers) -> World:  # noqa: F811
                                           uuid.uuid4().hex)
         db.session.commit()
         world.objects.update(deposit=deposit.id, request=request.id, form=form.id, spare_form=spare.id,
-                             hook_token=form.hook_token, room_account=account.id, notification=_notification(owner))
+                             hook_token=form.hook_token, room_account=account.id, notification=_notification(owner),
+                             split=_split(owner))
         db.session.commit()
     return world
+
+
+def _split(owner) -> int:
+    """A split purchase of the owner's (its page is the owner's alone): the grouping rows over two deposits."""
+    from app.models.split import SplitPart, SplitPurchase
+
+    parts = [matching.create_deposit(owner, quotes.quote("tbank", 500_00, current_settings()), uuid.uuid4().hex)
+             for _ in range(2)]
+    split = SplitPurchase(buyer_id=owner.id, kind="tbank", amount_kopecks=1000_00, parts=2,
+                          request_key=uuid.uuid4().hex)
+    db.session.add(split)
+    db.session.flush()
+    db.session.add_all([SplitPart(split_id=split.id, part=n, deposit_id=d.id) for n, d in enumerate(parts, 1)])
+    db.session.commit()
+    return split.id
 
 
 def _notification(owner) -> int:
