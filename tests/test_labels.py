@@ -13,6 +13,7 @@ from app.connectors.payments.base import STATUSES
 from app.ledger.models import AccountKind, Phase, Status
 from app.market import form_limits
 from app.market.payment_forms import KIND_LABELS
+from app.market.split_fill import SPLIT_STATES
 from app.models.reserves import ROOM_BALANCE_SOURCES
 from app.web import labels
 from tests.browser.pages import TRANSLATIONS
@@ -45,6 +46,7 @@ CASES = [
     ("provider payment status", set(STATUSES), labels.PROVIDER_PAYMENT_STATUS),
     ("reserve room balance source", set(ROOM_BALANCE_SOURCES), labels.RESERVE_ROOM_BALANCE_SOURCE),
     ("API form limit state", set(form_limits.STATES), labels.FORM_LIMIT_STATE),
+    ("split purchase", set(SPLIT_STATES), labels.SPLIT_STATE),
 ]
 
 

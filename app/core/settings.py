@@ -19,6 +19,8 @@ from app.models.settings import PROVIDER_KINDS, PlatformSettings
 #: the adapter adds its own slack for the way there, app/connectors/payments/tbank.py); the CHECK agrees
 MIN_INVOICE_LIFETIME_SECONDS = 60
 MAX_INVOICE_LIFETIME_SECONDS = 86_400
+#: one purchase split into at most this many invoices (the database's CHECK and app.models.split agree)
+MAX_SPLIT_PARTS = 10
 
 
 def current_settings() -> PlatformSettings:
@@ -75,6 +77,8 @@ def check_values(values: dict[str, int]) -> None:
         raise ValidationFailed(str(_l("The daily cash-out limit must not be below the minimum cash-out.")))
     if values["kyc_threshold_cents"] <= 0:
         raise ValidationFailed(str(_l("The amount above which KYC is needed must be greater than zero.")))
+    if not 1 <= values["split_max_parts"] <= MAX_SPLIT_PARTS:
+        raise ValidationFailed(str(_l("A purchase is split into at most 1 to 10 payments (1: never split).")))
 
 
 def history(limit: int = 50) -> list[SettingsVersion]:

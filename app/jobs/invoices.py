@@ -11,11 +11,18 @@ from app.core.after_commit import handles
 from app.database import utcnow
 from app.extensions import db
 from app.jobs import job
-from app.market import invoices, matching, matching_batch
+from app.market import invoices, matching, matching_batch, split_fill
 from app.models.market import Deposit
 from app.models.provider_event import ProviderEvent
 
 log = logging.getLogger(__name__)
+
+
+@handles("split.invoice")
+@job
+def invoice_split(split_id: int) -> str:
+    """After the commit that reserved a split's parts: create and publish their invoices (all or none)."""
+    return split_fill.finish(split_id)
 
 
 @handles("deposit.match")
@@ -137,7 +144,7 @@ def expire_one(deposit_id: int) -> str:
 @job
 def sweep_invoices() -> dict[str, int]:
     """Periodic: expire due invoices, poll open ones, re-drive stuck matching and unprocessed events."""
-    counts = {"expired": 0, "polled": 0, "rematched": 0, "events": 0}
+    counts = {"expired": 0, "polled": 0, "rematched": 0, "splits": 0, "events": 0}
     for deposit_id in invoices.due_for_expiry():
         expire_one(deposit_id)
         counts["expired"] += 1
@@ -147,6 +154,9 @@ def sweep_invoices() -> dict[str, int]:
     for deposit_id in matching.stuck_matching():
         matching.match(deposit_id)
         counts["rematched"] += 1
+    for split_id in split_fill.stuck():
+        split_fill.finish(split_id)
+        counts["splits"] += 1
     for event_id in db.session.scalars(
         db.select(ProviderEvent.id).where(ProviderEvent.processed_at.is_(None)).order_by(ProviderEvent.id).limit(200)
     ).all():

@@ -51,6 +51,7 @@ from app.market.quotes import Quote
 from app.models import User
 from app.models.market import Deposit, WithdrawalRequest
 from app.models.payment_form import PaymentForm
+from app.models.split import is_split_part
 from app.people import user_limits
 from app.states import DEPOSIT
 
@@ -620,8 +621,11 @@ def match(deposit_id: int, exclude: set[int] | None = None) -> str:
 
 
 def stuck_matching(older_than: timedelta = timedelta(seconds=30)) -> list[int]:
+    """Deposits to re-drive one by one; the parts of a split purchase are not among them: they are invoiced
+    all together or released all together (app.market.split_fill.stuck)."""
     return list(db.session.scalars(
-        sa.select(Deposit.id).where(Deposit.status == "matching", Deposit.updated_at < utcnow() - older_than)
+        sa.select(Deposit.id).where(Deposit.status == "matching", Deposit.updated_at < utcnow() - older_than,
+                                    ~is_split_part(Deposit.id))
         .order_by(Deposit.id).limit(200)
     ))
 

@@ -68,23 +68,52 @@ def _merged(ranges: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
     return tuple(merged)
 
 
-def _offer(kind: str, buyer_id: int, settings: PlatformSettings) -> Offer | None:
-    """One query: each request the matcher could give this buyer, as the range of invoices it takes whole."""
+@dataclass(frozen=True)
+class Servable:
+    """One request the matcher could give this buyer now, as the one invoice it takes whole."""
+
+    request_id: int
+    #: the smallest and largest invoice it takes, kopecks (its own bounds, its free dollars, the platform's)
+    low: int
+    high: int
+    escrow_account_id: int
+    payment_form_id: int
+
+
+def servable(kind: str, buyer_id: int, settings: PlatformSettings, *, request_ids: list[int] | None = None,
+             lock: bool = False) -> list[Servable]:
+    """The rule, written once: which requests the matcher could give this buyer, and which amounts each takes
+    whole, in queue (FIFO) order.  The offer of a method is the union of these ranges; a split purchase
+    (:mod:`app.market.split_fill`) is planned over them, and re-checked against them under the requests'
+    locks (``request_ids``, ``lock``) before its parts are reserved.
+    """
     rate = settings.rate_for(kind)
     tables, head = matching.queue_head(kind)
     free = matching.escrow_free_column()
-    rows = db.session.execute(
-        sa.select(_w.c.min_invoice_kopecks, _w.c.max_invoice_kopecks, free).select_from(tables)
+    query = (
+        sa.select(_w.c.id, _w.c.min_invoice_kopecks, _w.c.max_invoice_kopecks, free, _w.c.escrow_account_id,
+                  _w.c.payment_form_id).select_from(tables)
         .where(*head, _w.c.seller_id != buyer_id, free > 0)
-    ).all()
-    ranges = []
-    for min_k, max_k, free_cents in rows:
+        .order_by(_w.c.queued_at, _w.c.id)
+    )
+    if request_ids is not None:
+        query = query.where(_w.c.id.in_(request_ids))
+    if lock:
+        query = query.with_for_update(of=_w)
+    result = []
+    for request_id, min_k, max_k, free_cents, escrow_id, form_id in db.session.execute(query).all():
         # an invoice of A kopecks holds A * 100 // rate cents: at most free_cents when A <= free_cents * rate // 100
         low = max(min_k, settings.invoice_min_kopecks)
         high = min(max_k, free_cents * rate // 100, settings.invoice_max_kopecks)
         if low <= high:
-            ranges.append((low, high))
-    return Offer(kind=kind, ranges=_merged(ranges), rate_kopecks=rate) if ranges else None
+            result.append(Servable(request_id, low, high, escrow_id, form_id))
+    return result
+
+
+def _offer(kind: str, buyer_id: int, settings: PlatformSettings) -> Offer | None:
+    """One query: each request the matcher could give this buyer, as the range of invoices it takes whole."""
+    ranges = [(r.low, r.high) for r in servable(kind, buyer_id, settings)]
+    return Offer(kind=kind, ranges=_merged(ranges), rate_kopecks=settings.rate_for(kind)) if ranges else None
 
 
 def offers(buyer_id: int, settings: PlatformSettings, kinds: tuple[str, ...] = PROVIDER_KINDS) -> list[Offer]:

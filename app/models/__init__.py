@@ -13,5 +13,6 @@ from app.models.provider_event import ProviderEvent  # noqa: F401
 from app.models.reserves import ReserveLeaf, ReserveSnapshot  # noqa: F401
 from app.models.room import CashOut, ReconciliationRun, RoomAccount, RoomCursor, RoomTransfer  # noqa: F401
 from app.models.settings import PlatformSettings  # noqa: F401
+from app.models.split import SplitPart, SplitPurchase  # noqa: F401
 from app.models.telegram import TelegramLinkToken, TelegramPollState, TelegramReply, TelegramUpdate  # noqa: F401
 from app.models.user import Role, User  # noqa: F401

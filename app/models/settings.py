@@ -29,6 +29,7 @@ class PlatformSettings(db.Model):
         sa.CheckConstraint("invoice_min_kopecks > 0 AND invoice_max_kopecks >= invoice_min_kopecks", name="invoice_bounds"),
         sa.CheckConstraint("cashout_min_cents > 0 AND cashout_daily_limit_cents >= cashout_min_cents", name="cashout_bounds"),
         sa.CheckConstraint("kyc_threshold_cents > 0", name="kyc_threshold_positive"),
+        sa.CheckConstraint("split_max_parts BETWEEN 1 AND 10", name="split_max_parts_range"),
     )
 
     id: so.Mapped[int] = so.mapped_column(BigIntPK, primary_key=True)
@@ -53,6 +54,9 @@ class PlatformSettings(db.Model):
     cashout_daily_limit_cents: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=500_000)
     #: one cash-out or withdrawal request above this needs a passed KYC (app.people.kyc), cents
     kyc_threshold_cents: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=100_000, server_default="100000")
+    #: at most this many invoices (sellers) one purchase may be split into when no single seller takes it
+    #: whole (app.market.split_fill); 1 turns splitting off
+    split_max_parts: so.Mapped[int] = so.mapped_column(sa.Integer, default=3, server_default="3")
     #: how users reach support (an e-mail, a Telegram @name, a link), shown in help, the footer and disputes;
     #: "" until ops set one
     support_contact: so.Mapped[str] = so.mapped_column(sa.String(200), default="", server_default="")
@@ -67,5 +71,5 @@ class PlatformSettings(db.Model):
         "commission_bps", "commission_min_cents", "buyer_fee_bps", "rate_yoomoney_kopecks",
         "rate_yookassa_kopecks", "rate_tbank_kopecks", "invoice_lifetime_seconds", "invoice_min_kopecks",
         "invoice_max_kopecks", "cashout_min_cents", "cashout_daily_limit_cents", "kyc_threshold_cents",
-        "support_contact",
+        "support_contact", "split_max_parts",
     )

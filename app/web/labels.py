@@ -173,6 +173,16 @@ RESERVE_ROOM_BALANCE_SOURCE = {
 }
 
 
+#: a split purchase as a whole (app.market.split_fill.SplitView.state); each part has its deposit status
+SPLIT_STATE = {
+    "creating": _l("creating the invoices"),
+    "open": _l("waiting for payment"),
+    "settled": _l("all paid"),
+    "failed": _l("could not be created"),
+    "ended": _l("closed, not all paid"),
+}
+
+
 def _label(labels: Mapping[str, object], code: str | None) -> str:
     """The label of ``code``; an unknown code (new data before its label) shows as itself, never an error."""
     if code is None:
@@ -248,6 +258,10 @@ def form_limit_state_label(state: str) -> str:
     return _label(FORM_LIMIT_STATE, state)
 
 
+def split_state_label(state: str) -> str:
+    return _label(SPLIT_STATE, state)
+
+
 #: the template globals (registered in app.web.filters)
 TEMPLATE_GLOBALS = (
     cash_out_status_label, movement_label, deposit_status_label, withdrawal_status_label,
@@ -255,4 +269,5 @@ TEMPLATE_GLOBALS = (
     transfer_phase_label, transfer_status_label, account_kind_label, payment_kind_label, deposit_reason_label,
     provider_payment_status_label, payment_exception_status_label, reserve_room_source_label,
     form_limit_state_label,
+    split_state_label,
 )

@@ -30,6 +30,7 @@ def _form_data(settings, **changes) -> dict:
         "st-cashout_min": plain(settings.cashout_min_cents),
         "st-cashout_daily_limit": plain(settings.cashout_daily_limit_cents),
         "st-kyc_threshold": plain(settings.kyc_threshold_cents),
+        "st-split_max_parts": str(settings.split_max_parts),
     }
     data.update({f"st-{k}": v for k, v in changes.items()})
     return data
@@ -105,6 +106,33 @@ def test_the_invoice_lifetime_is_at_least_one_minute(app, staff):
         assert current_settings().invoice_lifetime_seconds == MIN_INVOICE_LIFETIME_SECONDS == 60
         with pytest.raises(ValidationFailed):  # the service says the same to scripts and the CLI
             change_settings(actor=None, reason="x", invoice_lifetime_seconds=MIN_INVOICE_LIFETIME_SECONDS - 1)
+
+
+def test_the_most_parts_of_a_split_purchase_is_an_admin_setting(app, staff):
+    """Is the split bound (default 3) changed as a new version, and anything outside 1…10 refused?"""
+    with app.app_context():
+        data = _form_data(current_settings())
+        assert current_settings().split_max_parts == 3
+        db.session.commit()
+    admin = sign_in(app, staff.admin)
+    page = admin.get("/admin/settings").get_data(as_text=True)
+    assert 'name="st-split_max_parts"' in page
+    token = csrf_from(page)
+
+    def post(parts: str):
+        return admin.post("/admin/settings", data={**data, "csrf_token": token, "st-split_max_parts": parts,
+                                                   "st-reason": "bigger splits"})
+
+    for bad in ("0", "11", "2.5", ""):
+        assert post(bad).status_code == 422, bad
+    assert _versions(app) == 1
+    assert post("5").status_code == 302
+    with app.app_context():
+        assert current_settings().split_max_parts == 5
+        with pytest.raises(ValidationFailed):
+            change_settings(actor=None, reason="x", split_max_parts=11)
+    [changed] = audit_events(app, "settings.changed")
+    assert changed.details["changed"] == {"split_max_parts": 5}
 
 
 def test_a_tbank_invoice_of_the_shortest_lifetime_is_published(market):  # noqa: F811

@@ -50,6 +50,10 @@ class Text:
         text = _catalogue(self.lang).gettext(msgid)
         return text % values if values else text
 
+    def plural(self, msgid: str, msgid_plural: str, n: int, **values) -> str:
+        """``ngettext``: "2 payments: …" is "2 платежа: …" in Russian."""
+        return _catalogue(self.lang).ngettext(msgid, msgid_plural, n) % {"num": n, **values}
+
     def usd(self, cents: int) -> str:
         return format_usd(cents, self.lang)
 
@@ -414,7 +418,73 @@ class DepositPage(Screen):
         return InvoicePage(self.page, self.t)
 
 
+    def ask_split(self, kind: str, rubles: str) -> SplitOfferPage:
+        """An amount no single seller takes: the live preview says it can be paid in parts; Continue offers it."""
+        self.method(kind).check()
+        self.amount().fill(rubles)
+        expect(self.page.get_by_text(self.t("No single seller takes this amount at once; it can be paid in parts:"))
+               ).to_be_visible()
+        self.button("Continue").click()
+        page = SplitOfferPage(self.page, self.t)
+        expect(page.heading("Pay in parts")).to_be_visible()
+        return page
+
+
+class SplitOfferPage(Screen):
+    """The split offer: the parts, and the one button that accepts them."""
+
+    def parts(self) -> Locator:
+        return self.page.locator("#split-parts")
+
+    def accept(self) -> SplitPage:
+        self.button("Accept and pay in parts").click()
+        page = SplitPage(self.page, self.t)
+        expect(page.page.locator("#split-status")).to_be_visible()
+        return page
+
+
+class SplitPage(Screen):
+    """A split purchase: each part with its own pay button, timer and status; the total paid so far."""
+
+    def part(self, n: int) -> Locator:
+        return self.page.locator(f"#split-part-{n}")
+
+    def expect_parts(self, amounts: list[int], kind: str) -> None:
+        """Every part is an invoice with its pay button and its countdown (live: the page polls)."""
+        for n, kopecks in enumerate(amounts, start=1):
+            part = self.part(n)
+            expect(part.get_by_role("heading", name=containing(self.t("Payment %(n)d of %(total)d", n=n,
+                                                                      total=len(amounts))))
+                   ).to_be_visible(timeout=LIVE_TIMEOUT)
+            expect(self.pay_link(kopecks, kind)).to_be_visible(timeout=LIVE_TIMEOUT)
+            expect(part.locator(".countdown")).to_be_visible()
+
+    def pay_link(self, kopecks: int, kind: str) -> Locator:
+        return self.page.get_by_role("button", name=self.t("Pay %(amount)s with %(method)s",
+                                                           amount=self.t.rub(kopecks), method=KIND_LABELS[kind]))
+
+    def pay(self, kopecks: int, kind: str) -> ProviderPayPage:
+        """Click one part's pay button: the provider's own page opens in this tab."""
+        self.pay_link(kopecks, kind).click()
+        page = ProviderPayPage(self.page)
+        expect(page.pay_button()).to_be_visible()
+        return page
+
+    def part_status(self, n: int, status_msgid: str) -> Locator:
+        return self.part(n).locator(".badge").filter(has_text=exact(self.t(status_msgid)))
+
+    def total(self) -> Locator:
+        return self.page.locator("#split-total")
+
+
 class InvoicePage(Screen):
+    def back_to_split(self) -> SplitPage:
+        """A part's own invoice page links back to the whole purchase."""
+        self.link("All payments of this purchase").click()
+        page = SplitPage(self.page, self.t)
+        expect(page.page.locator("#split-status")).to_be_visible()
+        return page
+
     def status(self) -> Locator:
         return self.page.locator("#deposit-status")
 

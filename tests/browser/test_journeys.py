@@ -25,6 +25,7 @@ pytest.importorskip("playwright.sync_api", reason="playwright is not installed (
 from tests.browser.checks import expect  # noqa: E402
 from tests.browser.conftest import PLATFORM  # noqa: E402
 from tests.browser.pages import (  # noqa: E402
+    InvoicePage,
     Navigation,
     RoomSandboxPage,
     Text,
@@ -258,6 +259,43 @@ def assert_settled_by_notification(system, deposit_id: int) -> None:
             ProviderEvent.payment_form_id == deposit.payment_form_id,
             ProviderEvent.provider_payment_id == deposit.provider_payment_id)).all()
         assert any(e.processed_at is not None for e in events), "settled without the provider's notification"
+
+
+# -- 2b. one purchase, two sellers --------------------------------------------------------------
+
+
+@variants(RU_DESKTOP, EN_PHONE)
+def test_split_purchase_journey(browsing, system, make_user):
+    """A purchase no single seller takes: offered as two payments, accepted by clicking, two invoices with
+    their own pay buttons; one paid on the provider's page settles while the other is still open."""
+    b = browsing
+    first_seller = seller_on_sale(system, "tbank", dollars_cents=62_50)  # 6,000 ₽ at 96 ₽ per dollar
+    seller_on_sale(system, "tbank", dollars_cents=100_00)  # 9,600 ₽
+    nav = sign_in(b, system, make_user("splitter", b.lang))
+    t = nav.t
+    first = quote(system, "tbank", 6_000_00)
+
+    offer = nav.buy().ask_split("tbank", "10000")
+    expect(offer.parts()).to_have_text(t.plural("%(num)d payment: %(parts)s", "%(num)d payments: %(parts)s", 2,
+                                                parts=f"{t.rub(6_000_00)} + {t.rub(4_000_00)}"))
+    b.shot(b.page, "split-offer")
+    split = offer.accept()
+    split.expect_parts([6_000_00, 4_000_00], "tbank")
+    assert first_seller not in b.page.content(), "the buyer must never see who the sellers are"
+    b.shot(b.page, "split-invoices")
+
+    provider = split.pay(6_000_00, "tbank")  # the first part's pay page, in this tab
+    provider.pay()  # ... which sends the buyer back to that part's own invoice
+    invoice = InvoicePage(b.page, t)
+    invoice.expect_settled(first.usd_cents - first.buyer_fee_cents)
+    split = invoice.back_to_split()
+    expect(split.part_status(1, "done")).to_be_visible(timeout=15_000)
+    expect(split.part_status(2, "waiting for payment")).to_be_visible()
+    expect(split.pay_link(4_000_00, "tbank")).to_be_visible()  # the other part is still open, payable
+    expect(split.pay_link(6_000_00, "tbank")).to_have_count(0)
+    expect(split.total()).to_contain_text(t("Paid so far: %(paid)s of %(total)s", paid=t.rub(6_000_00),
+                                            total=t.rub(10_000_00)))
+    b.shot(b.page, "split-one-paid")
 
 
 # -- 3. "I have paid" and "Cancel the invoice" -------------------------------------------------

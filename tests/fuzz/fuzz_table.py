@@ -62,6 +62,9 @@ ENTRIES: dict[str, Entry] = {
                           query={"kind": field(kinds), "amount": field(amounts)}),
     "deposits.quote_preview": Entry("GET", "/buy/quote", query={"dep-kind": field(kinds), "dep-amount": field(amounts)}),
     "deposits.show": Entry("GET", "/buy/{any_id}"),
+    "deposits.accept_split": Entry("POST", "/buy/split", {"spl-kind": field(kinds), "spl-amount": field(amounts),
+                                                          "spl-parts": field(), "spl-request_key": field(request_keys)}),
+    "deposits.show_split": Entry("GET", "/buy/split/{any_id}", query={"v": field()}),
     "deposits.claim_paid": Entry("POST", "/buy/{any_id}/paid"),
     "deposits.dispute": Entry("POST", "/buy/{any_id}/dispute", {"dsp-note": field()}),
     # --- seller ------------------------------------------------------------------------------

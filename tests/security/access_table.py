@@ -6,7 +6,7 @@ new view cannot ship without someone deciding here who may reach it.
 
 Adding a route is one line: ``"blueprint.endpoint": Route("GET", "/path/{object}", RULE),``
 (URL placeholders name objects of the test world: {deposit} {request} {form} {spare_form}
-{hook_token} {notification} {reserve_leaf} — all owned by ``user``).
+{hook_token} {notification} {reserve_leaf} {split} — all owned by ``user``).
 
 The admin area (blueprint ``admin``) needs no row per endpoint: ``ADMIN_AREA`` applies to
 every ``admin.*`` endpoint; the ones only an admin may use are listed in ``ADMIN_ONLY``.
@@ -120,6 +120,7 @@ ROUTES: dict[str, Route] = {
     "deposits.new": Route("POST", "/buy/", SIGNED_IN),
     "deposits.history": Route("GET", "/buy/history", SIGNED_IN),
     "deposits.quote_preview": Route("GET", "/buy/quote?dep-kind=tbank&dep-amount=1000", SIGNED_IN),
+    "deposits.accept_split": Route("POST", "/buy/split", SIGNED_IN),
     "seller.index": Route("GET", "/seller/", SIGNED_IN),
     "seller.dashboard_live": Route("GET", "/seller/live", SIGNED_IN),
     "seller.api_forms": Route("GET", "/seller/api-forms", SIGNED_IN),
@@ -141,6 +142,7 @@ ROUTES: dict[str, Route] = {
     "deposits.claim_paid": Route("POST", "/buy/{deposit}/paid", OWN),
     "deposits.dispute": Route("POST", "/buy/{deposit}/dispute", OWN),
     "deposits.cancel": Route("POST", "/buy/{deposit}/cancel", OWN),
+    "deposits.show_split": Route("GET", "/buy/split/{split}", OWN),
     "seller.api_form": Route("GET", "/seller/api-forms/{form}", OWN),
     "seller.disable_api_form": Route("POST", "/seller/api-forms/{form}/disable", OWN),
     "seller.enable_api_form": Route("POST", "/seller/api-forms/{form}/enable", OWN),

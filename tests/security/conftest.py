@@ -78,7 +78,8 @@ def build_world(app, providers) -> World:  # noqa: F811
         db.session.commit()
         world.objects.update(deposit=deposit.id, request=request.id, form=form.id, spare_form=spare.id,
                              hook_token=form.hook_token, room_account=account.id, notification=_notification(owner),
-                             reserve_leaf=_reserve_leaf(app, owner, db.session.get(User, world.users["ops"])))
+                             reserve_leaf=_reserve_leaf(app, owner, db.session.get(User, world.users["ops"])),
+                             split=_split(owner))
         db.session.commit()
     return world
 
@@ -93,6 +94,21 @@ def _reserve_leaf(app, owner, ops) -> int:
     snapshot = snapshots.publish(ops, room_balance=500_00, room_balance_source="entered_by_ops", config=app.config)
     return db.session.scalar(sa.select(ReserveLeaf.id).where(ReserveLeaf.snapshot_id == snapshot.id,
                                                              ReserveLeaf.user_id == owner.id))
+
+
+def _split(owner) -> int:
+    """A split purchase of the owner's (its page is the owner's alone): the grouping rows over two deposits."""
+    from app.models.split import SplitPart, SplitPurchase
+
+    parts = [matching.create_deposit(owner, quotes.quote("tbank", 500_00, current_settings()), uuid.uuid4().hex)
+             for _ in range(2)]
+    split = SplitPurchase(buyer_id=owner.id, kind="tbank", amount_kopecks=1000_00, parts=2,
+                          request_key=uuid.uuid4().hex)
+    db.session.add(split)
+    db.session.flush()
+    db.session.add_all([SplitPart(split_id=split.id, part=n, deposit_id=d.id) for n, d in enumerate(parts, 1)])
+    db.session.commit()
+    return split.id
 
 
 def _notification(owner) -> int:

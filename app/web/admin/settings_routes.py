@@ -33,6 +33,7 @@ FIELDS = {
     "cashout_min": ("cashout_min_cents", "money"),
     "cashout_daily_limit": ("cashout_daily_limit_cents", "money"),
     "kyc_threshold": ("kyc_threshold_cents", "money"),
+    "split_max_parts": ("split_max_parts", "count"),
 }
 
 LABELS = {
@@ -49,6 +50,7 @@ LABELS = {
     "cashout_daily_limit_cents": _l("Cash-outs per user per day, $"),
     "kyc_threshold_cents": _l("KYC needed for one cash-out or withdrawal request above, $"),
     "support_contact": _l("Support contact"),
+    "split_max_parts": _l("Most payments one purchase is split into (1: never split)"),
 }
 
 
@@ -78,17 +80,20 @@ class SettingsForm(ReasonForm):
     cashout_min = AmountField(LABELS["cashout_min_cents"])
     cashout_daily_limit = AmountField(LABELS["cashout_daily_limit_cents"])
     kyc_threshold = AmountField(LABELS["kyc_threshold_cents"])
+    split_max_parts = CountField(LABELS["split_max_parts"], validators=[InputRequired(), NumberRange(
+        min=1, max=settings_service.MAX_SPLIT_PARTS,
+        message=_l("A purchase is split into at most 1 to 10 payments (1: never split)."))])
 
     def fill_from(self, current) -> None:
         for name, (column, kind) in FIELDS.items():
             value = getattr(current, column)
-            self[name].data = value // 60 if kind == "minutes" else _plain(value)
+            self[name].data = value // 60 if kind == "minutes" else value if kind == "count" else _plain(value)
 
     def values(self) -> dict[str, int]:
         result = {}
         for name, (column, kind) in FIELDS.items():
             field = self[name]
-            result[column] = field.data * 60 if kind == "minutes" else field.minor
+            result[column] = field.data * 60 if kind == "minutes" else field.data if kind == "count" else field.minor
         return result
 
 
@@ -107,6 +112,8 @@ def show(column: str, value: int | str) -> str:
         return value or _("(none)")
     if _KIND_OF[column] == "minutes":
         return _("%(n)s min", n=value // 60)
+    if _KIND_OF[column] == "count":
+        return str(value)
     unit = next((u for suffix, u in _UNITS.items() if column.endswith(suffix) or column.startswith(suffix)), "")
     return _plain(value) + unit
 
