@@ -164,6 +164,21 @@ def verdict(limits: Limits, usage: Usage, amount_kopecks: int, at: datetime) -> 
     return OPEN
 
 
+#: :func:`largest_invoice` of a form without a rubles-per-day limit
+UNCAPPED = 2**62
+
+
+def largest_invoice(limits: Limits, usage: Usage, at: datetime) -> int | None:
+    """The largest invoice in kopecks the form takes now (:data:`UNCAPPED` without a rubles-per-day limit),
+    or None when it takes none (outside its hours, its invoices of the day used up, inside its gap)."""
+    if verdict(limits, usage, 0, at) != OPEN:
+        return None
+    if limits.day_kopecks is None:
+        return UNCAPPED
+    left = limits.day_kopecks - usage.kopecks
+    return left if left > 0 else None
+
+
 def _next_opening(limits: Limits, at: datetime) -> datetime:
     """The first moment at or after ``at`` inside the working hours."""
     if in_hours(limits, at):
@@ -233,8 +248,10 @@ class Gate:
     :data:`COLUMNS`; a form they say has no limits is open without a lock or a read.
     """
 
-    def __init__(self, at: datetime) -> None:
+    def __init__(self, at: datetime, *, lock: bool = True) -> None:
         self.at = at
+        #: False: read the limits and use without locking the forms (an offer shown, nothing reserved)
+        self.lock = lock
         #: form id → (limits, usage), or BUSY
         self._forms: dict[int, tuple[Limits | None, Usage] | str] = {}
 
@@ -242,11 +259,21 @@ class Gate:
         """:data:`OPEN`, :data:`BUSY`, or the limit this invoice would break."""
         if limits_of(row) is None:
             return OPEN
-        state = self._state(row.payment_form_id)
+        state = self._state(row.payment_form_id, row)
         if state == BUSY:
             return BUSY
         limits, usage = state
         return OPEN if limits is None else verdict(limits, usage, amount_kopecks, self.at)
+
+    def largest(self, row) -> int | None:
+        """:func:`largest_invoice` of the row's form; None too when another transaction holds it."""
+        if limits_of(row) is None:
+            return UNCAPPED
+        state = self._state(row.payment_form_id, row)
+        if state == BUSY:
+            return None
+        limits, usage = state
+        return UNCAPPED if limits is None else largest_invoice(limits, usage, self.at)
 
     def take(self, row, amount_kopecks: int) -> None:
         """Count an invoice this transaction gives the form (after :meth:`admits` said open)."""
@@ -254,9 +281,9 @@ class Gate:
         if isinstance(state, tuple) and state[0] is not None:
             self._forms[row.payment_form_id] = (state[0], state[1].plus(amount_kopecks, self.at))
 
-    def _state(self, form_id: int):
+    def _state(self, form_id: int, row):
         if form_id not in self._forms:
-            limits = lock_form(form_id)
+            limits = lock_form(form_id) if self.lock else limits_of(row)
             if limits == BUSY:
                 self._forms[form_id] = BUSY
             else:

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
+from app.database import utcnow
 from app.extensions import db
-from app.market import matching
+from app.market import form_limits, matching
 from app.models.market import WithdrawalRequest
+from app.models.payment_form import PaymentForm
 from app.models.settings import PROVIDER_KINDS, PlatformSettings
 from app.money import format_rub
 
@@ -26,6 +28,7 @@ from app.money import format_rub
 NO_SELLER = _l("Nobody is selling through this method right now; choose another or try again in a few minutes.")
 
 _w = WithdrawalRequest.__table__
+_f = PaymentForm.__table__
 
 
 @dataclass(frozen=True)
@@ -90,9 +93,11 @@ def servable(kind: str, buyer_id: int, settings: PlatformSettings, *, request_id
     rate = settings.rate_for(kind)
     tables, head = matching.queue_head(kind)
     free = matching.escrow_free_column()
+    # the forms' own limits: under lock the forms are locked as the single path locks them (form_limits.Gate)
+    gate = form_limits.Gate(utcnow(), lock=lock)
     query = (
         sa.select(_w.c.id, _w.c.min_invoice_kopecks, _w.c.max_invoice_kopecks, free, _w.c.escrow_account_id,
-                  _w.c.payment_form_id).select_from(tables)
+                  _w.c.payment_form_id, *(_f.c[name] for name in form_limits.COLUMNS)).select_from(tables)
         .where(*head, _w.c.seller_id != buyer_id, free > 0)
         .order_by(_w.c.queued_at, _w.c.id)
     )
@@ -101,12 +106,15 @@ def servable(kind: str, buyer_id: int, settings: PlatformSettings, *, request_id
     if lock:
         query = query.with_for_update(of=_w)
     result = []
-    for request_id, min_k, max_k, free_cents, escrow_id, form_id in db.session.execute(query).all():
+    for row in db.session.execute(query).all():
+        request_id, min_k, max_k, free_cents, escrow_id, form_id = row[:6]
         # an invoice of A kopecks holds A * 100 // rate cents: at most free_cents when A <= free_cents * rate // 100
         low = max(min_k, settings.invoice_min_kopecks)
         high = min(max_k, free_cents * rate // 100, settings.invoice_max_kopecks)
         if low <= high:
-            result.append(Servable(request_id, low, high, escrow_id, form_id))
+            cap = gate.largest(row)  # closed by its hours, its day or its gap: None
+            if cap is not None and low <= min(high, cap):
+                result.append(Servable(request_id, low, min(high, cap), escrow_id, form_id))
     return result
 
 

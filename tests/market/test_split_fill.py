@@ -130,6 +130,32 @@ def test_the_planner_uses_the_single_paths_eligibility(market):
     assert split_fill.plan_for(own.id, current_settings(), "tbank", 10_000_00) is None
 
 
+def _limit(user, form, **values) -> None:
+    payment_forms.set_limits(user, form.id, **{"day_kopecks": None, "day_invoices": None, "gap_minutes": None,
+                                                "hours_start": None, "hours_end": None, "zone": "Europe/Moscow",
+                                                **values})
+    db.session.commit()
+
+
+def test_the_planner_honours_each_forms_own_limits(market):
+    """A form its limits close now takes no part; one with rubles left today takes at most those, and a
+    split accepted meanwhile still finds the form's lock and its use (offers.servable, the one rule)."""
+    (user_a, form_a, _), _b = _two_sellers(market)
+    buyer = market.buyer()
+    _limit(user_a, form_a, day_kopecks=2_500_00)  # A has 2,500 ₽ left today: the rest goes to B
+    assert split_fill.plan_for(buyer.id, current_settings(), "tbank", 10_000_00).amounts == (2_500_00, 7_500_00)
+    assert split_fill.plan_for(buyer.id, current_settings(), "tbank", 13_000_00) is None  # 2,500 + 9,600 < 13,000
+    _limit(user_a, form_a, day_invoices=0)  # A takes no invoice today: B alone cannot cover 10,000 ₽
+    assert split_fill.plan_for(buyer.id, current_settings(), "tbank", 10_000_00) is None
+    _limit(user_a, form_a, day_kopecks=2_500_00)
+    plan = split_fill.plan_for(buyer.id, current_settings(), "tbank", 10_000_00)
+    _limit(user_a, form_a, day_kopecks=1_000_00)  # the seller lowers the limit after the offer was shown
+    with pytest.raises(split_fill.StalePlan):
+        split_fill.reserve_plan(buyer, plan, uuid.uuid4().hex, current_settings())
+    db.session.rollback()
+    assert _count(SplitPurchase) == 0 and _open_holds() == 0
+
+
 def test_accepting_reserves_every_part_at_once_and_a_double_click_reserves_nothing_more(market):
     """Are both parts reserved (holds, slots) in one go, as ordinary deposits, and is a repeat the same split?"""
     (_, _, request_a), (_, _, request_b) = _two_sellers(market)
