@@ -39,6 +39,10 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     _check_production_config(app, config_class)
     _trust_proxies(app)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config.get("MAX_CONTENT_LENGTH"):
+        # No request needs more than a dispute's evidence file and its form: a larger one is a 413 before any
+        # view reads it (a file just over the limit gets the form's own error, app.services.dispute_files)
+        app.config["MAX_CONTENT_LENGTH"] = int(app.config["DISPUTE_FILE_MAX_BYTES"]) + 1024 * 1024
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'pokerpay.db'}"
 
@@ -128,6 +132,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.admin import bp as admin_bp
     from app.auth import bp as auth_bp
     from app.deposits import bp as deposits_bp
+    from app.disputes import bp as disputes_bp
     from app.hooks import bp as hooks_bp
     from app.main import bp as main_bp
     from app.notifications import bp as notifications_bp
@@ -140,5 +145,6 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(seller_bp)
     app.register_blueprint(hooks_bp)
     app.register_blueprint(deposits_bp)
+    app.register_blueprint(disputes_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(notifications_bp)

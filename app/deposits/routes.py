@@ -11,7 +11,7 @@ from app.errors import DomainError
 from app.extensions import db, limiter
 from app.jobs.invoices import queue_matching
 from app.money import parse_amount
-from app.services import disputes, invoices, matching, offers, payment_exceptions, quotes
+from app.services import dispute_threads, disputes, invoices, matching, offers, payment_exceptions, quotes
 from app.services.payment_forms import KIND_LABELS
 from app.services.settings import current_settings
 from app.web.htmx import is_htmx, varies_on_htmx
@@ -81,6 +81,7 @@ def show(deposit_id: int):
     return render_template(template, deposit=deposit, dispute_form=DisputeForm(prefix="dsp"),
                            can_dispute=can_dispute, labels=KIND_LABELS, decision=disputes.decision_of(deposit),
                            view_version=version, urgent_seconds=polling.URGENT_SECONDS,
+                           has_dispute_case=bool(dispute_threads.cases_of([deposit.id])),
                            payment_exceptions=[] if is_htmx() else payment_exceptions.of_deposit(deposit.id))
 
 

@@ -104,6 +104,12 @@ def dispute_opened(deposit) -> None:
                deposit_id=deposit.id, role="seller", rubles=deposit.amount_kopecks)
 
 
+def dispute_answer_requested(case, *, rubles: int) -> None:
+    """The seller is asked for their side of a dispute, by the case's deadline (once per case)."""
+    notify(case.seller_id, "dispute_answer_requested", f"dispute-answer:{case.id}:{case.seller_id}",
+           deposit_id=case.deposit_id, rubles=rubles, due_at=case.answer_due_at.isoformat())
+
+
 def dispute_resolved(deposit, *, confirmed: bool) -> None:
     outcome = "settled" if confirmed else "rejected"
     notify(deposit.buyer_id, "dispute_resolved", f"dispute-{outcome}:{deposit.id}:buyer:{deposit.buyer_id}",

@@ -1,0 +1,97 @@
+"""Views of a dispute for its buyer and its seller: the case, the live thread, a message, a file.
+
+Every view first finds the case *as this user's* (:func:`dispute_threads.for_party`):
+anyone but the two parties gets a 404, whatever the id.  Ops work disputes in the
+ops area (app/admin/disputes_routes.py), behind its role and second-factor guard.
+"""
+from __future__ import annotations
+
+from flask import current_app, make_response, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from app.disputes import bp
+from app.disputes.forms import MessageForm
+from app.errors import DomainError
+from app.extensions import db, limiter
+from app.services import dispute_threads, disputes
+from app.web.htmx import is_htmx, varies_on_htmx
+from app.web.rate_limits import user_or_address
+
+#: the answer to a download: never rendered, never sniffed, never framed, never cached
+DOWNLOAD_CSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
+
+
+def _page(case, role: str, form: MessageForm, status: int = 200):
+    deposit = dispute_threads.deposit_of(case)
+    return render_template("disputes/show.html", case=case, role=role, deposit=deposit, form=form,
+                           entries=dispute_threads.thread(case), version=dispute_threads.version(case),
+                           may_post=dispute_threads.may_post(case, role), decision=disputes.decision_of(deposit),
+                           file_endpoint="disputes.download", thread_url=url_for("disputes.thread",
+                                                                                 deposit_id=deposit.id)), status
+
+
+@bp.get("/<int:deposit_id>")
+def show(deposit_id: int):
+    """The dispute as a party sees it: the deadline, the decision once made, the thread and the form."""
+    case, role = dispute_threads.for_party(current_user, deposit_id)
+    return _page(case, role, MessageForm(prefix="msg"))
+
+
+@bp.get("/<int:deposit_id>/thread")
+@varies_on_htmx
+def thread(deposit_id: int):
+    """The thread alone (HTMX, every few seconds): 204 while nothing it shows has changed."""
+    case, role = dispute_threads.for_party(current_user, deposit_id)
+    if not is_htmx():
+        return redirect(url_for("disputes.show", deposit_id=deposit_id))
+    version = dispute_threads.version(case)
+    if request.args.get("v") == version:
+        return "", 204
+    return render_template("disputes/_thread.html", case=case, entries=dispute_threads.thread(case),
+                           version=version, file_endpoint="disputes.download", viewer=role,
+                           thread_url=url_for("disputes.thread", deposit_id=deposit_id),
+                           live=dispute_threads.is_open(case))
+
+
+def _message_limit() -> str:
+    return current_app.config["DISPUTE_MESSAGE_RATE_LIMIT"]
+
+
+@bp.post("/<int:deposit_id>/messages")
+@limiter.limit(_message_limit, key_func=user_or_address)
+def post_message(deposit_id: int):
+    """A message from the buyer or the seller (multipart: text and/or a file); a bad file is a form error."""
+    case, role = dispute_threads.for_party(current_user, deposit_id)
+    form = MessageForm(prefix="msg")
+    if form.validate_on_submit():
+        try:
+            dispute_threads.post(case, author=current_user, role=role, body=form.body.data,
+                                 upload=form.upload_bytes(), request_key=form.request_key.data)
+        except DomainError as exc:
+            db.session.rollback()
+            form.file.errors = [*form.file.errors, exc.message]
+        else:
+            db.session.commit()
+            return redirect(url_for("disputes.show", deposit_id=deposit_id), 303)
+    return _page(case, role, form, 422)
+
+
+@bp.get("/<int:deposit_id>/files/<token>")
+def download(deposit_id: int, token: str):
+    """A file of the thread, to the parties only; always as an attachment, never rendered by the browser."""
+    case, _role = dispute_threads.for_party(current_user, deposit_id)
+    return file_response(dispute_threads.download(case, token))
+
+
+def file_response(file):
+    """The download's answer: the type read from the content, an attachment, nosniff and a CSP that allows nothing."""
+    response = make_response(file.data)
+    response.headers["Content-Type"] = file.content_type
+    response.headers["Content-Disposition"] = f'attachment; filename="{file.filename}"'
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+# Talisman sets the page CSP after the view; these views get the one that allows nothing instead.
+download.talisman_view_options = {"content_security_policy": DOWNLOAD_CSP}
