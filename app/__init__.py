@@ -89,6 +89,7 @@ def _init_extensions(app: Flask) -> None:
     from app.extensions import babel, csrf, db, limiter, login_manager, migrate
     from app.i18n import select_locale
     from app.redis_client import init_redis, limiter_storage_uri
+    from app.web.file_downloads import PAGE_CSP
 
     db.init_app(app)
     from app.database import ping_when_idle, tolerate_dropped_connection_at_teardown
@@ -112,16 +113,7 @@ def _init_extensions(app: Flask) -> None:
         app,
         force_https=app.config["FORCE_HTTPS"],
         session_cookie_secure=app.config["SESSION_COOKIE_SECURE"],
-        content_security_policy={
-            "default-src": "'self'",
-            "img-src": "'self' data:",
-            "style-src": "'self'",
-            "script-src": "'self'",
-            "form-action": "'self' http: https:",  # forms post to providers' pay pages
-            "frame-ancestors": "'none'",
-            "base-uri": "'self'",
-            "object-src": "'none'",
-        },
+        content_security_policy=PAGE_CSP,
         frame_options="DENY",
         referrer_policy="same-origin",
         strict_transport_security=app.config["FORCE_HTTPS"],

@@ -16,10 +16,10 @@ from wtforms.validators import InputRequired
 from app.admin import bp, section
 from app.admin.money_forms import ReasonForm, lookup_limited, rate_limited, reason_field
 from app.disputes.forms import MessageForm
-from app.disputes.routes import DOWNLOAD_CSP, file_response
 from app.errors import DomainError, NotFound
 from app.extensions import db
 from app.services import dispute_threads, disputes
+from app.web.file_downloads import file_response, serves_files
 from app.web.htmx import is_htmx, varies_on_htmx
 
 section("disputes_index", _l("Disputes"))
@@ -101,10 +101,11 @@ def dispute_message(deposit_id: int):
 @bp.get("/disputes/<int:deposit_id>/files/<token>")
 def dispute_file(deposit_id: int, token: str):
     """A file of the thread, for ops: an attachment, nosniff, a CSP that allows nothing."""
-    return file_response(dispute_threads.download(_case(deposit_id), token))
+    file = dispute_threads.download(_case(deposit_id), token)
+    return file_response(file.data, file.content_type, file.filename)
 
 
-dispute_file.talisman_view_options = {"content_security_policy": DOWNLOAD_CSP}
+serves_files(bp, dispute_file)
 
 
 @bp.get("/disputes/<int:deposit_id>/evidence")

@@ -6,7 +6,7 @@ ops area (app/admin/disputes_routes.py), behind its role and second-factor guard
 """
 from __future__ import annotations
 
-from flask import current_app, make_response, redirect, render_template, request, url_for
+from flask import current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.disputes import bp
@@ -14,11 +14,9 @@ from app.disputes.forms import MessageForm
 from app.errors import DomainError
 from app.extensions import db, limiter
 from app.services import dispute_threads, disputes
+from app.web.file_downloads import file_response, serves_files
 from app.web.htmx import is_htmx, varies_on_htmx
 from app.web.rate_limits import user_or_address
-
-#: the answer to a download: never rendered, never sniffed, never framed, never cached
-DOWNLOAD_CSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
 
 
 def _page(case, role: str, form: MessageForm, status: int = 200):
@@ -80,18 +78,8 @@ def post_message(deposit_id: int):
 def download(deposit_id: int, token: str):
     """A file of the thread, to the parties only; always as an attachment, never rendered by the browser."""
     case, _role = dispute_threads.for_party(current_user, deposit_id)
-    return file_response(dispute_threads.download(case, token))
+    file = dispute_threads.download(case, token)
+    return file_response(file.data, file.content_type, file.filename)
 
 
-def file_response(file):
-    """The download's answer: the type read from the content, an attachment, nosniff and a CSP that allows nothing."""
-    response = make_response(file.data)
-    response.headers["Content-Type"] = file.content_type
-    response.headers["Content-Disposition"] = f'attachment; filename="{file.filename}"'
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
-
-
-# Talisman sets the page CSP after the view; these views get the one that allows nothing instead.
-download.talisman_view_options = {"content_security_policy": DOWNLOAD_CSP}
+serves_files(bp, download)

@@ -96,12 +96,11 @@ def invoice_settled(deposit) -> None:
 
 
 def dispute_opened(deposit) -> None:
+    """The buyer is told their payment is under review.  The seller hears of it once, from the dispute's case,
+    asking for their answer by a deadline (:func:`dispute_answer_requested`); older notifications of the kind
+    "dispute_opened" with the seller's role still render (app.notify.texts)."""
     notify(deposit.buyer_id, "dispute_opened", f"dispute-opened:{deposit.id}:buyer:{deposit.buyer_id}",
            deposit_id=deposit.id, role="buyer")
-    seller_id = _seller_id(deposit)
-    if seller_id is not None:
-        notify(seller_id, "dispute_opened", f"dispute-opened:{deposit.id}:seller:{seller_id}",
-               deposit_id=deposit.id, role="seller", rubles=deposit.amount_kopecks)
 
 
 def dispute_answer_requested(case, *, rubles: int) -> None:

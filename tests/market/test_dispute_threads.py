@@ -417,3 +417,29 @@ def test_a_non_party_cannot_post_through_the_service(market):
     stranger = gen_user("stranger@example.com")
     with pytest.raises(NotFound):
         dispute_threads.for_party(stranger, w.deposit_id)
+
+
+def test_the_same_form_sent_from_six_tabs_at_once_posts_once(market_app, market_web, files_dir, database):
+    """Do six identical posts of the seller's answer at the same instant make one message, one file and one
+    answer (the case row lock and the request key), never an error?"""
+    if database.kind != "postgresql":
+        pytest.skip("concurrency is a PostgreSQL property; SQLite serialises writers by design")
+    import io
+
+    from tests.concurrent_requests import post_at_once, signed_in_clients, statuses
+
+    w = market_web(disputed)
+    clients, token = signed_in_clients(market_app, w.seller.email, 6)
+    key = uuid.uuid4().hex
+    results = post_at_once(clients, f"/disputes/{w.deposit_id}/messages", lambda i: {
+        "csrf_token": token, "msg-body": "Nothing arrived", "msg-request_key": key,
+        "msg-file": (io.BytesIO(PDF), "statement.pdf", "application/pdf")})
+    assert statuses(results) == [303] * 6
+    with market_app.app_context():
+        assert db.session.scalars(sa.select(DisputeMessage.author_role).order_by(DisputeMessage.id)).all() == [
+            "buyer", "seller"]
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(DisputeFile)) == 1
+        assert db.session.scalar(sa.select(DisputeCase.status)) == "answered"
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)
+                                 .where(AuditEvent.action == "dispute.message_posted")) == 1
+    assert len(_files_on_disk(files_dir)) == 1
