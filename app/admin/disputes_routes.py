@@ -43,11 +43,11 @@ def _dispute_page(deposit_id: int, *, form: ResolveForm | None = None, message_f
                   status: int = 200):
     sides = disputes.sides(deposit_id)
     case = dispute_threads.for_ops(deposit_id)
+    view = dispute_threads.view_of(case, "ops") if case else None
     return render_template(
         "admin/dispute.html", sides=sides, form=form or ResolveForm(), case=case,
         message_form=message_form or MessageForm(prefix="msg"),
-        entries=dispute_threads.thread(case) if case else [],
-        version=dispute_threads.version(case) if case else "",
+        entries=view.entries if view else [], version=view.version if view else "",
         thread_url=url_for("admin.dispute_thread", deposit_id=deposit_id)), status
 
 
@@ -71,11 +71,11 @@ def dispute_thread(deposit_id: int):
     case = _case(deposit_id)
     if not is_htmx():
         return redirect(url_for("admin.dispute_show", deposit_id=deposit_id))
-    version = dispute_threads.version(case)
-    if request.args.get("v") == version:
+    view = dispute_threads.view_of(case, "ops")
+    if request.args.get("v") == view.version:
         return "", 204
-    return render_template("disputes/_thread.html", case=case, entries=dispute_threads.thread(case), version=version,
-                           viewer="ops", file_endpoint="admin.dispute_file", live=dispute_threads.is_open(case),
+    return render_template("disputes/_thread.html", case=case, entries=view.entries, version=view.version,
+                           viewer="ops", file_endpoint="admin.dispute_file", live=view.live,
                            thread_url=url_for("admin.dispute_thread", deposit_id=deposit_id))
 
 

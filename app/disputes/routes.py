@@ -20,12 +20,11 @@ from app.web.rate_limits import user_or_address
 
 
 def _page(case, role: str, form: MessageForm, status: int = 200):
-    deposit = dispute_threads.deposit_of(case)
-    return render_template("disputes/show.html", case=case, role=role, deposit=deposit, form=form,
-                           entries=dispute_threads.thread(case), version=dispute_threads.version(case),
-                           may_post=dispute_threads.may_post(case, role), decision=disputes.decision_of(deposit),
-                           file_endpoint="disputes.download", thread_url=url_for("disputes.thread",
-                                                                                 deposit_id=deposit.id)), status
+    view = dispute_threads.view_of(case, role)
+    return render_template("disputes/show.html", view=view, case=case, role=role, deposit=view.deposit, form=form,
+                           entries=view.entries, version=view.version, may_post=view.may_post,
+                           decision=disputes.decision_of(view.deposit), file_endpoint="disputes.download",
+                           thread_url=url_for("disputes.thread", deposit_id=case.deposit_id)), status
 
 
 @bp.get("/<int:deposit_id>")
@@ -42,13 +41,12 @@ def thread(deposit_id: int):
     case, role = dispute_threads.for_party(current_user, deposit_id)
     if not is_htmx():
         return redirect(url_for("disputes.show", deposit_id=deposit_id))
-    version = dispute_threads.version(case)
-    if request.args.get("v") == version:
+    view = dispute_threads.view_of(case, role)
+    if request.args.get("v") == view.version:
         return "", 204
-    return render_template("disputes/_thread.html", case=case, entries=dispute_threads.thread(case),
-                           version=version, file_endpoint="disputes.download", viewer=role,
-                           thread_url=url_for("disputes.thread", deposit_id=deposit_id),
-                           live=dispute_threads.is_open(case))
+    return render_template("disputes/_thread.html", case=case, entries=view.entries, version=view.version,
+                           file_endpoint="disputes.download", viewer=role, live=view.live,
+                           thread_url=url_for("disputes.thread", deposit_id=deposit_id))
 
 
 def _message_limit() -> str:

@@ -163,13 +163,6 @@ def seller_may_answer(case: DisputeCase, now: datetime | None = None) -> bool:
     return case.status == "answered" or (case.status == "awaiting_seller" and now < case.answer_due_at)
 
 
-def may_post(case: DisputeCase, role: str) -> bool:
-    """Whether ``role`` may write in the thread now (the form is shown only then)."""
-    if not is_open(case):
-        return False
-    return role != "seller" or seller_may_answer(case)
-
-
 def post(case: DisputeCase, *, author, role: str, body: str | None, upload: bytes | None,
          request_key: str) -> DisputeMessage:
     """Add a message (text, a file or both) to an open case's thread; the caller commits.
@@ -217,6 +210,29 @@ def post(case: DisputeCase, *, author, role: str, body: str | None, upload: byte
     if checked is not None:
         dispute_files.store(token, checked)
     return db.session.get(DisputeMessage, message_id)
+
+
+@dataclass(frozen=True)
+class View:
+    """Everything a dispute's page shows one reader, read in one place (the views only render it)."""
+
+    case: DisputeCase
+    deposit: Deposit
+    #: 'buyer', 'seller' or 'ops'
+    viewer: str
+    entries: list[Entry]
+    version: str
+    #: the dispute is open: the thread polls, and the reader may write if ``may_post``
+    live: bool
+    #: the form is shown (the seller's only until the deadline, unless they answered in time)
+    may_post: bool
+
+
+def view_of(case: DisputeCase, viewer: str) -> View:
+    deposit = deposit_of(case)
+    live = deposit.status == "disputed"
+    return View(case=case, deposit=deposit, viewer=viewer, entries=thread(case), version=version(case), live=live,
+                may_post=live and (viewer != "seller" or seller_may_answer(case)))
 
 
 # --- files --------------------------------------------------------------------------------------
