@@ -19,6 +19,9 @@ from app.models.settings import PROVIDER_KINDS, PlatformSettings
 #: the adapter adds its own slack for the way there, app/connectors/payments/tbank.py); the CHECK agrees
 MIN_INVOICE_LIFETIME_SECONDS = 60
 MAX_INVOICE_LIFETIME_SECONDS = 86_400
+#: the seller's time to answer a dispute before it goes to ops without them (the CHECK agrees)
+MIN_DISPUTE_ANSWER_SECONDS = 3_600
+MAX_DISPUTE_ANSWER_SECONDS = 7 * 86_400
 
 
 def current_settings() -> PlatformSettings:
@@ -75,6 +78,8 @@ def check_values(values: dict[str, int]) -> None:
         raise ValidationFailed(str(_l("The daily cash-out limit must not be below the minimum cash-out.")))
     if values["kyc_threshold_cents"] <= 0:
         raise ValidationFailed(str(_l("The amount above which KYC is needed must be greater than zero.")))
+    if not MIN_DISPUTE_ANSWER_SECONDS <= values["dispute_answer_seconds"] <= MAX_DISPUTE_ANSWER_SECONDS:
+        raise ValidationFailed(str(_l("The seller's time to answer a dispute is from 1 hour to 7 days.")))
 
 
 def history(limit: int = 50) -> list[SettingsVersion]:

@@ -158,6 +158,28 @@ DEPOSIT_REASON = {
 }
 
 
+#: a dispute case's status (the seller's part), as the buyer, the seller and ops read it
+DISPUTE_CASE_STATUS = {
+    "awaiting_seller": _l("waiting for the seller's answer"),
+    "answered": _l("the seller answered"),
+    "escalated": _l("escalated: the seller did not answer in time"),
+}
+
+#: who wrote a message in a dispute's thread (a role, never a name: the parties stay unknown to each other)
+DISPUTE_AUTHOR = {
+    "buyer": _l("Buyer"),
+    "seller": _l("Seller"),
+    "ops": _l("Support"),
+}
+
+#: what an evidence file is, by the type read from its content
+DISPUTE_FILE_TYPE = {
+    "image/png": _l("PNG picture"),
+    "image/jpeg": _l("JPEG picture"),
+    "application/pdf": _l("PDF document"),
+}
+
+
 def _label(labels: Mapping[str, object], code: str | None) -> str:
     """The label of ``code``; an unknown code (new data before its label) shows as itself, never an error."""
     if code is None:
@@ -225,10 +247,27 @@ def deposit_reason_label(reason: str | None) -> str:
     return _label(DEPOSIT_REASON, reason)
 
 
+def dispute_case_status_label(status: str) -> str:
+    return _label(DISPUTE_CASE_STATUS, status)
+
+
+def dispute_author_label(role: str) -> str:
+    return _label(DISPUTE_AUTHOR, role)
+
+
+def dispute_file_label(content_type: str, size_bytes: int) -> str:
+    """"PNG picture, 12.3 KB": the type read from the content and the size, in the reader's language."""
+    from flask_babel import format_decimal
+
+    return str(_l("%(kind)s, %(size)s KB", kind=_label(DISPUTE_FILE_TYPE, content_type),
+                  size=format_decimal(round(size_bytes / 1024, 1))))
+
+
 #: the template globals (registered in app.web.filters)
 TEMPLATE_GLOBALS = (
     cash_out_status_label, movement_label, deposit_status_label, withdrawal_status_label,
     ops_deposit_status_label, room_transfer_status_label, adjustment_status_label, transfer_kind_label,
     transfer_phase_label, transfer_status_label, account_kind_label, payment_kind_label, deposit_reason_label,
-    provider_payment_status_label, payment_exception_status_label,
+    provider_payment_status_label, payment_exception_status_label, dispute_case_status_label,
+    dispute_author_label, dispute_file_label,
 )

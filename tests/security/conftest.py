@@ -79,7 +79,27 @@ def build_world(app, providers) -> World:  # noqa: F811
         world.objects.update(deposit=deposit.id, request=request.id, form=form.id, spare_form=spare.id,
                              hook_token=form.hook_token, room_account=account.id, notification=_notification(owner))
         db.session.commit()
+        world.objects.update(_dispute(owner))
+        db.session.commit()
     return world
+
+
+def _dispute(owner) -> dict:
+    """A disputed purchase of the owner's with a receipt in its thread (the case made as a dispute makes it)."""
+    import sqlalchemy as sa
+
+    from app.market import dispute_threads
+    from app.models.market import Deposit
+    from tests.market.dispute_world import png_bytes
+
+    deposit = matching.create_deposit(owner, quotes.quote("tbank", 500_00, current_settings()), uuid.uuid4().hex)
+    db.session.execute(sa.update(Deposit).where(Deposit.id == deposit.id).values(status="disputed"))
+    case = dispute_threads.open_case(db.session.get(Deposit, deposit.id), buyer_note="paid by SBP")
+    dispute_threads.post(case, author=owner, role="buyer", body="my receipt", upload=png_bytes(),
+                         request_key=uuid.uuid4().hex)
+    from app.models.dispute import DisputeFile
+
+    return {"dispute": deposit.id, "dispute_file": db.session.scalar(sa.select(DisputeFile.token))}
 
 
 def _notification(owner) -> int:

@@ -33,6 +33,7 @@ FIELDS = {
     "cashout_min": ("cashout_min_cents", "money"),
     "cashout_daily_limit": ("cashout_daily_limit_cents", "money"),
     "kyc_threshold": ("kyc_threshold_cents", "money"),
+    "dispute_answer": ("dispute_answer_seconds", "hours"),
 }
 
 LABELS = {
@@ -49,6 +50,7 @@ LABELS = {
     "cashout_daily_limit_cents": _l("Cash-outs per user per day, $"),
     "kyc_threshold_cents": _l("KYC needed for one cash-out or withdrawal request above, $"),
     "support_contact": _l("Support contact"),
+    "dispute_answer_seconds": _l("Seller's time to answer a dispute, hours"),
 }
 
 
@@ -78,17 +80,20 @@ class SettingsForm(ReasonForm):
     cashout_min = AmountField(LABELS["cashout_min_cents"])
     cashout_daily_limit = AmountField(LABELS["cashout_daily_limit_cents"])
     kyc_threshold = AmountField(LABELS["kyc_threshold_cents"])
+    dispute_answer = CountField(LABELS["dispute_answer_seconds"], validators=[InputRequired(), NumberRange(
+        min=settings_service.MIN_DISPUTE_ANSWER_SECONDS // 3600, max=settings_service.MAX_DISPUTE_ANSWER_SECONDS // 3600,
+        message=_l("The seller's time to answer a dispute is from 1 hour to 7 days."))])
 
     def fill_from(self, current) -> None:
         for name, (column, kind) in FIELDS.items():
             value = getattr(current, column)
-            self[name].data = value // 60 if kind == "minutes" else _plain(value)
+            self[name].data = value // _SECONDS[kind] if kind in _SECONDS else _plain(value)
 
     def values(self) -> dict[str, int]:
         result = {}
         for name, (column, kind) in FIELDS.items():
             field = self[name]
-            result[column] = field.data * 60 if kind == "minutes" else field.minor
+            result[column] = field.data * _SECONDS[kind] if kind in _SECONDS else field.minor
         return result
 
 
@@ -98,6 +103,8 @@ def _plain(minor: int) -> str:
 
 
 _KIND_OF = {column: kind for column, kind in FIELDS.values()}
+#: the whole-number fields typed in a unit of time, and its seconds
+_SECONDS = {"minutes": 60, "hours": 3600}
 _UNITS = {"rate": " ₽", "kopecks": " ₽", "cents": " $", "bps": " %"}
 
 
@@ -107,6 +114,8 @@ def show(column: str, value: int | str) -> str:
         return value or _("(none)")
     if _KIND_OF[column] == "minutes":
         return _("%(n)s min", n=value // 60)
+    if _KIND_OF[column] == "hours":
+        return _("%(n)s h", n=value // 3600)
     unit = next((u for suffix, u in _UNITS.items() if column.endswith(suffix) or column.startswith(suffix)), "")
     return _plain(value) + unit
 

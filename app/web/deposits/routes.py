@@ -9,7 +9,7 @@ from app.core.settings import current_settings
 from app.errors import DomainError
 from app.extensions import db, limiter
 from app.jobs.invoices import queue_matching
-from app.market import invoices, matching, offers, payment_exceptions, quotes
+from app.market import dispute_threads, invoices, matching, offers, payment_exceptions, quotes
 from app.market.payment_forms import KIND_LABELS
 from app.money import parse_amount
 from app.operations import disputes
@@ -82,6 +82,7 @@ def show(deposit_id: int):
     return render_template(template, deposit=deposit, dispute_form=DisputeForm(prefix="dsp"),
                            can_dispute=can_dispute, labels=KIND_LABELS, decision=disputes.decision_of(deposit),
                            view_version=version, urgent_seconds=polling.URGENT_SECONDS,
+                           has_dispute_case=bool(dispute_threads.cases_of([deposit.id])),
                            payment_exceptions=[] if is_htmx() else payment_exceptions.of_deposit(deposit.id))
 
 

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.core.settings import current_settings
-from app.market import form_health, payment_forms, queue_view, sales, withdrawals
+from app.market import dispute_threads, form_health, payment_forms, queue_view, sales, withdrawals
 from app.money import format_rub, format_usd
 from app.operations import disputes
 from app.web.charts import bar_chart, stacked_bar
@@ -45,11 +45,13 @@ def index():
     """The seller's overview: API forms and their health, live requests and invoices, sales."""
     forms = payment_forms.own_forms(current_user)
     chart, earned = _earnings_chart()
+    seller_disputes = disputes.of_seller(current_user)
     return render_template("seller/index.html", forms=forms, health_of=form_health.health_of,
                            kind_labels=payment_forms.KIND_LABELS,
                            paused=[f for f in forms if f.circuit == "open"],
                            sales=sales.recent_sales(current_user), earnings_chart=chart, earned=earned,
-                           disputes=disputes.of_seller(current_user),
+                           disputes=seller_disputes,
+                           dispute_cases=dispute_threads.cases_of([d.deposit.id for d in seller_disputes]),
                            **_live_context())
 
 
