@@ -6,6 +6,7 @@ class to ``create_app``.  Every setting is documented in the README table.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from dotenv import load_dotenv
@@ -151,6 +152,12 @@ class Config:
     NOTIFY_MAX_ATTEMPTS = int(os.environ.get("NOTIFY_MAX_ATTEMPTS", "8"))
     NOTIFY_RETRY_BASE_SECONDS = float(os.environ.get("NOTIFY_RETRY_BASE_SECONDS", "30"))
 
+    #: dispute evidence: where the files are kept (unset: instance/dispute-files; never under static/), the
+    #: largest file accepted, and the messages one person may post to disputes
+    DISPUTE_FILES_DIR = os.environ.get("DISPUTE_FILES_DIR", "")
+    DISPUTE_FILE_MAX_BYTES = int(os.environ.get("DISPUTE_FILE_MAX_BYTES", str(5 * 1024 * 1024)))
+    DISPUTE_MESSAGE_RATE_LIMIT = os.environ.get("DISPUTE_MESSAGE_RATE_LIMIT", "10 per minute;60 per hour")
+
     DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "demo-Passw0rd!")
     LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")
 
@@ -165,6 +172,8 @@ class TestingConfig(Config):
     WTF_CSRF_ENABLED = True
     SERVER_NAME = "localhost"
     ENCRYPTION_KEYS = ["d0aaz1H64CvMnGyMC-pFcCwB0wesTnUysCU5vfNRJZc="]
+    #: evidence files of a test run stay out of the working tree's instance folder
+    DISPUTE_FILES_DIR = os.path.join(tempfile.gettempdir(), f"pokerpay-test-dispute-files-{os.getpid()}")
 
 
 class ProductionConfig(Config):

@@ -39,6 +39,10 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     _check_production_config(app, config_class)
     _trust_proxies(app)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config.get("MAX_CONTENT_LENGTH"):
+        # No request needs more than a dispute's evidence file and its form: a larger one is a 413 before any
+        # view reads it (a file just over the limit gets the form's own error, app.market.dispute_files)
+        app.config["MAX_CONTENT_LENGTH"] = int(app.config["DISPUTE_FILE_MAX_BYTES"]) + 1024 * 1024
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'pokerpay.db'}"
 
@@ -89,6 +93,7 @@ def _init_extensions(app: Flask) -> None:
     from app.extensions import babel, csrf, db, limiter, login_manager, migrate
     from app.i18n import select_locale
     from app.redis_client import init_redis, limiter_storage_uri
+    from app.web.file_downloads import PAGE_CSP
 
     db.init_app(app)
     from app.database import ping_when_idle, tolerate_dropped_connection_at_teardown
@@ -112,16 +117,7 @@ def _init_extensions(app: Flask) -> None:
         app,
         force_https=app.config["FORCE_HTTPS"],
         session_cookie_secure=app.config["SESSION_COOKIE_SECURE"],
-        content_security_policy={
-            "default-src": "'self'",
-            "img-src": "'self' data:",
-            "style-src": "'self'",
-            "script-src": "'self'",
-            "form-action": "'self' http: https:",  # forms post to providers' pay pages
-            "frame-ancestors": "'none'",
-            "base-uri": "'self'",
-            "object-src": "'none'",
-        },
+        content_security_policy=PAGE_CSP,
         frame_options="DENY",
         referrer_policy="same-origin",
         strict_transport_security=app.config["FORCE_HTTPS"],
@@ -132,6 +128,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.web.admin import bp as admin_bp
     from app.web.auth import bp as auth_bp
     from app.web.deposits import bp as deposits_bp
+    from app.web.disputes import bp as disputes_bp
     from app.web.main import bp as main_bp
     from app.web.metrics_view import bp as metrics_bp
     from app.web.notifications import bp as notifications_bp
@@ -147,6 +144,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(seller_bp)
     app.register_blueprint(hooks_bp)
     app.register_blueprint(deposits_bp)
+    app.register_blueprint(disputes_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(metrics_bp)

@@ -270,3 +270,11 @@ ADJUSTMENT = _machine(
     {"requested": {"approved", "rejected"}},
     {"approved", "rejected"},
 )
+
+#: the seller's part of an open dispute (the outcome itself is the deposit's ``disputed → settled | rejected``):
+#: they answer before the deadline, or the sweeper escalates the case to ops (once: a compare-and-set)
+DISPUTE_CASE = _machine(
+    "dispute case",
+    {"awaiting_seller": {"answered", "escalated"}},
+    {"answered", "escalated"},
+)

@@ -14,6 +14,7 @@ from app.ledger.models import AccountKind, Phase, Status
 from app.market import form_limits
 from app.market.payment_forms import KIND_LABELS
 from app.market.split_fill import SPLIT_STATES
+from app.models.dispute import AUTHOR_ROLES
 from app.models.reserves import ROOM_BALANCE_SOURCES
 from app.web import labels
 from tests.browser.pages import TRANSLATIONS
@@ -38,6 +39,8 @@ CASES = [
     ("incoming room transfer", _states(states.INCOMING_ROOM_TRANSFER), labels.ROOM_TRANSFER_STATUS),
     ("ledger adjustment", _states(states.ADJUSTMENT), labels.ADJUSTMENT_STATUS),
     ("payment exception", _states(states.PAYMENT_EXCEPTION), labels.PAYMENT_EXCEPTION_STATUS),
+    ("dispute case", _states(states.DISPUTE_CASE), labels.DISPUTE_CASE_STATUS),
+    ("dispute author", set(AUTHOR_ROLES), labels.DISPUTE_AUTHOR),
     ("transfer kind (ops)", _transfer_kinds(), labels.TRANSFER_KIND),
     ("movement kind (wallet)", _transfer_kinds(), labels.MOVEMENT_KIND),
     ("transfer phase", {p.value for p in Phase}, labels.TRANSFER_PHASE),
@@ -53,7 +56,8 @@ CASES = [
 def test_every_state_machine_has_its_labels():
     """Is every state machine in app.states covered by a case below (a new machine needs labels too)?"""
     covered = {states.DEPOSIT.name, states.WITHDRAWAL.name, states.CASH_OUT.name,
-               states.INCOMING_ROOM_TRANSFER.name, states.ADJUSTMENT.name, states.PAYMENT_EXCEPTION.name}
+               states.INCOMING_ROOM_TRANSFER.name, states.ADJUSTMENT.name, states.PAYMENT_EXCEPTION.name,
+               states.DISPUTE_CASE.name}
     assert {m.name for m in MACHINES.values()} <= covered, "a state machine without labels in app/web/labels.py"
 
 

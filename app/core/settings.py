@@ -21,6 +21,9 @@ MIN_INVOICE_LIFETIME_SECONDS = 60
 MAX_INVOICE_LIFETIME_SECONDS = 86_400
 #: one purchase split into at most this many invoices (the database's CHECK and app.models.split agree)
 MAX_SPLIT_PARTS = 10
+#: the seller's time to answer a dispute before it goes to ops without them (the CHECK agrees)
+MIN_DISPUTE_ANSWER_SECONDS = 3_600
+MAX_DISPUTE_ANSWER_SECONDS = 7 * 86_400
 
 
 def current_settings() -> PlatformSettings:
@@ -79,6 +82,8 @@ def check_values(values: dict[str, int]) -> None:
         raise ValidationFailed(str(_l("The amount above which KYC is needed must be greater than zero.")))
     if not 1 <= values["split_max_parts"] <= MAX_SPLIT_PARTS:
         raise ValidationFailed(str(_l("A purchase is split into at most 1 to 10 payments (1: never split).")))
+    if not MIN_DISPUTE_ANSWER_SECONDS <= values["dispute_answer_seconds"] <= MAX_DISPUTE_ANSWER_SECONDS:
+        raise ValidationFailed(str(_l("The seller's time to answer a dispute is from 1 hour to 7 days.")))
 
 
 def history(limit: int = 50) -> list[SettingsVersion]:

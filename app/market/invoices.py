@@ -83,12 +83,15 @@ def _live_hold(deposit: Deposit):
     return hold
 
 
-def dispute(deposit: Deposit, reason: str, *, actor=None) -> bool:
+def dispute(deposit: Deposit, reason: str, *, actor=None, buyer_note: str = "") -> bool:
+    """Move the deposit to disputed (once) and open its case: the seller's deadline and the thread."""
     if DEPOSIT.transition(Deposit, deposit.id, "disputed", reason=reason[:255]):
         audit.record("deposit.disputed", actor=actor, target=deposit, reason=reason[:255])
+        from app.market import dispute_threads
         from app.notifications import inbox
 
         inbox.dispute_opened(deposit)
+        dispute_threads.open_case(deposit, buyer_note=buyer_note, actor=actor)
         return True
     return False
 
@@ -267,7 +270,7 @@ def open_dispute(buyer, deposit_id: int, note: str) -> None:
     if not can_open_dispute(deposit):
         raise ValidationFailed(str(_l("A dispute can be opened %(minutes)d minutes after you said you paid, if the payment is still not confirmed.", minutes=int(CLAIM_GRACE.total_seconds() // 60))))
     # From awaiting_payment the hold stays in place while ops look; from expired there is none.
-    dispute(deposit, ("buyer: " + (note or "").strip())[:255], actor=buyer)
+    dispute(deposit, ("buyer: " + (note or "").strip())[:255], actor=buyer, buyer_note=note or "")
 
 
 def cancel(deposit_id: int, *, actor=None) -> str:

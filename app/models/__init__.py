@@ -3,6 +3,7 @@ from app.ledger.models import LedgerAccount, LedgerTransfer  # noqa: F401
 from app.models.account_security import LoginThrottle, StaffSetupToken  # noqa: F401
 from app.models.adjustment import LedgerAdjustment  # noqa: F401
 from app.models.audit import AuditEvent  # noqa: F401
+from app.models.dispute import DisputeCase, DisputeFile, DisputeMessage  # noqa: F401
 from app.models.ledger_check import LedgerCheck  # noqa: F401
 from app.models.limits import UserLimit  # noqa: F401
 from app.models.market import Deposit, WithdrawalRequest  # noqa: F401

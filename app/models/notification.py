@@ -22,7 +22,7 @@ from app.extensions import db
 NOTIFICATION_KINDS = (
     "credit_received", "invoice_paid", "invoice_sold", "request_filled", "form_failing",
     "cash_out_sent", "cash_out_failed", "dispute_opened", "dispute_resolved", "payment_exception",
-    "login_failures",
+    "login_failures", "dispute_answer_requested",
 )
 CHANNELS = ("email", "telegram")
 DELIVERY_STATES = ("pending", "sending", "sent", "failed")

@@ -30,6 +30,7 @@ class PlatformSettings(db.Model):
         sa.CheckConstraint("cashout_min_cents > 0 AND cashout_daily_limit_cents >= cashout_min_cents", name="cashout_bounds"),
         sa.CheckConstraint("kyc_threshold_cents > 0", name="kyc_threshold_positive"),
         sa.CheckConstraint("split_max_parts BETWEEN 1 AND 10", name="split_max_parts_range"),
+        sa.CheckConstraint("dispute_answer_seconds BETWEEN 3600 AND 604800", name="dispute_answer_range"),
     )
 
     id: so.Mapped[int] = so.mapped_column(BigIntPK, primary_key=True)
@@ -60,6 +61,8 @@ class PlatformSettings(db.Model):
     #: how users reach support (an e-mail, a Telegram @name, a link), shown in help, the footer and disputes;
     #: "" until ops set one
     support_contact: so.Mapped[str] = so.mapped_column(sa.String(200), default="", server_default="")
+    #: how long the seller has to answer a dispute before it goes to ops without their word (1 h to 7 days)
+    dispute_answer_seconds: so.Mapped[int] = so.mapped_column(sa.Integer, default=86_400, server_default="86400")
 
     def rate_for(self, provider_kind: str) -> int:
         if provider_kind not in PROVIDER_KINDS:
@@ -71,5 +74,5 @@ class PlatformSettings(db.Model):
         "commission_bps", "commission_min_cents", "buyer_fee_bps", "rate_yoomoney_kopecks",
         "rate_yookassa_kopecks", "rate_tbank_kopecks", "invoice_lifetime_seconds", "invoice_min_kopecks",
         "invoice_max_kopecks", "cashout_min_cents", "cashout_daily_limit_cents", "kyc_threshold_cents",
-        "support_contact", "split_max_parts",
+        "support_contact", "split_max_parts", "dispute_answer_seconds",
     )

@@ -92,12 +92,17 @@ def invoice_settled(deposit) -> None:
 
 
 def dispute_opened(deposit) -> None:
+    """The buyer is told their payment is under review.  The seller hears of it once, from the dispute's case,
+    asking for their answer by a deadline (:func:`dispute_answer_requested`); older notifications of the kind
+    "dispute_opened" with the seller's role still render (app.notifications.texts)."""
     notify(deposit.buyer_id, "dispute_opened", f"dispute-opened:{deposit.id}:buyer:{deposit.buyer_id}",
            deposit_id=deposit.id, role="buyer")
-    seller_id = _seller_id(deposit)
-    if seller_id is not None:
-        notify(seller_id, "dispute_opened", f"dispute-opened:{deposit.id}:seller:{seller_id}",
-               deposit_id=deposit.id, role="seller", rubles=deposit.amount_kopecks)
+
+
+def dispute_answer_requested(case, *, rubles: int) -> None:
+    """The seller is asked for their side of a dispute, by the case's deadline (once per case)."""
+    notify(case.seller_id, "dispute_answer_requested", f"dispute-answer:{case.id}:{case.seller_id}",
+           deposit_id=case.deposit_id, rubles=rubles, due_at=case.answer_due_at.isoformat())
 
 
 def dispute_resolved(deposit, *, confirmed: bool) -> None:

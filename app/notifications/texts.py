@@ -83,6 +83,20 @@ def _dispute_opened(p: dict) -> Text:
                 ("deposits.show", {"deposit_id": p["deposit_id"]}))
 
 
+def _dispute_answer_requested(p: dict) -> Text:
+    from datetime import datetime
+
+    from flask_babel import format_datetime
+
+    due = p.get("due_at")
+    when = format_datetime(datetime.fromisoformat(due), "short") if due else ""
+    return Text(_("A buyer disputes a payment: your answer is needed"),
+                _("A buyer says they paid %(rubles)s and the payment is not confirmed. Check your provider's cabinet "
+                  "and answer with what you see (a screenshot or a statement helps) by %(when)s; after that support "
+                  "decides without your answer.", rubles=format_rub(int(p.get("rubles") or 0)), when=when),
+                ("disputes.show", {"deposit_id": p["deposit_id"]}))
+
+
 def _dispute_resolved(p: dict) -> Text:
     seller = p.get("role") == "seller"
     if p.get("confirmed"):
@@ -126,6 +140,7 @@ _RENDERERS = {
     "cash_out_failed": _cash_out_failed,
     "dispute_opened": _dispute_opened,
     "dispute_resolved": _dispute_resolved,
+    "dispute_answer_requested": _dispute_answer_requested,
     "login_failures": _login_failures,
     "payment_exception": _payment_exception,
 }

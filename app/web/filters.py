@@ -62,3 +62,11 @@ def register(app: Flask) -> None:
     app.add_template_filter(rub_plain, "usd_plain")  # cents are written the same way: "25" or "25.50"
     for label in TEMPLATE_GLOBALS:
         app.add_template_global(label)
+    app.add_template_global(dispute_file_max_mb)
+
+
+def dispute_file_max_mb() -> str:
+    """The largest evidence file, in megabytes as the form's hint says it ("5")."""
+    from app.market.dispute_files import max_megabytes
+
+    return max_megabytes()

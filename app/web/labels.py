@@ -183,6 +183,28 @@ SPLIT_STATE = {
 }
 
 
+#: a dispute case's status (the seller's part), as the buyer, the seller and ops read it
+DISPUTE_CASE_STATUS = {
+    "awaiting_seller": _l("waiting for the seller's answer"),
+    "answered": _l("the seller answered"),
+    "escalated": _l("escalated: the seller did not answer in time"),
+}
+
+#: who wrote a message in a dispute's thread (a role, never a name: the parties stay unknown to each other)
+DISPUTE_AUTHOR = {
+    "buyer": _l("Buyer"),
+    "seller": _l("Seller"),
+    "ops": _l("Support"),
+}
+
+#: what an evidence file is, by the type read from its content
+DISPUTE_FILE_TYPE = {
+    "image/png": _l("PNG picture"),
+    "image/jpeg": _l("JPEG picture"),
+    "application/pdf": _l("PDF document"),
+}
+
+
 def _label(labels: Mapping[str, object], code: str | None) -> str:
     """The label of ``code``; an unknown code (new data before its label) shows as itself, never an error."""
     if code is None:
@@ -262,6 +284,22 @@ def split_state_label(state: str) -> str:
     return _label(SPLIT_STATE, state)
 
 
+def dispute_case_status_label(status: str) -> str:
+    return _label(DISPUTE_CASE_STATUS, status)
+
+
+def dispute_author_label(role: str) -> str:
+    return _label(DISPUTE_AUTHOR, role)
+
+
+def dispute_file_label(content_type: str, size_bytes: int) -> str:
+    """"PNG picture, 12.3 KB": the type read from the content and the size, in the reader's language."""
+    from flask_babel import format_decimal
+
+    return str(_l("%(kind)s, %(size)s KB", kind=_label(DISPUTE_FILE_TYPE, content_type),
+                  size=format_decimal(round(size_bytes / 1024, 1))))
+
+
 #: the template globals (registered in app.web.filters)
 TEMPLATE_GLOBALS = (
     cash_out_status_label, movement_label, deposit_status_label, withdrawal_status_label,
@@ -270,4 +308,5 @@ TEMPLATE_GLOBALS = (
     provider_payment_status_label, payment_exception_status_label, reserve_room_source_label,
     form_limit_state_label,
     split_state_label,
+    dispute_case_status_label, dispute_author_label, dispute_file_label,
 )

@@ -31,6 +31,7 @@ def _form_data(settings, **changes) -> dict:
         "st-cashout_daily_limit": plain(settings.cashout_daily_limit_cents),
         "st-kyc_threshold": plain(settings.kyc_threshold_cents),
         "st-split_max_parts": str(settings.split_max_parts),
+        "st-dispute_answer": str(settings.dispute_answer_seconds // 3600),
     }
     data.update({f"st-{k}": v for k, v in changes.items()})
     return data
@@ -133,6 +134,30 @@ def test_the_most_parts_of_a_split_purchase_is_an_admin_setting(app, staff):
             change_settings(actor=None, reason="x", split_max_parts=11)
     [changed] = audit_events(app, "settings.changed")
     assert changed.details["changed"] == {"split_max_parts": 5}
+
+
+def test_the_sellers_time_to_answer_a_dispute_is_set_in_hours(app, staff):
+    """Is the seller's answer time a whole number of hours from 1 to 168 (a week), stored as seconds?"""
+    with app.app_context():
+        data = _form_data(current_settings())
+        assert current_settings().dispute_answer_seconds == 24 * 3600  # the default: a day
+    admin = sign_in(app, staff.admin)
+    page = admin.get("/admin/settings").get_data(as_text=True)
+    assert 'name="st-dispute_answer"' in page and 'value="24"' in page
+    token = csrf_from(page)
+
+    def post(hours: str):
+        return admin.post("/admin/settings", data={**data, "csrf_token": token, "st-dispute_answer": hours,
+                                                   "st-reason": "sellers answer faster"})
+
+    for bad in ("0", "169", "1.5", "x"):
+        refused = post(bad)
+        assert refused.status_code == 422 and "st-dispute_answer" in refused.get_data(as_text=True), bad
+    assert _versions(app) == 0
+    assert post("6").status_code == 302
+    with app.app_context():
+        assert current_settings().dispute_answer_seconds == 6 * 3600
+    assert "6 ч" in admin.get("/admin/settings").get_data(as_text=True)  # the history says what changed
 
 
 def test_a_tbank_invoice_of_the_shortest_lifetime_is_published(market):  # noqa: F811

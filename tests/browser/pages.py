@@ -349,6 +349,13 @@ class SellerPage(Screen):
         expect(page.heading("API forms")).to_be_visible()
         return page
 
+    def answer_dispute(self) -> DisputePage:
+        """The dashboard's link to the one open dispute on the seller's invoices."""
+        self.link("Answer the dispute").click()
+        page = DisputePage(self.page, self.t)
+        expect(page.heading_conversation()).to_be_visible()
+        return page
+
     def sell_dollars(self) -> WithdrawalsPage:
         self.button("Sell dollars").click()
         page = WithdrawalsPage(self.page, self.t)
@@ -543,6 +550,12 @@ class InvoicePage(Screen):
         self.button("Open a dispute").click()
         expect(self.heading("Under review")).to_be_visible()
 
+    def open_dispute_thread(self) -> DisputePage:
+        self.button("Open the dispute conversation").click()
+        page = DisputePage(self.page, self.t)
+        expect(page.heading_conversation()).to_be_visible()
+        return page
+
     def my_purchases(self) -> PurchasesPage:
         self.link("My purchases").click()
         page = PurchasesPage(self.page, self.t)
@@ -553,6 +566,38 @@ class InvoicePage(Screen):
         self.button("Try again").click()
         page = DepositPage(self.page, self.t)
         expect(page.heading("Buy game dollars")).to_be_visible()
+        return page
+
+
+class DisputePage(Screen):
+    """A dispute's conversation, as its buyer, its seller or ops see it (the same thread)."""
+
+    def heading_conversation(self) -> Locator:
+        return self.page.get_by_role("heading", name=exact(self.t("Conversation")))
+
+    def thread(self) -> Locator:
+        return self.page.get_by_role("region", name=self.t("Conversation"))
+
+    def message(self, text: str) -> Locator:
+        return self.thread().locator("article").filter(has_text=text)
+
+    def write(self, text: str) -> None:
+        self.page.get_by_label(self.t("Message")).fill(text)
+
+    def attach(self, name: str, mime_type: str, content: bytes) -> None:
+        """Choose a file as a person does in the picker (Playwright fills the file input with these bytes)."""
+        self.page.get_by_label(self.t("Receipt or screenshot (PNG, JPEG or PDF)")).set_input_files(
+            {"name": name, "mimeType": mime_type, "buffer": content})
+
+    def send(self) -> None:
+        self.button("Send").click()
+        expect(self.heading_conversation()).to_be_visible()
+
+    def back_to_purchase(self) -> InvoicePage:
+        """The buyer's way back to the invoice page."""
+        self.link("Back to the purchase").click()
+        page = InvoicePage(self.page, self.t)
+        expect(page.status()).to_be_visible()
         return page
 
 
@@ -596,6 +641,10 @@ class OpsArea(Screen):
         self.open(self.t("Disputes"))
         self.page.get_by_role("link", name=exact(str(deposit_id))).click()
         expect(self.heading("Dispute over invoice %(id)s", id=deposit_id)).to_be_visible()
+
+    def dispute_thread(self) -> DisputePage:
+        """The dispute's thread as ops see it, beside the provider's evidence."""
+        return DisputePage(self.page, self.t)
 
     def decide(self, decision: str, reason: str) -> None:
         """``decision``: the radio's English label; the reason is shown to nobody but the audit log today."""

@@ -326,16 +326,19 @@ def test_invoice_actions(browsing, system, make_user):
 
 @variants(RU_PHONE)
 def test_expired_invoice_dispute(browsing, second_browser, system, make_user):
-    """The buyer said they paid, the invoice expired, the buyer disputes, ops decide, the buyer sees it."""
+    """The buyer said they paid, the invoice expired, the buyer disputes and attaches a PNG receipt, the seller
+    (another browser) answers in the same thread, ops see both beside the provider's record and decide, the buyer
+    sees the decision."""
     import sqlalchemy as sa
 
     from app.database import utcnow
     from app.extensions import db
     from app.market.invoices import CLAIM_GRACE
     from app.models.market import Deposit
+    from tests.market.dispute_world import png_bytes
 
     b = browsing
-    seller_on_sale(system, "tbank")
+    seller_email = seller_on_sale(system, "tbank")
     nav = sign_in(b, system, make_user("late-buyer", b.lang))
     invoice = nav.buy().buy("tbank", "750")
     invoice.expect_invoice("tbank", 750_00)
@@ -354,21 +357,44 @@ def test_expired_invoice_dispute(browsing, second_browser, system, make_user):
     b.shot(b.page, "expired")
     invoice.open_dispute("Оплатил по СБП, деньги списаны")
     b.shot(b.page, "dispute-opened")
+    thread = invoice.open_dispute_thread()
+    thread.attach("bank-receipt.png", "image/png", png_bytes(4, 4))
+    thread.write("Чек из банка")
+    thread.send()
+    expect(thread.message("Чек из банка").get_by_role("link", name=Text(b.lang)("Download the file"))).to_be_visible()
+    b.shot(b.page, "dispute-receipt")
+
+    seller = second_browser(*RU_DESKTOP)
+    answer = sign_in(seller, system, seller_email).sell().answer_dispute()
+    expect(answer.message("Чек из банка")).to_be_visible()  # the buyer's receipt, in the one thread
+    answer.write("В кабинете Т-Банка этой оплаты нет")
+    answer.send()
+    expect(answer.message("В кабинете Т-Банка этой оплаты нет")).to_be_visible()
+    seller.shot(seller.page, "dispute-answer")
+    # the buyer's page is live: the seller's answer appears without a reload
+    expect(thread.message("В кабинете Т-Банка этой оплаты нет")).to_be_visible(timeout=15_000)
 
     ops = second_browser(*EN_DESKTOP)
     email, code = staff(system, "ops", ops.lang)
     area = open_first_page(ops.page, system.url, Text(ops.lang)).login().sign_in_with_code(email, PASSWORD, code).ops()
     area.open_dispute(deposit_id)
+    both = area.dispute_thread()
+    expect(both.message("Чек из банка").get_by_role("link", name=Text(ops.lang)("Download the file"))).to_be_visible()
+    expect(both.message("В кабинете Т-Банка этой оплаты нет")).to_be_visible()
     ops.shot(ops.page, "dispute")
     reason = "The provider has no payment for this invoice"
     area.decide("Not paid: reject (the seller keeps the dollars)", reason)
     expect(area.flash("Rejected: the seller's dollars are released.")).to_be_visible()
 
-    invoice = invoice.my_purchases().open_latest()
+    invoice = thread.back_to_purchase().my_purchases().open_latest()
     expect(invoice.heading("The payment was not confirmed")).to_be_visible()
     # the decision and the reason ops gave, as ops wrote it
     expect(invoice.page.locator("#dispute-reason")).to_have_text(reason)
     b.shot(b.page, "dispute-decided")
+    # the seller sees the same decision in the conversation, which no longer takes messages
+    answer.page.reload()  # a person's refresh of the page they left open
+    expect(answer.page.locator("#dispute-reason")).to_have_text(reason)
+    expect(answer.button("Send")).to_have_count(0)
 
 
 # -- 5. the ops area ---------------------------------------------------------------------------

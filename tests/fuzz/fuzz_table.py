@@ -67,6 +67,12 @@ ENTRIES: dict[str, Entry] = {
     "deposits.show_split": Entry("GET", "/buy/split/{any_id}", query={"v": field()}),
     "deposits.claim_paid": Entry("POST", "/buy/{any_id}/paid"),
     "deposits.dispute": Entry("POST", "/buy/{any_id}/dispute", {"dsp-note": field()}),
+    # --- disputes ----------------------------------------------------------------------------
+    "disputes.show": Entry("GET", "/disputes/{any_id}"),
+    "disputes.thread": Entry("GET", "/disputes/{any_id}/thread", query={"v": field()}),
+    "disputes.post_message": Entry("POST", "/disputes/{any_id}/messages", {
+        "msg-body": field(), "msg-file": field(), "msg-request_key": field(request_keys)}),
+    "disputes.download": Entry("GET", "/disputes/{any_id}/files/{text}"),
     # --- seller ------------------------------------------------------------------------------
     "seller.new_api_form": Entry("POST", "/seller/api-forms/new", {
         "name": field(), "terminal_key": field(), "password": field(), "wallet": field(),

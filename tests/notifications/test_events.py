@@ -107,7 +107,8 @@ def test_paid_invoice_notifies_buyer_and_seller_and_filled_request(ctx, provider
 
 
 def test_disputes_notify_both_sides_when_opened_and_resolved(ctx, providers):
-    """Are a dispute's opening and its resolution (either way) told to buyer and seller once each?"""
+    """Are a dispute's opening (to the seller: a request for their answer) and its resolution (either way) told
+    to buyer and seller once each?"""
     buyer = quick_user("buyer@example.com")
     ops = quick_user("ops@example.com")
     seller, _form, _request = _seller(providers, "seller@example.com", 100_00)
@@ -123,9 +124,10 @@ def test_disputes_notify_both_sides_when_opened_and_resolved(ctx, providers):
     got = [(n.kind, n.params["deposit_id"], n.params.get("confirmed")) for n in _notes(buyer)]
     assert got == [("dispute_opened", rejected.id, None), ("dispute_opened", confirmed.id, None),
                    ("dispute_resolved", rejected.id, False), ("dispute_resolved", confirmed.id, True)]
-    assert [(n.kind, n.params["role"]) for n in _notes(seller)] == [
-        ("dispute_opened", "seller"), ("dispute_opened", "seller"),
-        ("dispute_resolved", "seller"), ("dispute_resolved", "seller")]
+    # the seller is asked for an answer once per dispute (by its case's deadline), then told the outcome
+    assert [(n.kind, n.params["deposit_id"], n.params.get("role")) for n in _notes(seller)] == [
+        ("dispute_answer_requested", rejected.id, None), ("dispute_answer_requested", confirmed.id, None),
+        ("dispute_resolved", rejected.id, "seller"), ("dispute_resolved", confirmed.id, "seller")]
 
 
 def test_each_opening_of_a_form_circuit_notifies_once(ctx, providers):

@@ -6,7 +6,7 @@ new view cannot ship without someone deciding here who may reach it.
 
 Adding a route is one line: ``"blueprint.endpoint": Route("GET", "/path/{object}", RULE),``
 (URL placeholders name objects of the test world: {deposit} {request} {form} {spare_form}
-{hook_token} {notification} {reserve_leaf} {split} — all owned by ``user``).
+{hook_token} {notification} {reserve_leaf} {split} {dispute} {dispute_file} — all owned by ``user``).
 
 The admin area (blueprint ``admin``) needs no row per endpoint: ``ADMIN_AREA`` applies to
 every ``admin.*`` endpoint; the ones only an admin may use are listed in ``ADMIN_ONLY``.
@@ -143,6 +143,11 @@ ROUTES: dict[str, Route] = {
     "deposits.dispute": Route("POST", "/buy/{deposit}/dispute", OWN),
     "deposits.cancel": Route("POST", "/buy/{deposit}/cancel", OWN),
     "deposits.show_split": Route("GET", "/buy/split/{split}", OWN),
+    # a dispute of the owner's (as its buyer): its parties only; ops work it in the admin area
+    "disputes.show": Route("GET", "/disputes/{dispute}", OWN),
+    "disputes.thread": Route("GET", "/disputes/{dispute}/thread", OWN),
+    "disputes.post_message": Route("POST", "/disputes/{dispute}/messages", OWN),
+    "disputes.download": Route("GET", "/disputes/{dispute}/files/{dispute_file}", OWN),
     "seller.api_form": Route("GET", "/seller/api-forms/{form}", OWN),
     "seller.disable_api_form": Route("POST", "/seller/api-forms/{form}/disable", OWN),
     "seller.enable_api_form": Route("POST", "/seller/api-forms/{form}/enable", OWN),

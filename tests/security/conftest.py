@@ -81,6 +81,8 @@ def build_world(app, providers) -> World:  # noqa: F811
                              reserve_leaf=_reserve_leaf(app, owner, db.session.get(User, world.users["ops"])),
                              split=_split(owner))
         db.session.commit()
+        world.objects.update(_dispute(owner))
+        db.session.commit()
     return world
 
 
@@ -109,6 +111,24 @@ def _split(owner) -> int:
     db.session.add_all([SplitPart(split_id=split.id, part=n, deposit_id=d.id) for n, d in enumerate(parts, 1)])
     db.session.commit()
     return split.id
+
+
+def _dispute(owner) -> dict:
+    """A disputed purchase of the owner's with a receipt in its thread (the case made as a dispute makes it)."""
+    import sqlalchemy as sa
+
+    from app.market import dispute_threads
+    from app.models.market import Deposit
+    from tests.market.dispute_world import png_bytes
+
+    deposit = matching.create_deposit(owner, quotes.quote("tbank", 500_00, current_settings()), uuid.uuid4().hex)
+    db.session.execute(sa.update(Deposit).where(Deposit.id == deposit.id).values(status="disputed"))
+    case = dispute_threads.open_case(db.session.get(Deposit, deposit.id), buyer_note="paid by SBP")
+    dispute_threads.post(case, author=owner, role="buyer", body="my receipt", upload=png_bytes(),
+                         request_key=uuid.uuid4().hex)
+    from app.models.dispute import DisputeFile
+
+    return {"dispute": deposit.id, "dispute_file": db.session.scalar(sa.select(DisputeFile.token))}
 
 
 def _notification(owner) -> int:

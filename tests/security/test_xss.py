@@ -34,6 +34,11 @@ def _plant(app, world) -> None:
         db.session.execute(sa.update(Deposit).where(Deposit.id == world.objects["deposit"]).values(
             status="awaiting_payment", reason="buyer: " + TAG + SCRIPT, pay_url="https://pay.test/" + TAG,
             sbp_payload=TAG, provider_payment_id=TAG))
+        from app.market import dispute_threads
+
+        case, _ = dispute_threads.for_party(owner, world.objects["dispute"])
+        dispute_threads.post(case, author=owner, role="buyer", body=TAG + SCRIPT, upload=None,
+                             request_key=uuid.uuid4().hex)
         db.session.add(RoomTransfer(room_transfer_id=TAG, direction="in", counterparty=TAG + SCRIPT, amount=100,
                                     occurred_at=datetime.now(UTC), note=TAG + SCRIPT, source="sandbox",
                                     status="credited", user_id=owner.id, commission=0))
@@ -57,6 +62,8 @@ def test_stored_markup_renders_escaped(sec_app, providers):
         for url in _pages(world):
             for headers in ({}, {"HX-Request": "true"}):
                 response = client.get(url, headers=headers)
+                if response.mimetype not in ("text/html", "text/csv"):
+                    continue  # a served file (a dispute's PNG): bytes, never rendered (tests/security/test_pages.py)
                 html = response.get_data(as_text=True)
                 if "<img src=x" in html or SCRIPT in html:
                     failures.append(f"{url} as {actor}: raw markup")

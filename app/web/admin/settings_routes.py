@@ -34,6 +34,7 @@ FIELDS = {
     "cashout_daily_limit": ("cashout_daily_limit_cents", "money"),
     "kyc_threshold": ("kyc_threshold_cents", "money"),
     "split_max_parts": ("split_max_parts", "count"),
+    "dispute_answer": ("dispute_answer_seconds", "hours"),
 }
 
 LABELS = {
@@ -51,6 +52,7 @@ LABELS = {
     "kyc_threshold_cents": _l("KYC needed for one cash-out or withdrawal request above, $"),
     "support_contact": _l("Support contact"),
     "split_max_parts": _l("Most payments one purchase is split into (1: never split)"),
+    "dispute_answer_seconds": _l("Seller's time to answer a dispute, hours"),
 }
 
 
@@ -83,17 +85,22 @@ class SettingsForm(ReasonForm):
     split_max_parts = CountField(LABELS["split_max_parts"], validators=[InputRequired(), NumberRange(
         min=1, max=settings_service.MAX_SPLIT_PARTS,
         message=_l("A purchase is split into at most 1 to 10 payments (1: never split)."))])
+    dispute_answer = CountField(LABELS["dispute_answer_seconds"], validators=[InputRequired(), NumberRange(
+        min=settings_service.MIN_DISPUTE_ANSWER_SECONDS // 3600, max=settings_service.MAX_DISPUTE_ANSWER_SECONDS // 3600,
+        message=_l("The seller's time to answer a dispute is from 1 hour to 7 days."))])
 
     def fill_from(self, current) -> None:
         for name, (column, kind) in FIELDS.items():
             value = getattr(current, column)
-            self[name].data = value // 60 if kind == "minutes" else value if kind == "count" else _plain(value)
+            self[name].data = (value // _SECONDS[kind] if kind in _SECONDS else value if kind == "count"
+                               else _plain(value))
 
     def values(self) -> dict[str, int]:
         result = {}
         for name, (column, kind) in FIELDS.items():
             field = self[name]
-            result[column] = field.data * 60 if kind == "minutes" else field.data if kind == "count" else field.minor
+            result[column] = (field.data * _SECONDS[kind] if kind in _SECONDS else field.data if kind == "count"
+                              else field.minor)
         return result
 
 
@@ -103,6 +110,8 @@ def _plain(minor: int) -> str:
 
 
 _KIND_OF = {column: kind for column, kind in FIELDS.values()}
+#: the whole-number fields typed in a unit of time, and its seconds
+_SECONDS = {"minutes": 60, "hours": 3600}
 _UNITS = {"rate": " ₽", "kopecks": " ₽", "cents": " $", "bps": " %"}
 
 
@@ -114,6 +123,8 @@ def show(column: str, value: int | str) -> str:
         return _("%(n)s min", n=value // 60)
     if _KIND_OF[column] == "count":
         return str(value)
+    if _KIND_OF[column] == "hours":
+        return _("%(n)s h", n=value // 3600)
     unit = next((u for suffix, u in _UNITS.items() if column.endswith(suffix) or column.startswith(suffix)), "")
     return _plain(value) + unit
 

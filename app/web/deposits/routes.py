@@ -9,7 +9,7 @@ from app.core.after_commit import after_commit
 from app.core.settings import current_settings
 from app.errors import DomainError
 from app.extensions import db, limiter
-from app.market import invoices, matching, offers, payment_exceptions, quotes, split_fill
+from app.market import dispute_threads, invoices, matching, offers, payment_exceptions, quotes, split_fill
 from app.market.payment_forms import KIND_LABELS
 from app.money import parse_amount
 from app.operations import disputes
@@ -139,6 +139,7 @@ def show(deposit_id: int):
     return render_template(template, deposit=deposit, dispute_form=DisputeForm(prefix="dsp"),
                            can_dispute=can_dispute, labels=KIND_LABELS, decision=disputes.decision_of(deposit),
                            view_version=version, urgent_seconds=polling.URGENT_SECONDS,
+                           has_dispute_case=bool(dispute_threads.cases_of([deposit.id])),
                            payment_exceptions=[] if is_htmx() else payment_exceptions.of_deposit(deposit.id),
                            split_part=None if is_htmx() else split_fill.part_of(deposit.id))
 

@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from app.core.settings import current_settings
 from app.database import utcnow
-from app.market import form_health, form_limits, payment_forms, queue_view, sales, withdrawals
+from app.market import dispute_threads, form_health, form_limits, payment_forms, queue_view, sales, withdrawals
 from app.money import format_rub, format_usd
 from app.operations import disputes
 from app.web.charts import bar_chart, stacked_bar
@@ -83,11 +83,13 @@ def index():
     now = utcnow()
     limits_today = {pf.id: _limits_today(pf, now) for pf in forms}
     chart, earned = _earnings_chart()
+    seller_disputes = disputes.of_seller(current_user)
     return render_template("seller/index.html", forms=forms, health_of=form_health.health_of, limits_today=limits_today,
                            kind_labels=payment_forms.KIND_LABELS,
                            paused=[f for f in forms if f.circuit == "open"],
                            sales=sales.recent_sales(current_user), earnings_chart=chart, earned=earned,
-                           disputes=disputes.of_seller(current_user),
+                           disputes=seller_disputes,
+                           dispute_cases=dispute_threads.cases_of([d.deposit.id for d in seller_disputes]),
                            **_live_context())
 
 
