@@ -29,10 +29,12 @@ def _template_stamp() -> str:
     return hashlib.blake2s(source.read_bytes(), digest_size=8).hexdigest()
 
 
-def view_version(deposit: Deposit | Row, can_dispute: bool) -> str:
+def view_version(deposit: Deposit | Row, can_dispute: bool, *, locale: str | None = None) -> str:
     """Changes whenever the status fragment would render differently (apart from the ticking countdown).
 
-    ``deposit``: the ORM object, or the poll's row of just these columns (``matching.glance_own``).
+    ``deposit``: the ORM object, or the poll's row of just these columns (``matching.glance_own``, the fast
+    path's glance).  ``locale``: the language the fragment is rendered in; the request's (Babel) unless given
+    (the fast path, which runs before Flask, passes the signed-in user's saved one, which is what Babel picks).
     """
     shown = (
         _template_stamp(),
@@ -41,6 +43,6 @@ def view_version(deposit: Deposit | Row, can_dispute: bool) -> str:
         deposit.buyer_claimed_paid_at is not None,
         can_dispute,
         deposit.status == "awaiting_payment" and seconds_left(deposit.expires_at) < URGENT_SECONDS,
-        str(get_locale()),
+        locale or str(get_locale()),
     )
     return hashlib.blake2s(repr(shown).encode(), digest_size=8).hexdigest()
