@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
 import re
 import threading
 import time
@@ -55,6 +56,8 @@ _PATH = re.compile(r"/buy/([1-9][0-9]{0,17})")
 _QUERY = re.compile(r"v=([0-9a-f]{16})")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 EXTENSION_KEY = "pokerpay_fast_poll"
+#: PostgreSQL connections of the fast path per process (gunicorn worker), besides the app's pool
+CONNECTIONS_PER_PROCESS = 2
 #: the endpoint the 204 is counted under in the request-latency metric, as Flask would count it
 ENDPOINT = "deposits.show"
 
@@ -73,11 +76,12 @@ class FastPoll:
         self._engine = None
         self._statement = _glance_statement()
         self._pg_sql: str | None = None
-        self._local = threading.local()
-        self._opened: list = []  # every thread's connection, for close()
+        self._idle: queue.LifoQueue = queue.LifoQueue()  # free connections, the warmest first
+        self._opened: list = []  # every connection of this process (None: one being opened), for close()
         self._opened_lock = threading.Lock()
-        #: answered here / handed to Flask: read by the tests and the benchmark, never by the app
+        #: polls answered here: read by the tests and the benchmark, never by the app
         self.answered = 0
+        self._count_lock = threading.Lock()
 
     # --- WSGI ---------------------------------------------------------------------------------
 
@@ -90,7 +94,8 @@ class FastPoll:
             headers = None
         if headers is None:
             return self.inner(environ, start_response)
-        self.answered += 1
+        with self._count_lock:
+            self.answered += 1
         start_response("204 NO CONTENT", headers)
         self._observe(time.perf_counter() - started)
         return []
@@ -155,39 +160,64 @@ class FastPoll:
         return row
 
     def _glance_on_own_connection(self, params: dict):
-        """PostgreSQL: the statement, prepared, on this thread's own autocommit connection — one round trip.
+        """PostgreSQL: the statement, prepared, on one of this process's own autocommit connections — one
+        round trip.
 
         Through the SQLAlchemy pool the same read cost ten times the CPU of the query itself (checkout,
-        the idle ping bookkeeping, the execution context, BEGIN/ROLLBACK): most of the poll.  One
-        connection per gunicorn thread that serves polls (workers × threads: 20 with the defaults).
+        the idle ping bookkeeping, the execution context, BEGIN/ROLLBACK): most of the poll.  At most
+        :data:`CONNECTIONS_PER_PROCESS` of them per worker process, outside the app's pool (a connection per
+        thread made a 5-worker server hold 20 more; a poll holds one for a single round trip).
         """
         import psycopg
 
-        conn = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
-            if self._pg_sql is None:
-                self._pg_sql = str(self._statement.compile(dialect=self._engine.dialect))
-            url = self._engine.url.set(drivername="postgresql")
-            conn = self._local.conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True,
-                                                      connect_timeout=5)
-            with self._opened_lock:
-                self._opened = [c for c in self._opened if not c.closed] + [conn]
+        conn = self._checkout()
         try:
             row = conn.execute(self._pg_sql, params, prepare=True).fetchone()
         except psycopg.Error:
-            conn.close()  # a new one next time; this request goes to Flask
+            conn.close()  # replaced on a later checkout; this request goes to Flask
             raise
+        finally:
+            self._idle.put(conn)
         if row is None:
             return None
         status, updated_at, claimed_at, expires_at, locale = row
         return _Glance(status, _utc(updated_at), _utc(claimed_at), _utc(expires_at), locale)
 
+    def _checkout(self):
+        """A free connection of this process, a new one while fewer than the cap exist, else wait for one."""
+        import psycopg
+
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
+            with self._opened_lock:
+                opening = len(self._opened) < CONNECTIONS_PER_PROCESS
+                if opening:
+                    self._opened.append(None)  # the slot, taken before connecting
+            conn = None if opening else self._idle.get(timeout=5)
+        if conn is None or conn.closed:
+            if self._pg_sql is None:
+                self._pg_sql = str(self._statement.compile(dialect=self._engine.dialect))
+            url = self._engine.url.set(drivername="postgresql")
+            try:
+                fresh = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True,
+                                        connect_timeout=5)
+            except BaseException:
+                with self._opened_lock:
+                    self._opened.remove(conn)  # give the slot back (None, or the closed connection)
+                raise
+            with self._opened_lock:
+                self._opened[self._opened.index(conn)] = fresh
+            conn = fresh
+        return conn
+
     def close(self) -> None:
-        """Close the threads' own connections (an app's end in the tests; a worker's exit closes them anyway)."""
+        """Close this process's own connections (an app's end in the tests; a worker's exit closes them)."""
         with self._opened_lock:
             opened, self._opened = self._opened, []
         for conn in opened:
-            conn.close()
+            if conn is not None:
+                conn.close()
 
     def _fixed_headers(self, secure: bool) -> list[tuple[str, str]]:
         """The headers the Flask stack puts on this 204 (computed once per scheme by the app's own hooks)."""

@@ -203,3 +203,30 @@ def test_a_deposit_row_that_stopped_being_live_stops_the_204(market_web, market_
     market_web(settle_quietly)
     response = client.get(poll, headers=HTMX)
     assert response.status_code == 200 and 'data-status="disputed"' in response.get_data(as_text=True)
+
+
+def test_concurrent_polls_share_a_bounded_number_of_connections(market_web, market_app):
+    """Polls from many threads at once are all answered, over at most CONNECTIONS_PER_PROCESS connections of
+    the fast path's own (PostgreSQL; SQLite uses the app's pool and opens none)."""
+    import threading
+
+    from app.deposits.fast_poll import CONNECTIONS_PER_PROCESS
+
+    client, _deposit_id, poll, _ = _watching(market_app, market_web)
+    cookie = client.get_cookie("session").value
+    before = _answered(market_app)
+    codes: list[int] = []
+
+    def watch():
+        mine = market_app.test_client()
+        mine.set_cookie("session", cookie)
+        codes.extend(mine.get(poll, headers=HTMX).status_code for _ in range(10))
+
+    threads = [threading.Thread(target=watch) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [204] * 80
+    assert _answered(market_app) == before + 80
+    assert len(market_app.extensions[EXTENSION_KEY]._opened) <= CONNECTIONS_PER_PROCESS
