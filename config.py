@@ -84,6 +84,8 @@ class Config:
     #: answer the invoice page's unchanged 2-second poll before the Flask stack (app/deposits/fast_poll.py);
     #: off only to compare it with the full stack
     FAST_POLL_ENABLED = _env_bool("FAST_POLL_ENABLED", True)
+    #: the fast path's own PostgreSQL connections per gunicorn worker (besides the app's pool)
+    FAST_POLL_CONNECTIONS = int(os.environ.get("FAST_POLL_CONNECTIONS", "2"))
     #: reverse proxies in front of the app that append to X-Forwarded-For/-Proto (0: none trusted, the
     #: headers are ignored so a client cannot spoof its address); rate limits and the audit log use the result
     TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))

@@ -56,7 +56,8 @@ _PATH = re.compile(r"/buy/([1-9][0-9]{0,17})")
 _QUERY = re.compile(r"v=([0-9a-f]{16})")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 EXTENSION_KEY = "pokerpay_fast_poll"
-#: PostgreSQL connections of the fast path per process (gunicorn worker), besides the app's pool
+#: PostgreSQL connections of the fast path per process (gunicorn worker), besides the app's pool, unless
+#: ``FAST_POLL_CONNECTIONS`` says otherwise
 CONNECTIONS_PER_PROCESS = 2
 #: the endpoint the 204 is counted under in the request-latency metric, as Flask would count it
 ENDPOINT = "deposits.show"
@@ -79,6 +80,7 @@ class FastPoll:
         self._idle: queue.LifoQueue = queue.LifoQueue()  # free connections, the warmest first
         self._opened: list = []  # every connection of this process (None: one being opened), for close()
         self._opened_lock = threading.Lock()
+        self.max_connections = int(app.config.get("FAST_POLL_CONNECTIONS") or CONNECTIONS_PER_PROCESS)
         #: polls answered here: read by the tests and the benchmark, never by the app
         self.answered = 0
         self._count_lock = threading.Lock()
@@ -165,8 +167,11 @@ class FastPoll:
 
         Through the SQLAlchemy pool the same read cost ten times the CPU of the query itself (checkout,
         the idle ping bookkeeping, the execution context, BEGIN/ROLLBACK): most of the poll.  At most
-        :data:`CONNECTIONS_PER_PROCESS` of them per worker process, outside the app's pool (a connection per
-        thread made a 5-worker server hold 20 more; a poll holds one for a single round trip).
+        ``max_connections`` of them per worker process (``FAST_POLL_CONNECTIONS``, default 2), outside the
+        app's pool (a connection per thread made a 5-worker server hold 20 more; a poll holds one for a
+        single round trip).  With a slow database the threads wait for one of them: in the loaded benchmark
+        that wait was 13 % of the workers' samples, the query 21 %; raise it where the server has
+        connections to spare.
         """
         import psycopg
 
@@ -191,7 +196,7 @@ class FastPoll:
             conn = self._idle.get_nowait()
         except queue.Empty:
             with self._opened_lock:
-                opening = len(self._opened) < CONNECTIONS_PER_PROCESS
+                opening = len(self._opened) < self.max_connections
                 if opening:
                     self._opened.append(None)  # the slot, taken before connecting
             conn = None if opening else self._idle.get(timeout=5)

@@ -206,11 +206,9 @@ def test_a_deposit_row_that_stopped_being_live_stops_the_204(market_web, market_
 
 
 def test_concurrent_polls_share_a_bounded_number_of_connections(market_web, market_app):
-    """Polls from many threads at once are all answered, over at most CONNECTIONS_PER_PROCESS connections of
-    the fast path's own (PostgreSQL; SQLite uses the app's pool and opens none)."""
+    """Polls from many threads at once are all answered, over at most ``FAST_POLL_CONNECTIONS`` connections
+    of the fast path's own (PostgreSQL; SQLite uses the app's pool and opens none)."""
     import threading
-
-    from app.deposits.fast_poll import CONNECTIONS_PER_PROCESS
 
     client, _deposit_id, poll, _ = _watching(market_app, market_web)
     cookie = client.get_cookie("session").value
@@ -229,4 +227,6 @@ def test_concurrent_polls_share_a_bounded_number_of_connections(market_web, mark
         t.join()
     assert codes == [204] * 80
     assert _answered(market_app) == before + 80
-    assert len(market_app.extensions[EXTENSION_KEY]._opened) <= CONNECTIONS_PER_PROCESS
+    fast = market_app.extensions[EXTENSION_KEY]
+    assert fast.max_connections == market_app.config["FAST_POLL_CONNECTIONS"] == 2
+    assert len(fast._opened) <= fast.max_connections
