@@ -403,6 +403,16 @@ def _pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(len(values) * p))] if values else float("nan")
 
 
+def held(r: dict) -> bool:
+    """Did every buyer see changes within the target?  The staleness is measured on the live purchases'
+    pages; the other buyers' polls must have kept their pace and been quick enough for the same bound
+    (a poll late by more than target − interval would show a change later than the target)."""
+    expected = r["n"] / POLL_SECONDS
+    return (r["errors"] == 0 and r["unseen"] == 0 and r["transitions"] > 0
+            and r["stale_p99"] <= STALENESS_TARGET_S and r["polls_per_s"] >= 0.97 * expected
+            and r["poll_p99_ms"] / 1000 <= STALENESS_TARGET_S - POLL_SECONDS)
+
+
 def run_size(n: int, args, env: dict, providers_url: str) -> dict:
     live_count = int(args.seconds / args.live_every) + 5
     print(f"watchers: {n} buyers watching, a live purchase every {args.live_every} s, preparing …", flush=True)
@@ -445,8 +455,7 @@ def run_size(n: int, args, env: dict, providers_url: str) -> dict:
         "stale_max": staleness[-1] if staleness else float("nan"), "load": (load_before + load) / 2,
         "live": len(live), "skipped": len(live_stats["skipped"]),
     }
-    out["held"] = (errors == 0 and unseen == 0 and staleness != []
-                   and out["stale_p99"] <= STALENESS_TARGET_S)
+    out["held"] = held(out)
     print(f"  {out}", flush=True)
     return out
 
@@ -476,55 +485,61 @@ def main(argv=None) -> int:
         except Exception as exc:  # noqa: BLE001 - one size failing (a shared server out of connections) is reported
             print(f"watchers: the run with {n} buyers failed: {exc!r}", flush=True)
             runs.append({"n": int(n), "failed": repr(exc)[:200], "held": False})
-    held = max((r["n"] for r in runs if r["held"]), default=0)
     if not args.no_write:
-        lines = [
-            "## Buyers watching open invoices",
-            "",
-            f"Measured {time.strftime('%Y-%m-%d %H:%M %Z')} by `python -m bench.watchers`: N buyers each polling"
-            f" their open invoice's status every {POLL_SECONDS:g} s, the page's interval (`GET /buy/<id>?v=…`,"
-            " `HX-Request`, raw HTTP/1.1 from two"
-            f" asyncio load-generator processes, {CONNECTIONS_PER_PROCESS} keep-alive connections each as the TLS"
-            " proxy's upstream pool would carry them) against gunicorn (`gunicorn.conf.py`, production"
-            " configuration), while one RQ worker matches and settles real purchases: a buyer creates a deposit"
-            f" every {args.live_every} s, the sandbox invoices it, the buyer pays 1–3 s later, the sandbox's"
-            " notification arrives over HTTP.  Staleness: from the moment the database shows a transition of"
-            " such a deposit (a reader polling every 10 ms) until its buyer's poll shows it; each run"
-            f" {args.seconds:.0f} s, on the same machine as the load generators, the sandbox, the worker and"
-            " PostgreSQL.",
-            "",
-            "| buyers watching | polls/s | poll p50 / p99 ms | 204 / 200 / errors | transitions seen"
-            " (settled; purchases the database refused) | staleness p50 / p90 / p99 / max s | target p99 ≤ 2 s | load |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for r in runs:
-            if "failed" in r:
-                lines.append(f"| {r['n']:,} | the run failed: `{r['failed']}` | | | | | NOT met | |")
-                continue
-            lines.append(
-                f"| {r['n']:,} | {r['polls_per_s']:,.0f} | {r['poll_p50_ms']:.1f} / {r['poll_p99_ms']:.1f} |"
-                f" {r['answers'][204]:,} / {r['answers'][200]:,} / {r['errors']} |"
-                f" {r['transitions'] - r['unseen']} of {r['transitions']} ({r['settled']};"
-                f" {r['skipped']} purchases skipped) |"
-                f" {r['stale_p50']:.2f} / {r['stale_p90']:.2f} / {r['stale_p99']:.2f} / {r['stale_max']:.2f} |"
-                f" {'met' if r['held'] else 'NOT met'} | {r['load']:.1f} |")
-        lines += [
-            "",
-            f"Largest number held (p99 staleness ≤ 2 s, no failed poll, every transition seen): **{held:,}**"
-            f" (target ≥ {WATCHER_TARGET:,}).  A poll puts a change on screen 0–{POLL_SECONDS:g} s after it"
-            " happens (from the poll's phase) plus the changed poll's latency; the page's first poll comes one"
-            " interval after it loads, so the invoice's appearance (matched a moment after the page loaded) is"
-            " seen near the top of that range.  Machine: " + machine() + ".",
-        ]
-        write_section("watchers", lines)
-        record("watchers", [
-            row("buyers watching open invoices held (staleness p99 ≤ 2 s)", f"{held:,}", "—", "—",
-                f"≥ {WATCHER_TARGET:,}", held >= WATCHER_TARGET, goal=GOAL),
-            *(row(f"{r['n']:,} watchers: staleness p50 / p99, polls/s, poll p99",
-                  f"{r['stale_p50']:.2f} / {r['stale_p99']:.2f} s, {r['polls_per_s']:,.0f}/s,"
-                  f" {r['poll_p99_ms']:.0f} ms", "—", "—", "p99 ≤ 2 s", r["held"]) for r in runs if "failed" not in r),
-        ])
+        write(runs, args)
     return 0
+
+
+def write(runs: list[dict], args) -> None:
+    """The section of BENCHMARKS.md and the summary rows."""
+    held_n = max((r["n"] for r in runs if r["held"]), default=0)
+    lines = [
+        "## Buyers watching open invoices",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M %Z')} by `python -m bench.watchers`: N buyers each polling"
+        f" their open invoice's status every {POLL_SECONDS:g} s, the page's interval (`GET /buy/<id>?v=…`,"
+        " `HX-Request`, raw HTTP/1.1 from two"
+        f" asyncio load-generator processes, {CONNECTIONS_PER_PROCESS} keep-alive connections each as the TLS"
+        " proxy's upstream pool would carry them) against gunicorn (`gunicorn.conf.py`, production"
+        " configuration), while one RQ worker matches and settles real purchases: a buyer creates a deposit"
+        f" every {args.live_every} s, the sandbox invoices it, the buyer pays 1–3 s later, the sandbox's"
+        " notification arrives over HTTP.  Staleness: from the moment the database shows a transition of"
+        " such a deposit (a reader polling every 10 ms) until its buyer's poll shows it; each run"
+        f" {args.seconds:.0f} s, on the same machine as the load generators, the sandbox, the worker and"
+        " PostgreSQL.",
+        "",
+        "| buyers watching | polls/s | poll p50 / p99 ms | 204 / 200 / errors | transitions seen"
+        " (settled; purchases the database refused) | staleness p50 / p90 / p99 / max s | held (below) | load |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        if "failed" in r:
+            lines.append(f"| {r['n']:,} | the run failed: `{r['failed']}` | | | | | NOT met | |")
+            continue
+        lines.append(
+            f"| {r['n']:,} | {r['polls_per_s']:,.0f} | {r['poll_p50_ms']:.1f} / {r['poll_p99_ms']:.1f} |"
+            f" {r['answers'][204]:,} / {r['answers'][200]:,} / {r['errors']} |"
+            f" {r['transitions'] - r['unseen']} of {r['transitions']} ({r['settled']};"
+            f" {r['skipped']} purchases skipped) |"
+            f" {r['stale_p50']:.2f} / {r['stale_p90']:.2f} / {r['stale_p99']:.2f} / {r['stale_max']:.2f} |"
+            f" {'met' if r['held'] else 'NOT met'} | {r['load']:.1f} |")
+    lines += [
+        "",
+        "Largest number held (every transition seen, staleness p99 ≤ 2 s, no failed poll, and every other"
+        f" buyer's polls kept the interval's pace with a p99 within 2 s − {POLL_SECONDS:g} s): **{held_n:,}**"
+        f" (target ≥ {WATCHER_TARGET:,}).  A poll puts a change on screen 0–{POLL_SECONDS:g} s after it"
+        " happens (from the poll's phase) plus the changed poll's latency; the page's first poll comes one"
+        " interval after it loads, so the invoice's appearance (matched a moment after the page loaded) is"
+        " seen near the top of that range.  Machine: " + machine() + ".",
+    ]
+    write_section("watchers", lines)
+    record("watchers", [
+        row("buyers watching open invoices held (staleness p99 ≤ 2 s)", f"{held_n:,}", "—", "—",
+            f"≥ {WATCHER_TARGET:,}", held_n >= WATCHER_TARGET, goal=GOAL),
+        *(row(f"{r['n']:,} watchers: staleness p50 / p99, polls/s, poll p99",
+              f"{r['stale_p50']:.2f} / {r['stale_p99']:.2f} s, {r['polls_per_s']:,.0f}/s,"
+              f" {r['poll_p99_ms']:.0f} ms", "—", "—", "p99 ≤ 2 s", r["held"]) for r in runs if "failed" not in r),
+    ])
 
 
 if __name__ == "__main__":
