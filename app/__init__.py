@@ -37,7 +37,6 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     app.config.from_object(config_class)
     app.config.update(overrides)
     _check_production_config(app, config_class)
-    _trust_proxies(app)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'pokerpay.db'}"
@@ -66,6 +65,11 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     from app.observability import init_app as init_observability
 
     init_observability(app)
+
+    from app.web.deposits import fast_poll
+
+    fast_poll.install(app)  # the invoice page's unchanged poll, answered before the Flask stack
+    _trust_proxies(app)  # outermost: the fast path sees the client's real address and scheme, as Flask does
     return app
 
 

@@ -46,7 +46,7 @@ MAX_RETRY_DELAY = timedelta(hours=1)
 
 def _address(channel: str, settings: NotificationSettings, user: User, kind: str) -> str | None:
     """Where ``channel`` reaches ``user`` now; None if they have turned it off since (security notices: never off)."""
-    if channel == "email" and kind in notifications.ALWAYS_EMAILED:
+    if channel == "email" and kind in inbox.ALWAYS_EMAILED:
         return user.email
     if not inbox.wants(channel, settings):
         return None

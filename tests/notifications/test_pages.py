@@ -167,14 +167,14 @@ def test_older_notifications_come_a_page_at_a_time(web):
 
     def make():
         user = quick_user("many@example.com", locale="en")
-        for n in range(notifications.PAGE_SIZE + 2):
+        for n in range(inbox.PAGE_SIZE + 2):
             inbox.notify(user.id, "cash_out_failed", f"cash-out-failed:{n}", cash_out_id=n, amount=1_00 + n)
         return Person(user)
 
     person = setup(make)
     sign_in(client, person)
     page = client.get("/notifications/").get_data(as_text=True)
-    assert page.count("Cash-out failed") == notifications.PAGE_SIZE and "Show older" in page
+    assert page.count("Cash-out failed") == inbox.PAGE_SIZE and "Show older" in page
     oldest_shown = min(int(i) for i in re.findall(r'id="notification-(\d+)"', page))
     more = client.get(f"/notifications/?before={oldest_shown}", headers={"HX-Request": "true"})
     fragment = more.get_data(as_text=True)

@@ -82,6 +82,7 @@ def show(deposit_id: int):
     return render_template(template, deposit=deposit, dispute_form=DisputeForm(prefix="dsp"),
                            can_dispute=can_dispute, labels=KIND_LABELS, decision=disputes.decision_of(deposit),
                            view_version=version, urgent_seconds=polling.URGENT_SECONDS,
+                           poll_trigger=polling.POLL_TRIGGER,
                            payment_exceptions=[] if is_htmx() else payment_exceptions.of_deposit(deposit.id))
 
 

@@ -25,7 +25,7 @@ def index():
         before = None  # a cursor no row id can have (a BIGINT overflow would be a 500): the first page
     items = inbox.page_of(current_user.id, before_id=before)
     context = {"entries": _entries(items), "read_form": MarkReadForm(), "all_form": MarkAllReadForm(),
-               "more": items[-1].id if len(items) == notifications.PAGE_SIZE else None, "texts": texts}
+               "more": items[-1].id if len(items) == inbox.PAGE_SIZE else None, "texts": texts}
     if is_htmx() and before is not None:
         return render_template("notifications/_page.html", **context)
     return render_template("notifications/index.html", unread=inbox.unread_count(current_user.id), **context)
