@@ -85,6 +85,11 @@ class Config:
     METRICS_ALLOW_NETWORKS = _env_list("METRICS_ALLOW_NETWORKS", "127.0.0.1/32,::1/128")
 
     FORCE_HTTPS = _env_bool("FORCE_HTTPS", False)
+    #: answer the invoice page's unchanged 2-second poll before the Flask stack (app/web/deposits/fast_poll.py);
+    #: off only to compare it with the full stack
+    FAST_POLL_ENABLED = _env_bool("FAST_POLL_ENABLED", True)
+    #: the fast path's own PostgreSQL connections per gunicorn worker (besides the app's pool)
+    FAST_POLL_CONNECTIONS = int(os.environ.get("FAST_POLL_CONNECTIONS", "2"))
     #: reverse proxies in front of the app that append to X-Forwarded-For/-Proto (0: none trusted, the
     #: headers are ignored so a client cannot spoof its address); rate limits and the audit log use the result
     TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))

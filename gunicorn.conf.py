@@ -11,7 +11,8 @@ process layout.
   requests within ``graceful_timeout``.  That is why ``preload_app`` is off:
   a preloaded app would keep the old code across a HUP.
 - ``max_requests`` (+ jitter) recycles workers now and then, so a slow leak
-  cannot grow forever and the workers do not all restart at once.
+  cannot grow forever and the workers do not all restart at once (high
+  enough that the invoice polls do not make "now and then" every few seconds).
 - Metrics: with ``PROMETHEUS_MULTIPROC_DIR`` set, every worker writes its
   counters there and a scrape of any worker adds them up; the directory is
   emptied when the master starts and dead workers are marked.
@@ -37,8 +38,11 @@ timeout = _int("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 #: seconds an idle keep-alive connection from the proxy stays open
 keepalive = _int("GUNICORN_KEEPALIVE", 5)
-max_requests = _int("GUNICORN_MAX_REQUESTS", 2000)
-max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 200)
+#: a worker is replaced after this many requests.  Counted over every request, the invoice polls included:
+#: 5,000 watching buyers send ~3,300 a second, so 2,000 replaced a worker every 3 s (an app import each time,
+#: the machine's CPU spent starting workers); 100,000 is a few minutes at that rate and a day when quiet.
+max_requests = _int("GUNICORN_MAX_REQUESTS", 100_000)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 10_000)
 preload_app = False
 #: the heartbeat file lives in memory: a container's overlay filesystem can stall it
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None

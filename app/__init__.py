@@ -37,7 +37,6 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     app.config.from_object(config_class)
     app.config.update(overrides)
     _check_production_config(app, config_class)
-    _trust_proxies(app)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config.get("MAX_CONTENT_LENGTH"):
         # No request needs more than a dispute's evidence file and its form: a larger one is a 413 before any
@@ -74,6 +73,11 @@ def create_app(config_class: type[Config] | None = None, **overrides) -> Flask:
     from app.observability import init_app as init_observability
 
     init_observability(app)
+
+    from app.web.deposits import fast_poll
+
+    fast_poll.install(app)  # the invoice page's unchanged poll, answered before the Flask stack
+    _trust_proxies(app)  # outermost: the fast path sees the client's real address and scheme, as Flask does
     return app
 
 

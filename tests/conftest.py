@@ -212,7 +212,11 @@ def app_factory(database, redis_url):
         return app
 
     yield make
+    from app.web.deposits.fast_poll import EXTENSION_KEY as FAST_POLL
+
     for app in made:
+        if FAST_POLL in app.extensions:
+            app.extensions[FAST_POLL].close()  # its own PostgreSQL connections, outside the pool
         with app.app_context():
             db.session.remove()
             db.engine.dispose()

@@ -97,8 +97,10 @@ from app.ledger.models import (
 from app.ledger.postings import (
     Balance,
     Hold,
+    OwnedAccount,
     Posting,
     balance,
+    balances_of_owner,
     expire_pending,
     lock,
     post_pending,
@@ -114,8 +116,8 @@ from app.ledger.verify import VerifyReport, Violation, verify_ledger
 __all__ = [
     "ASSETS", "AccountKind", "AccountNotFound", "AlreadyResolved", "AssetMismatch", "Balance",
     "Hold", "IdempotencyConflict", "InsufficientFunds", "InvalidAmount", "LedgerAccount", "LedgerError",
-    "LedgerTransfer", "PendingExpired", "PendingNotFound", "Phase", "Posting", "SameAccount", "Status",
-    "TransferKind", "VerifyReport", "Violation", "balance", "escrow_of", "expire_pending", "get_account",
+    "LedgerTransfer", "OwnedAccount", "PendingExpired", "PendingNotFound", "Phase", "Posting", "SameAccount", "Status",
+    "TransferKind", "VerifyReport", "Violation", "balance", "balances_of_owner", "escrow_of", "expire_pending", "get_account",
     "get_or_create", "lock", "platform_account", "register_cli", "post_pending", "reserve", "reserve_many",
     "transfer", "transfer_many", "verify_ledger", "void_expired_holds", "void_pending", "wallet_of",
 ]

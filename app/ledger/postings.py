@@ -608,6 +608,35 @@ def balance(account: LedgerAccount | int) -> Balance:
     ).one_or_none()
     if row is None:
         raise AccountNotFound(account_id=aid)
+    return _balance_of_row(row)
+
+
+class OwnedAccount(NamedTuple):
+    """One account of an owner, with its balance as read in the same statement."""
+
+    id: int
+    code: str
+    kind: str
+    asset: str
+    balance: Balance
+
+
+def balances_of_owner(owner_id: int) -> list[OwnedAccount]:
+    """Every account the owner has (wallet, sale escrows) with its current balance: one statement.
+
+    For pages that show several of a user's balances at once (the wallet), where reading them one by one
+    (the wallet by its code, its balance, the escrows' sum, the ids for the history) cost five round trips.
+    """
+    rows = db.session.execute(
+        sa.select(_accounts.c.id, _accounts.c.code, _accounts.c.kind, _accounts.c.asset,
+                  _accounts.c.debits_posted, _accounts.c.credits_posted,
+                  _accounts.c.debits_pending, _accounts.c.credits_pending)
+        .where(_accounts.c.owner_id == owner_id).order_by(_accounts.c.id)
+    ).all()
+    return [OwnedAccount(r.id, r.code, r.kind, r.asset, _balance_of_row(r)) for r in rows]
+
+
+def _balance_of_row(row) -> Balance:
     if KIND_RULES[AccountKind(row.kind)].normal == "credit":
         posted = row.credits_posted - row.debits_posted
         available = posted - row.debits_pending

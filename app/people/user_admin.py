@@ -21,6 +21,7 @@ from app.models.limits import UserLimit
 from app.models.market import Deposit, WithdrawalRequest
 from app.models.payment_form import PaymentForm
 from app.models.room import CashOut, RoomAccount
+from app.models.user import new_session_token
 from app.people import accounts
 
 SEARCH_LIMIT = 50
@@ -157,7 +158,11 @@ def review_kyc(user_id: int, decision: str, *, actor: User, note: str) -> User:
 
 
 def set_frozen(user_id: int, frozen: bool, *, actor: User, reason: str) -> User:
-    """Freeze (matching skips the user's requests; no cash-outs or new withdrawals) or unfreeze."""
+    """Freeze (matching skips the user's requests; no cash-outs or new withdrawals) or unfreeze.
+
+    Freezing also ends every session the user has (a new session token): the next request of any of
+    them, the invoice page's poll included, is signed out.  A frozen user who signs in again sees their
+    own pages but cannot trade."""
     reason = _require_reason(reason)
     user = get_user(user_id)
     check_may_manage(actor, user)
@@ -165,9 +170,10 @@ def set_frozen(user_id: int, frozen: bool, *, actor: User, reason: str) -> User:
         raise ValidationFailed(str(_l("The account is already frozen.") if frozen else _l("The account is not frozen.")))
     # A compare-and-set, so two ops clicking at once make one change and one audit entry.
     changed = db.session.execute(
-        sa.update(User).where(User.id == user.id, User.is_frozen.is_(not frozen)).values(is_frozen=frozen)
+        sa.update(User).where(User.id == user.id, User.is_frozen.is_(not frozen))
+        .values(is_frozen=frozen, **({"session_token": new_session_token()} if frozen else {}))
     ).rowcount
-    db.session.expire(user, ["is_frozen"])
+    db.session.expire(user, ["is_frozen", "session_token"])
     if changed != 1:
         raise ValidationFailed(str(_l("The account is already frozen.") if frozen else _l("The account is not frozen.")))
     audit.record("admin.user.freeze" if frozen else "admin.user.unfreeze", actor=actor, target=user, reason=reason)

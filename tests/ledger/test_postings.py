@@ -424,3 +424,25 @@ def test_reserve_many_keeps_reserves_guarantees(accounts):
     ledger.void_pending("holds:2:void", ids[1])
     assert ledger.balance(a).available == 4_000 and ledger.balance(b).available == 6_000
     assert ledger.verify_ledger().ok
+
+
+def test_balances_of_owner_reads_every_owned_account_as_balance_does(app_ctx, accounts):
+    """One statement gives each of a user's accounts (wallet, sale escrows) the balance ``balance()`` gives,
+    holds counted; nobody else's accounts are in it."""
+    user, other = gen_user("owner@example.com"), gen_user("other@example.com")
+    omnibus = accounts["omnibus"]
+    wallet = ledger.wallet_of(user.id)
+    ledger.transfer("fund:owner", omnibus, wallet, 50_00, ledger.TransferKind.ROOM_DEPOSIT)
+    escrow = ledger.escrow_of(7, user.id)
+    ledger.transfer("sell:owner", wallet, escrow, 20_00, ledger.TransferKind.ROOM_DEPOSIT)
+    ledger.reserve("hold:owner", escrow, accounts["a"], 5_00, ledger.TransferKind.ROOM_DEPOSIT)
+    ledger.wallet_of(other.id)
+    db.session.commit()
+
+    owned = ledger.balances_of_owner(user.id)
+    assert [a.id for a in owned] == sorted([wallet.id, escrow.id])
+    for account in owned:
+        assert account.balance == ledger.balance(account.id)
+    by_id = {a.id: a for a in owned}
+    assert by_id[escrow.id].balance.posted == 20_00 and by_id[escrow.id].balance.available == 15_00
+    assert by_id[wallet.id].kind == AccountKind.WALLET.value and by_id[wallet.id].balance.available == 30_00

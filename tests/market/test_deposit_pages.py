@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.market import matching
 from app.models.market import Deposit
+from app.web.deposits import polling
 from tests.helpers import PASSWORD, csrf_from
 
 
@@ -40,7 +41,7 @@ def test_methods_with_liquidity_and_a_deposit_to_the_invoice(market_web, market_
     assert again.headers["Location"] == response.headers["Location"]  # a double click: one deposit
     assert _count_deposits(market_app) == 1
     status = client.get(response.headers["Location"], headers={"HX-Request": "true"}).get_data(as_text=True)
-    assert "hx-trigger=\"every 2s\"" in status and "matching" in status
+    assert f'hx-trigger="{polling.POLL_TRIGGER}"' in status and "matching" in status
     market_web(lambda m: matching.match(db.session.scalar(sa.select(Deposit.id))))
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "1\u202f000,00\xa0₽" in page

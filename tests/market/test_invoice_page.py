@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.market import invoices, matching
 from app.models.market import Deposit
+from app.web.deposits import polling
 from tests.helpers import PASSWORD, csrf_from
 from tests.security.test_pages import leaving_links_problems
 
@@ -49,7 +50,7 @@ def test_open_invoice_shows_what_to_pay_and_polls(market_web, market_app):
     assert "<svg" in page  # T-Bank gives an SBP payload: a server-rendered QR code
     left = int(re.search(r'data-expires-in="(\d+)"', page).group(1))
     assert 0 < left <= 30 * 60
-    assert 'hx-trigger="every 2s"' in page
+    assert f'hx-trigger="{polling.POLL_TRIGGER}"' in page
     assert 'id="cancel-invoice"' in page and 'id="claim-paid"' in page
     assert "style=" not in page.split("<main", 1)[-1].replace('xmlns', '')  # CSP: no inline styles
     _assert_seller_hidden(page)
@@ -88,7 +89,7 @@ def test_final_states_have_their_own_panels(market_web, market_app):
     page = client.get(f"/buy/{deposit_id}").get_data(as_text=True)
     assert 'data-status="expired"' in page and 'id="try-again"' in page
     assert "kind=tbank" in page and "amount=1000" in page
-    assert 'hx-trigger="every 2s"' not in page
+    assert f'hx-trigger="{polling.POLL_TRIGGER}"' not in page
     _assert_seller_hidden(page)
     form = client.get("/buy/?kind=tbank&amount=1000").get_data(as_text=True)
     assert 'value="1000"' in form  # "try again" pre-fills the new deposit

@@ -2,6 +2,7 @@
 import csv
 import io
 import re
+from datetime import timedelta
 
 from flask_babel import force_locale
 
@@ -125,6 +126,10 @@ def test_wallet_shows_a_balance_chart_and_deposit_instructions(app, people, clie
         points = history.balance_by_day(db.session.get(User, seller_id), days=30)
         assert len(points) == 30
         assert points[-1][1] == ledger.balance(ledger.wallet_of(seller_id)).posted
+        # seen from two months on, every movement is before the window: the opening balance carries them all
+        later = history.balance_by_day(db.session.get(User, seller_id), days=5,
+                                       today=points[-1][0] + timedelta(days=60))
+        assert [v for _, v in later] == [points[-1][1]] * 5
 
 
 def test_a_purchase_is_one_line_from_reserved_to_completed_on_the_page_and_in_the_csv(app, client):

@@ -107,6 +107,11 @@ def _accounts_of(user_id: int) -> _Accounts:
     return _Accounts(wallet.id, ids or (wallet.id,))
 
 
+def accounts_from(wallet_id: int, owned: list[ledger.OwnedAccount]) -> _Accounts:
+    """The same, from accounts the caller has already read (``ledger.balances_of_owner``): no query."""
+    return _Accounts(wallet_id, tuple(a.id for a in owned) or (wallet_id,))
+
+
 def _category_clause(category: str, acc: _Accounts):
     t = LedgerTransfer
     from_escrow = sa.and_(t.debit_account_id.in_(acc.ids), t.debit_account_id != acc.wallet_id)
@@ -181,9 +186,11 @@ def _entry(row: LedgerTransfer, posted: int | None, acc: _Accounts) -> Entry:
     return Entry(id=row.id, at=row.created_at, kind=row.kind, label=label, state=state, amount=amount, effect=effect)
 
 
-def page(user, filters: Filters = Filters(), before: int | None = None, size: int = PAGE_SIZE) -> HistoryPage:  # noqa: B008
-    """One page of the user's history, newest first: two queries whatever the history's length."""
-    acc = _accounts_of(user.id)
+def page(user, filters: Filters = Filters(), before: int | None = None, size: int = PAGE_SIZE,  # noqa: B008
+         accounts: _Accounts | None = None) -> HistoryPage:
+    """One page of the user's history, newest first: two queries whatever the history's length (one when the
+    caller passes the user's ``accounts``, see :func:`accounts_from`)."""
+    acc = accounts or _accounts_of(user.id)
     query = _query(acc, filters)
     if before is not None:
         query = query.where(LedgerTransfer.id < before)
@@ -255,23 +262,28 @@ def _day(column):
     return sa.func.date(column)
 
 
-def balance_by_day(user, days: int = 30, today: date | None = None) -> list[tuple[date, int]]:
-    """The wallet's posted balance at the end of each of the last ``days`` days (two queries)."""
+def balance_by_day(user, days: int = 30, today: date | None = None,
+                   wallet_id: int | None = None) -> list[tuple[date, int]]:
+    """The wallet's posted balance at the end of each of the last ``days`` days (one query, and one more
+    for the wallet unless the caller knows its ``wallet_id``).
+
+    One grouped statement gives the sum before the window (the group whose day is NULL) and each day's
+    movement inside it.
+    """
     t = LedgerTransfer
-    wallet_id = ledger.wallet_of(user.id).id
+    wallet_id = wallet_id or ledger.wallet_of(user.id).id
     today = today or utcnow().date()
     start = today - timedelta(days=days - 1)
     signed = sa.case((t.credit_account_id == wallet_id, t.amount), else_=-t.amount)
     posted = sa.and_(sa.or_(t.debit_account_id == wallet_id, t.credit_account_id == wallet_id),
                      t.phase.in_([Phase.SINGLE.value, Phase.POST_PENDING.value]))
-    opening = db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(signed), 0)).where(posted, t.created_at < _start_of(start))) or 0
-    day = _day(t.created_at)
-    per_day = {
-        str(d)[:10]: int(total)
-        for d, total in db.session.execute(
-            sa.select(day, sa.func.sum(signed)).where(posted, t.created_at >= _start_of(start)).group_by(day))
-    }
+    day = sa.case((t.created_at < _start_of(start), sa.null()), else_=_day(t.created_at))
+    opening, per_day = 0, {}
+    for d, total in db.session.execute(sa.select(day, sa.func.sum(signed)).where(posted).group_by(day)):
+        if d is None:
+            opening = int(total or 0)
+        else:
+            per_day[str(d)[:10]] = int(total)
     points, running = [], int(opening)
     for n in range(days):
         current = start + timedelta(days=n)

@@ -33,11 +33,11 @@ from app.web.wallet.blueprint import bp
 from app.web.wallet.forms import CashOutForm, HistoryFilterForm, RoomAccountForm
 
 
-def _cash_out_form() -> CashOutForm:
+def _cash_out_form(accounts=None) -> CashOutForm:
+    """The cash-out form offering the user's verified room accounts (``accounts``: already read, if so)."""
     form = CashOutForm(prefix="co")
-    form.room_account.choices = [
-        (a.id, a.identifier) for a in room_accounts.accounts_of(current_user.id) if a.is_verified
-    ]
+    accounts = room_accounts.accounts_of(current_user.id) if accounts is None else accounts
+    form.room_account.choices = [(a.id, a.identifier) for a in accounts if a.is_verified]
     return form
 
 
@@ -99,19 +99,19 @@ def _render(account_form=None, cash_out_form=None, status=200):
         "wallet/index.html",
         **_live_context(summary),
         account_form=account_form or RoomAccountForm(prefix="ra"),
-        cash_out_form=cash_out_form or _cash_out_form(),
-        balance_chart=_balance_chart(summary.available),
+        cash_out_form=cash_out_form or _cash_out_form(summary.room_accounts),
+        balance_chart=_balance_chart(summary.available, summary.wallet_id),
         kyc_threshold=current_settings().kyc_threshold_cents,
     ), status
 
 
-def _balance_chart(available: int):
+def _balance_chart(available: int, wallet_id: int | None = None):
     """The available balance at the end of each of the last 30 days, ending on the figure the page shows.
 
     Past days are the posted balance (holds last minutes); today is ``available`` itself, so an open
     cash-out hold or a credit that landed a moment ago never leaves the chart behind the figure above it.
     """
-    points = history.balance_by_day(current_user, days=30)
+    points = history.balance_by_day(current_user, days=30, wallet_id=wallet_id)
     points[-1] = (points[-1][0], available)
     labelled = [(format_date(day, "d MMM"), cents) for day, cents in points]
     values = [cents for _, cents in points]
@@ -136,7 +136,8 @@ def live():
     summary = wallet_view.summary(current_user)
     html = render_template("wallet/_live.html", **_live_context(summary))
     # the chart is outside the polled section: send it along, swapped in by its id
-    html += render_template("wallet/_balance_chart.html", balance_chart=_balance_chart(summary.available), oob=True)
+    html += render_template("wallet/_balance_chart.html", balance_chart=_balance_chart(summary.available, summary.wallet_id),
+                            oob=True)
     return html
 
 

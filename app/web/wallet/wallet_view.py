@@ -7,7 +7,8 @@ import sqlalchemy as sa
 
 from app import ledger
 from app.extensions import db
-from app.ledger.models import AccountKind, LedgerAccount
+from app.ledger.accounts import wallet_code
+from app.ledger.models import AccountKind
 from app.models.room import CashOut, RoomAccount
 from app.room import room_accounts
 from app.web.wallet import history
@@ -26,6 +27,8 @@ class WalletSummary:
     on_sale: int = 0
     #: the latest movements in plain words (app.web.wallet.history entries)
     movements: list = field(default_factory=list)
+    #: the wallet's ledger account (for the balance chart, so it need not look the wallet up again)
+    wallet_id: int | None = None
 
     @property
     def expecting(self) -> bool:
@@ -35,25 +38,30 @@ class WalletSummary:
         )
 
 
-def on_sale(user_id: int) -> int:
-    """Dollars in the user's sale escrows (one query over their accounts)."""
-    a = LedgerAccount
-    total = db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(a.credits_posted - a.debits_posted), 0))
-                              .where(a.owner_id == user_id, a.kind == AccountKind.ESCROW.value))
-    return int(total or 0)
-
-
 def summary(user) -> WalletSummary:
-    wallet = ledger.wallet_of(user.id)
-    balance = ledger.balance(wallet)
+    """Everything the wallet page shows but the chart, in five statements.
+
+    The user's accounts and their balances are read once (``ledger.balances_of_owner``: the wallet, the
+    sale escrows, the ids the history needs) instead of once per figure; see docs/live-status.md for the
+    profile that showed round trips were most of the page's time.
+    """
+    owned = ledger.balances_of_owner(user.id)
+    code = wallet_code(user.id)
+    wallet = next((a for a in owned if a.code == code), None)
+    if wallet is None:  # the first visit: the wallet is created on first use
+        ledger.wallet_of(user.id)
+        owned = ledger.balances_of_owner(user.id)
+        wallet = next(a for a in owned if a.code == code)
     cash_outs = list(db.session.scalars(
         sa.select(CashOut).where(CashOut.user_id == user.id).order_by(CashOut.id.desc()).limit(10)
     ))
+    accounts = history.accounts_from(wallet.id, owned)
     return WalletSummary(
-        available=balance.available,
-        reserved=balance.pending_debits,
+        available=wallet.balance.available,
+        reserved=wallet.balance.pending_debits,
         room_accounts=room_accounts.accounts_of(user.id),
         cash_outs=cash_outs,
-        on_sale=on_sale(user.id),
-        movements=history.page(user, size=RECENT_ON_WALLET).entries,
+        on_sale=sum(a.balance.posted for a in owned if a.kind == AccountKind.ESCROW.value),
+        movements=history.page(user, size=RECENT_ON_WALLET, accounts=accounts).entries,
+        wallet_id=wallet.id,
     )
