@@ -22,9 +22,6 @@ from collections.abc import Callable
 
 from flask import Flask, current_app
 
-from app.core.after_commit import after_commit as enqueue_after_commit  # noqa: F401  (jobs queue jobs)
-from app.core.after_commit import get_queue  # noqa: F401
-
 JOB_MODULES = ("accounts", "form_health", "invoices", "ledger", "notifications", "ops", "room", "telegram")
 _worker_app: Flask | None = None
 

@@ -8,8 +8,8 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
+from app.core.after_commit import get_queue
 from app.extensions import db
-from app.jobs import get_queue
 from app.jobs.accounts import send_password_reset
 from app.models import AuditEvent, User
 from app.people import password_reset

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from app.core.after_commit import get_queue
 from app.database import utcnow
 from app.extensions import db
-from app.jobs import get_queue
 from app.jobs.notifications import deliver_now, sweep_deliveries
 from app.models.notification import NotificationDelivery
 from app.notifications import inbox, outbox

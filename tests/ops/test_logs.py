@@ -112,16 +112,16 @@ def test_without_a_request_nothing_is_added(app):
         assert restore_request_id() is None  # not inside an RQ job
 
 
-def test_enqueue_after_commit_carries_the_id_end_to_end(app, app_log):
+def test_after_commit_carries_the_id_end_to_end(app, app_log):
     """Does a job queued by a request log its lines under that request's id, when run by a worker?"""
     from rq import Queue, SimpleWorker
 
-    import app.jobs as jobs
+    from app.core.after_commit import after_commit
     from app.extensions import db
 
     with app.test_request_context():
         g.request_id = "req-e2e"
-        jobs.enqueue_after_commit(logging_job, "hello")
+        after_commit(logging_job, "hello")
         db.session.commit()
     connection = app.extensions["redis"]
     with app.app_context():
