@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -481,7 +482,7 @@ def test_proof_of_reserves_from_the_wallet(browsing, system, make_user, tmp_path
     proofs = nav.wallet().proof_of_reserves()
     b.shot(b.page, "my-proofs")
     download = proofs.download_latest()
-    proof = json.loads(open(download.path(), encoding="utf-8").read())
+    proof = json.loads(Path(download.path()).read_text(encoding="utf-8"))
     assert proof["leaf"]["user_id"] == user_id and proof["leaf"]["balance"] == 42_00
     public = proofs.public_page()
     expect(public.root_hash()).to_have_text(proof["root"]["hash"])
@@ -500,7 +501,7 @@ def test_proof_of_reserves_is_public(browsing, system, make_user, tmp_path):
     expect(reserves.root_hash()).to_be_visible()
     b.shot(b.page, "reserves-public")
     script = reserves.download_verifier()
-    assert "def ed25519_verify" in open(script.path(), encoding="utf-8").read()
+    assert "def ed25519_verify" in Path(script.path()).read_text(encoding="utf-8")
 # -- 7. Telegram without a chat id ------------------------------------------------------------
 
 
