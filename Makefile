@@ -43,13 +43,13 @@ run: seed
 # The package layers first (pyproject.toml [tool.importlinter], docs/architecture.md): an upward import or a
 # circle fails the build before a single test runs.
 # Two pytest-xdist workers (one per core here; PYTEST_WORKERS=0 runs in one process): each has its own
-# PostgreSQL database and Redis database (tests/conftest.py).  Tests are dealt one by one (--dist load):
-# kept by file, the browser journeys alone held one worker for minutes while the other sat idle.  Three
-# workers ran out of PostgreSQL's 100 connections in the concurrency tests.
+# PostgreSQL database and Redis database (tests/conftest.py).  Tests are dealt one by one and an idle
+# worker takes over the other's queue (--dist worksteal): kept by file, the browser journeys alone held one
+# worker for minutes while the other sat idle.  Three workers ran out of PostgreSQL's 100 connections.
 PYTEST_WORKERS ?= 2
 test: setup
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist load
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal
 
 # Just the browser journeys (Playwright + /usr/bin/chromium); screenshots land in test-artifacts/screenshots/.
 browser-test: setup
