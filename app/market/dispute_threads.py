@@ -117,6 +117,16 @@ def cases_of(deposit_ids: list[int]) -> set[int]:
     return set(db.session.scalars(sa.select(DisputeCase.deposit_id).where(DisputeCase.deposit_id.in_(deposit_ids))))
 
 
+#: the only statuses a deposit with a dispute case can be in (disputed, and its two outcomes)
+_MAY_HAVE_A_CASE = ("disputed", "settled", "rejected")
+
+
+def has_case(deposit) -> bool:
+    """Does the deposit's page link to a dispute conversation?  No query while it is still being matched or
+    paid (the statuses the invoice page polls in), since only a disputed deposit has a case."""
+    return deposit.status in _MAY_HAVE_A_CASE and bool(cases_of([deposit.id]))
+
+
 def for_ops(deposit_id: int) -> DisputeCase | None:
     """The case of a disputed deposit for the ops area (None for a deposit whose dispute predates cases)."""
     return _case_of(deposit_id)
