@@ -24,7 +24,8 @@ lock that every competing reservation takes first.  Several withdrawal
 requests can share one form, so the request rows matchers lock are not that
 lock; the form's own row is (it exists as long as any request uses it).  A
 matcher that is about to reserve on a form with limits locks the row
-``FOR NO KEY UPDATE SKIP LOCKED``, reads the limits and today's use under it,
+``FOR NO KEY UPDATE SKIP LOCKED`` (all the forms a batch's candidates bring
+in one statement, in id order), reads the limits and today's use under it,
 and keeps the lock until its reservation is committed: the next matcher sees
 that reservation (READ COMMITTED gives each statement after the lock a fresh
 snapshot).  ``SKIP LOCKED``: a form another matcher holds is skipped like a
@@ -48,14 +49,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models.market import Deposit
+from app.models.market import COUNTED_FOR_FORM_LIMITS, Deposit
 from app.models.payment_form import PaymentForm
 
 #: the limit columns of ``payment_form``, in the order the matchers' statements select them
 COLUMNS = ("limit_day_kopecks", "limit_day_invoices", "limit_gap_minutes", "hours_start_minute",
            "hours_end_minute", "limits_timezone")
 #: deposit states whose invoice counts against its form's limits (see the module's docstring)
-COUNTED_STATES = ("matching", "awaiting_payment", "paid", "settled", "disputed")
+COUNTED_STATES = COUNTED_FOR_FORM_LIMITS
 DEFAULT_ZONE = "Europe/Moscow"
 #: the longest gap between invoices a seller may ask for (the CHECK's bound): a day
 MAX_GAP_MINUTES = 1440
@@ -95,6 +96,11 @@ class Limits:
     #: working hours as (start, end) minutes of the local day, [start, end); end < start crosses midnight
     hours: tuple[int, int] | None = None
     zone: str = DEFAULT_ZONE
+
+    @property
+    def counts_use(self) -> bool:
+        """Does a verdict need the form's use of the day?  Working hours alone do not."""
+        return self.day_kopecks is not None or self.day_invoices is not None or bool(self.gap_minutes)
 
     @property
     def any(self) -> bool:
@@ -207,88 +213,147 @@ def next_allowed(limits: Limits, usage: Usage, at: datetime) -> datetime:
 
 # --- what the database says ------------------------------------------------------------------------
 
-def usage_today(form_id: int, limits: Limits, at: datetime) -> Usage:
-    """The form's counted invoices of the seller's day holding ``at`` (see the module's docstring), and its
-    last counted invoice since the gap began (that may be the day before).  One indexed range read
-    (``ix_deposit_form_reserved``)."""
+def _usage_select(form_id: int, limits: Limits, at: datetime) -> sa.Select:
+    """One form's use (see :func:`usage_today`) as a one-row select: (form id, invoices, kopecks, last)."""
     day_start, day_end = local_day(limits.zone, at)
     since = day_start
     if limits.gap_minutes:
         since = min(since, at - timedelta(minutes=limits.gap_minutes))
     in_day = _d.c.reserved_at >= day_start
-    row = db.session.execute(
-        sa.select(sa.func.sum(sa.case((in_day, 1), else_=0)),
-                  sa.func.sum(sa.case((in_day, _d.c.amount_kopecks), else_=0)),
-                  sa.func.max(_d.c.reserved_at))
-        .where(_d.c.payment_form_id == form_id, _d.c.reserved_at >= since, _d.c.reserved_at < day_end,
-               _d.c.status.in_(COUNTED_STATES))
-    ).one()
+    return (sa.select(sa.literal(form_id, type_=_d.c.payment_form_id.type).label("form_id"),
+                      sa.func.sum(sa.case((in_day, 1), else_=0)).label("invoices"),
+                      sa.func.sum(sa.case((in_day, _d.c.amount_kopecks), else_=0)).label("kopecks"),
+                      sa.func.max(_d.c.reserved_at).label("last_at"))
+            .where(_d.c.payment_form_id == form_id, _d.c.reserved_at >= since, _d.c.reserved_at < day_end,
+                   # inlined, not bound: a generic plan must still see that the partial index covers them
+                   _d.c.status.in_(sa.bindparam("counted", COUNTED_STATES, expanding=True, literal_execute=True))))
+
+
+def usages_today(forms: dict[int, Limits], at: datetime) -> dict[int, Usage]:
+    """:func:`usage_today` of several forms in one statement (a branch per form, each its own index range read:
+    the forms' days start at different moments when their zones differ)."""
+    if not forms:
+        return {}
+    selects = [_usage_select(form_id, limits, at) for form_id, limits in sorted(forms.items())]
+    statement = selects[0] if len(selects) == 1 else sa.union_all(*selects)
     # int(): PostgreSQL sums BIGINT as NUMERIC, and money is never a Decimal here.
-    return Usage(invoices=int(row[0] or 0), kopecks=int(row[1] or 0), last_at=row[2])
+    return {row.form_id: Usage(invoices=int(row.invoices or 0), kopecks=int(row.kopecks or 0), last_at=row.last_at)
+            for row in db.session.execute(statement)}
 
 
-_LOCK = (sa.select(*(_f.c[name] for name in COLUMNS)).where(_f.c.id == sa.bindparam("form_id"))
+def usage_today(form_id: int, limits: Limits, at: datetime) -> Usage:
+    """The form's counted invoices of the seller's day holding ``at`` (see the module's docstring), and its
+    last counted invoice since the gap began (that may be the day before).  One range read of
+    ``ix_deposit_form_counted``, which holds the counted invoices and their amounts."""
+    return usages_today({form_id: limits}, at)[form_id]
+
+
+#: Locks the forms of ``:ids`` that no other transaction holds, in id order, and reads their limits under the lock.
+_LOCK = (sa.select(_f.c.id, *(_f.c[name] for name in COLUMNS))
+         .where(_f.c.id.in_(sa.bindparam("ids", expanding=True))).order_by(_f.c.id)
          .with_for_update(key_share=True, skip_locked=True))
 
 
-def lock_form(form_id: int) -> Limits | None | str:
-    """Lock the form's row for this transaction (skipping it if another holds it) and read its limits under
-    the lock: the limits, None when it has none now, or :data:`BUSY`."""
-    row = db.session.execute(_LOCK, {"form_id": form_id}).one_or_none()
-    if row is None:
-        return BUSY
-    return limits_of(row)
+@dataclass
+class _Form:
+    """A form with limits as one transaction sees it: its limits and use, and the verdict for a zero-ruble
+    invoice at the gate's moment (hours, invoices and gap do not depend on the amount; only the rubles do)."""
+
+    limits: Limits
+    usage: Usage
+    base: str
+
+
+#: a form without limits, in a Gate
+_UNLIMITED = "unlimited"
 
 
 class Gate:
-    """The forms with limits one reserving transaction looked at: each locked once, its use read once and
-    then counted on in memory as the transaction gives it invoices (a batch gives one form several).
+    """The forms with limits one reserving transaction looked at: locked and their use read together (two
+    statements for all the forms a batch's candidates bring, :meth:`prepare`), then counted on in memory as
+    the transaction gives them invoices (a batch gives one form several).
 
     ``admits(row, amount)`` — ``row`` is a pick or candidate row with ``payment_form_id`` and
-    :data:`COLUMNS`; a form they say has no limits is open without a lock or a read.
+    :data:`COLUMNS`; a form they say has no limits is open without a lock or a read.  A batch asks this for
+    every deposit and candidate it pairs, so the answer is a few comparisons: whatever does not depend on the
+    amount is worked out once per form and again only when :meth:`take` changes its use.
     """
 
     def __init__(self, at: datetime, *, lock: bool = True) -> None:
         self.at = at
         #: False: read the limits and use without locking the forms (an offer shown, nothing reserved)
         self.lock = lock
-        #: form id → (limits, usage), or BUSY
-        self._forms: dict[int, tuple[Limits | None, Usage] | str] = {}
+        #: form id → its state, _UNLIMITED or BUSY
+        self._forms: dict[int, _Form | str] = {}
+
+    def prepare(self, rows) -> None:
+        """Lock and read, in two statements in all, the forms with limits among ``rows`` not looked at yet.
+
+        A form another transaction holds is BUSY for the rest of this one (``SKIP LOCKED``: never waited
+        for, see the module's docstring); one whose limits were removed meanwhile is open."""
+        wanted: dict[int, object] = {}
+        for row in rows:
+            form_id = row.payment_form_id
+            if form_id in self._forms or form_id in wanted:
+                continue
+            if limits_of(row) is None:
+                self._forms[form_id] = _UNLIMITED
+            else:
+                wanted[form_id] = row
+        if not wanted:
+            return
+        if self.lock:
+            read = {row.id: limits_of(row) for row in db.session.execute(_LOCK, {"ids": sorted(wanted)})}
+        else:
+            read = {form_id: limits_of(row) for form_id, row in wanted.items()}
+        usages = usages_today({form_id: limits for form_id, limits in read.items()
+                               if limits is not None and limits.counts_use}, self.at)
+        for form_id in wanted:
+            if form_id not in read:
+                self._forms[form_id] = BUSY
+            elif read[form_id] is None:
+                self._forms[form_id] = _UNLIMITED
+            else:
+                limits, usage = read[form_id], usages.get(form_id, Usage())
+                self._forms[form_id] = _Form(limits, usage, verdict(limits, usage, 0, self.at))
 
     def admits(self, row, amount_kopecks: int) -> str:
-        """:data:`OPEN`, :data:`BUSY`, or the limit this invoice would break."""
-        if limits_of(row) is None:
+        """:data:`OPEN`, :data:`BUSY`, or the limit this invoice would break (:func:`verdict`'s answer)."""
+        state = self._state(row)
+        if state is _UNLIMITED:
             return OPEN
-        state = self._state(row.payment_form_id, row)
-        if state == BUSY:
+        if state is BUSY:
             return BUSY
-        limits, usage = state
-        return OPEN if limits is None else verdict(limits, usage, amount_kopecks, self.at)
+        # verdict()'s order: hours and invoices come before the rubles, the gap after them
+        if state.base != OPEN and state.base != GAP:
+            return state.base
+        cap = state.limits.day_kopecks
+        if cap is not None and state.usage.kopecks + amount_kopecks > cap:
+            return DAY_KOPECKS
+        return state.base
 
     def largest(self, row) -> int | None:
         """:func:`largest_invoice` of the row's form; None too when another transaction holds it."""
-        if limits_of(row) is None:
+        state = self._state(row)
+        if state is _UNLIMITED:
             return UNCAPPED
-        state = self._state(row.payment_form_id, row)
-        if state == BUSY:
+        if state is BUSY:
             return None
-        limits, usage = state
-        return UNCAPPED if limits is None else largest_invoice(limits, usage, self.at)
+        return largest_invoice(state.limits, state.usage, self.at)
 
     def take(self, row, amount_kopecks: int) -> None:
         """Count an invoice this transaction gives the form (after :meth:`admits` said open)."""
         state = self._forms.get(row.payment_form_id)
-        if isinstance(state, tuple) and state[0] is not None:
-            self._forms[row.payment_form_id] = (state[0], state[1].plus(amount_kopecks, self.at))
+        if isinstance(state, _Form):
+            state.usage = state.usage.plus(amount_kopecks, self.at)
+            state.base = verdict(state.limits, state.usage, 0, self.at)
 
-    def _state(self, form_id: int, row):
-        if form_id not in self._forms:
-            limits = lock_form(form_id) if self.lock else limits_of(row)
-            if limits == BUSY:
-                self._forms[form_id] = BUSY
-            else:
-                self._forms[form_id] = (limits, usage_today(form_id, limits, self.at) if limits else Usage())
-        return self._forms[form_id]
+    def _state(self, row) -> _Form | str:
+        state = self._forms.get(row.payment_form_id)
+        if state is None:
+            self.prepare([row])
+            state = self._forms[row.payment_form_id]
+        return state
 
 
 # --- what the seller sees ---------------------------------------------------------------------------

@@ -209,6 +209,7 @@ def _assign(deposits: list, kind: str, gate: form_limits.Gate) -> tuple[list, li
         rows = _rows("candidates", {"kind": kind, "n": n, "after_at": after[0], "after_id": after[1]})
         queue_end = len(rows) < n
         if rows:
+            gate.prepare(rows)  # their forms' limits: locked and read together, not one form at a time
             candidates += [_Candidate(row) for row in rows]
             after, wanted = (rows[-1].queued_at, rows[-1].id), wanted * 2
     return given, [d.id for d in waiting], candidates

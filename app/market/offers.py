@@ -105,16 +105,20 @@ def servable(kind: str, buyer_id: int, settings: PlatformSettings, *, request_id
         query = query.where(_w.c.id.in_(request_ids))
     if lock:
         query = query.with_for_update(of=_w)
-    result = []
+    takers = []
     for row in db.session.execute(query).all():
         request_id, min_k, max_k, free_cents, escrow_id, form_id = row[:6]
         # an invoice of A kopecks holds A * 100 // rate cents: at most free_cents when A <= free_cents * rate // 100
         low = max(min_k, settings.invoice_min_kopecks)
         high = min(max_k, free_cents * rate // 100, settings.invoice_max_kopecks)
         if low <= high:
-            cap = gate.largest(row)  # closed by its hours, its day or its gap: None
-            if cap is not None and low <= min(high, cap):
-                result.append(Servable(request_id, low, min(high, cap), escrow_id, form_id))
+            takers.append((row, low, high))
+    gate.prepare(row for row, _low, _high in takers)  # every limited form's use in one statement
+    result = []
+    for row, low, high in takers:
+        cap = gate.largest(row)  # closed by its hours, its day or its gap: None
+        if cap is not None and low <= min(high, cap):
+            result.append(Servable(row.id, low, min(high, cap), row.escrow_account_id, row.payment_form_id))
     return result
 
 

@@ -69,6 +69,11 @@ class WithdrawalRequest(db.Model):
     payment_form = so.relationship("PaymentForm")
 
 
+#: deposit states whose invoice counts against its form's limits (app.market.form_limits explains which and why)
+COUNTED_FOR_FORM_LIMITS = ("matching", "awaiting_payment", "paid", "settled", "disputed")
+_COUNTED = "status IN ({})".format(", ".join(f"'{state}'" for state in COUNTED_FOR_FORM_LIMITS))
+
+
 class Deposit(db.Model):
     """A buyer's purchase of dollars: the request, its locked quote and its invoice."""
 
@@ -86,8 +91,10 @@ class Deposit(db.Model):
         sa.Index("ix_deposit_waiting", "id",
                  sqlite_where=sa.text("status = 'matching' AND hold_transfer_id IS NULL"),
                  postgresql_where=sa.text("status = 'matching' AND hold_transfer_id IS NULL")),
-        # A form's invoices of one day, for its daily limits (app.market.form_limits; migration 0022).
-        sa.Index("ix_deposit_form_reserved", "payment_form_id", "reserved_at"),
+        # A form's counted invoices of one day and their rubles, for its daily limits, from the index alone
+        # (app.market.form_limits.COUNTED_STATES; migration 0025).
+        sa.Index("ix_deposit_form_counted", "payment_form_id", "reserved_at", "amount_kopecks",
+                 sqlite_where=sa.text(_COUNTED), postgresql_where=sa.text(_COUNTED)),
     )
 
     id: so.Mapped[int] = so.mapped_column(BigIntPK, primary_key=True)
