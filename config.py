@@ -90,6 +90,15 @@ class Config:
     FAST_POLL_ENABLED = _env_bool("FAST_POLL_ENABLED", True)
     #: the fast path's own PostgreSQL connections per gunicorn worker (besides the app's pool)
     FAST_POLL_CONNECTIONS = int(os.environ.get("FAST_POLL_CONNECTIONS", "2"))
+    #: where browsers reach the push process (app/web/push: server-sent invoice status), e.g.
+    #: ``https://pay.example.com`` behind a proxy that routes /push/ to it, or ``http://127.0.0.1:5002``;
+    #: empty: no push, the invoice page polls
+    PUSH_URL = os.environ.get("PUSH_URL", "").rstrip("/")
+    #: how often the push process reads the watched deposits (one statement for all of them)
+    PUSH_TICK_SECONDS = float(os.environ.get("PUSH_TICK_SECONDS", "0.5"))
+    #: open invoice pages one user may have pushed at once, and all users together per push process
+    PUSH_WATCHERS_PER_USER = int(os.environ.get("PUSH_WATCHERS_PER_USER", "20"))
+    PUSH_MAX_WATCHERS = int(os.environ.get("PUSH_MAX_WATCHERS", "20000"))
     #: reverse proxies in front of the app that append to X-Forwarded-For/-Proto (0: none trusted, the
     #: headers are ignored so a client cannot spoof its address); rate limits and the audit log use the result
     TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))

@@ -97,7 +97,7 @@ def _init_extensions(app: Flask) -> None:
     from app.extensions import babel, csrf, db, limiter, login_manager, migrate
     from app.i18n import select_locale
     from app.redis_client import init_redis, limiter_storage_uri
-    from app.web.file_downloads import PAGE_CSP
+    from app.web.file_downloads import page_csp
 
     db.init_app(app)
     from app.database import ping_when_idle, tolerate_dropped_connection_at_teardown
@@ -121,7 +121,7 @@ def _init_extensions(app: Flask) -> None:
         app,
         force_https=app.config["FORCE_HTTPS"],
         session_cookie_secure=app.config["SESSION_COOKIE_SECURE"],
-        content_security_policy=PAGE_CSP,
+        content_security_policy=page_csp(app.config.get("PUSH_URL")),
         frame_options="DENY",
         referrer_policy="same-origin",
         strict_transport_security=app.config["FORCE_HTTPS"],

@@ -1,6 +1,7 @@
 """`make run`: the whole system on one machine under one supervisor (honcho).
 
-Starts an embedded Redis (when REDIS_URL is unset), the web app under gunicorn,
+Starts an embedded Redis (when REDIS_URL is unset), the web app under gunicorn, the push process
+that tells open invoice pages when they changed (app/web/push),
 an RQ worker, the RQ cron scheduler and the sandbox room, providers and Telegram bot
 (unless TELEGRAM_BOT_TOKEN names a real bot, notifications and "Connect Telegram" use the sandbox bot, whose
 deep links open its own page with a Start button).  Ctrl-C
@@ -18,6 +19,7 @@ from honcho.manager import Manager
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 EMBEDDED_REDIS_PORT = int(os.environ.get("EMBEDDED_REDIS_PORT", "6390"))
+PUSH_PORT = int(os.environ.get("PUSH_PORT", "5002"))
 SANDBOX_TELEGRAM_PORT = 5103
 sys.path.insert(0, str(ROOT))  # `sandbox` is a package of this repository
 
@@ -26,6 +28,7 @@ def main() -> int:
     port = os.environ.get("PORT", "5000")
     env = dict(os.environ)
     env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
+    env.setdefault("PUSH_URL", f"http://127.0.0.1:{PUSH_PORT}")
     env["PYTHONUNBUFFERED"] = "1"
     if not env.get("TELEGRAM_BOT_TOKEN"):
         from sandbox.telegram import DEFAULT_TOKEN
@@ -46,6 +49,7 @@ def main() -> int:
         env=env,
         cwd=ROOT,
     )
+    manager.add_process("push", f"{VENV_BIN}/python push.py --port {PUSH_PORT}", env=env, cwd=ROOT)
     manager.add_process("worker", f"{VENV_BIN}/python worker.py", env=env, cwd=ROOT)
     manager.add_process("scheduler", f"{VENV_BIN}/python worker.py cron", env=env, cwd=ROOT)
     accounts = ROOT / "instance" / "sandbox-accounts.json"

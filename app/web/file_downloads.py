@@ -9,6 +9,8 @@ sign-in redirect), so those pages look and behave like every other page.
 """
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Blueprint, make_response, request
 
 #: the site's policy for pages (app/__init__.py hands it to Talisman)
@@ -22,6 +24,16 @@ PAGE_CSP = {
     "base-uri": "'self'",
     "object-src": "'none'",
 }
+
+
+def page_csp(push_url: str | None) -> dict:
+    """The pages' policy; with a push process elsewhere (``PUSH_URL``), the pages may also connect to it."""
+    if not push_url:
+        return PAGE_CSP
+    parts = urlsplit(push_url)
+    return {**PAGE_CSP, "connect-src": f"'self' {parts.scheme}://{parts.netloc}"}
+
+
 #: the policy of a served file: nothing at all
 FILE_CSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
 

@@ -41,3 +41,41 @@ document.addEventListener("submit", function (event) {
     event.stopPropagation();  // capture phase: htmx's boosted submit never sees it
   }
 }, true);
+
+// Pushed invoice status (app/web/push): a section with data-push listens on an EventSource.  While it is
+// open the section's own poll is skipped; the server's one event ("changed", or "gone" for a session that
+// ended) closes it and asks for the fragment the usual way, whose new section listens again.  When the
+// connection drops, or was never possible, the poll runs as it always did: the page is never staler than
+// the poll interval.
+(function () {
+  if (!window.EventSource) return;
+  var sources = new WeakMap();
+  function listen(section) {
+    if (sources.has(section)) return;
+    var source = new EventSource(section.getAttribute("data-push"), { withCredentials: true });
+    sources.set(section, source);
+    source.onopen = function () { section.setAttribute("data-push-live", ""); };
+    source.onerror = function () { section.removeAttribute("data-push-live"); };  // it retries by itself
+    function told() {
+      source.close();
+      section.removeAttribute("data-push-live");
+      if (window.htmx) htmx.trigger(section, "pushed");
+    }
+    source.addEventListener("changed", told);
+    source.addEventListener("gone", told);
+  }
+  function listenIn(root) {
+    if (root.matches && root.matches("[data-push]")) listen(root);
+    if (root.querySelectorAll) root.querySelectorAll("[data-push]").forEach(listen);
+  }
+  document.addEventListener("DOMContentLoaded", function () { listenIn(document); });
+  document.addEventListener("htmx:load", function (event) { listenIn(event.target); });
+  document.addEventListener("htmx:beforeCleanupElement", function (event) {
+    var source = sources.get(event.target);
+    if (source) source.close();
+  });
+  // the poll (no triggering event) of a section whose push connection is open: not needed
+  document.addEventListener("htmx:confirm", function (event) {
+    if (event.detail.elt.hasAttribute("data-push-live") && !event.detail.triggeringEvent) event.preventDefault();
+  });
+})();

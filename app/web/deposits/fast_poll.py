@@ -117,19 +117,18 @@ class FastPoll:
         secure = environ.get("wsgi.url_scheme") == "https" or environ.get("HTTP_X_FORWARDED_PROTO") == "https"
         if self.force_https and not secure:
             return None  # Talisman redirects it
-        identity = self._session_identity(environ)
+        identity = self.session_identity(environ)
         if identity is None:
             return None
         user_id, token = identity
-        row = self._glance(int(path.group(1)), user_id, token)
+        row = self.glance(int(path.group(1)), user_id, token)
         if row is None:
             return None
-        can_dispute = _can_dispute(row)
-        if query.group(1) != polling.view_version(row, can_dispute, locale=row.locale):
+        if query.group(1) != version_of(row):
             return None
         return [*self._fixed_headers(secure), ("X-Request-ID", _request_id(environ))]
 
-    def _session_identity(self, environ) -> tuple[int, str] | None:
+    def session_identity(self, environ) -> tuple[int, str] | None:
         """(user id, session token) from a valid session cookie whose session Flask-Login would keep as it is."""
         raw = parse_cookie(environ).get(self.cookie_name)
         if not raw:
@@ -147,7 +146,9 @@ class FastPoll:
             return None  # Flask-Login marks the session non-fresh (a new cookie): let it
         return int(pk), token
 
-    def _glance(self, deposit_id: int, user_id: int, token: str):
+    def glance(self, deposit_id: int, user_id: int, token: str):
+        """The deposit's shown fields and its owner's saved locale, if it is ``user_id``'s and ``token`` is
+        their live session (not logged out, password not changed, not frozen); else None."""
         params = {"deposit_id": deposit_id, "user_id": user_id, "token": token}
         if self._engine is None:
             from app.extensions import db
@@ -274,10 +275,11 @@ def _utc(value: datetime | None) -> datetime | None:
     return None if value is None else value.astimezone(UTC)
 
 
-def _can_dispute(row) -> bool:
+def version_of(row) -> str:
+    """The fingerprint the status fragment of a glanced deposit shows (its owner's saved locale)."""
     from app.market.invoices import can_open_dispute
 
-    return can_open_dispute(row)
+    return polling.view_version(row, can_open_dispute(row), locale=row.locale)
 
 
 def _login_identifier(environ) -> str:

@@ -12,6 +12,7 @@ import hashlib
 from functools import cache
 from pathlib import Path
 
+from flask import current_app
 from flask_babel import get_locale
 from sqlalchemy import Row
 
@@ -25,8 +26,9 @@ URGENT_SECONDS = 180
 #: the wait alone is up to 2 s, leaving nothing for the answer; 1.5 s leaves half a second.  The unchanged
 #: poll costs one query before the Flask stack (app/web/deposits/fast_poll.py), so the third more polls are cheap.
 POLL_SECONDS = 1.5
-#: the fragment's ``hx-trigger``
-POLL_TRIGGER = f"every {POLL_SECONDS:g}s"
+#: the fragment's ``hx-trigger``: its poll, and the push process's word that it changed (app.js turns the
+#: poll off while the push connection is open, and back on the moment it drops)
+POLL_TRIGGER = f"every {POLL_SECONDS:g}s, pushed"
 
 
 @cache
@@ -53,3 +55,9 @@ def view_version(deposit: Deposit | Row, can_dispute: bool, *, locale: str | Non
         locale or str(get_locale()),
     )
     return hashlib.blake2s(repr(shown).encode(), digest_size=8).hexdigest()
+
+
+def push_address(deposit_id: int, version: str) -> str | None:
+    """Where the page listens for its changes (app/web/push), or None when no push process is configured."""
+    base = current_app.config.get("PUSH_URL")
+    return f"{base}/push/deposits/{deposit_id}?v={version}" if base else None

@@ -139,7 +139,7 @@ def show(deposit_id: int):
     return render_template(template, deposit=deposit, dispute_form=DisputeForm(prefix="dsp"),
                            can_dispute=can_dispute, labels=KIND_LABELS, decision=disputes.decision_of(deposit),
                            view_version=version, urgent_seconds=polling.URGENT_SECONDS,
-                           poll_trigger=polling.POLL_TRIGGER,
+                           poll_trigger=polling.POLL_TRIGGER, push_address=polling.push_address(deposit.id, version),
                            has_dispute_case=dispute_threads.has_case(deposit),
                            payment_exceptions=[] if is_htmx() else payment_exceptions.of_deposit(deposit.id),
                            split_part=None if is_htmx() else split_fill.part_of(deposit.id))
