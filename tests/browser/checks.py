@@ -20,6 +20,8 @@ not Playwright's) runs it after every assertion too, which catches what a live
 """
 from __future__ import annotations
 
+import contextlib
+
 import json
 import time
 from urllib.parse import urlsplit
@@ -135,6 +137,8 @@ class Watch:
         self.app_origin = _origin(app_url)
         self.phone = phone
         self.problems: list[str] = []
+        #: URL prefixes whose failures a journey provokes on purpose (:meth:`tolerating`)
+        self._tolerated: list[str] = []
         context.expose_binding("__journeyReport", lambda source, entry: self.problems.append(
             f"{entry} on {source['frame'].url}"))
         context.add_init_script(INIT_SCRIPT)
@@ -149,9 +153,21 @@ class Watch:
         if message.type != "error":
             return
         where = message.location.get("url") or _url_of(message.page)
+        if any(where.startswith(prefix) for prefix in self._tolerated):
+            return
         if where.endswith("/favicon.ico") and _origin(where) != self.app_origin:
             return  # the sandbox room and providers have no icon; the browser asks for one anyway
         self.problems.append(f"console error on {_url_of(message.page)} (from {where}): {message.text[:300]}")
+
+    @contextlib.contextmanager
+    def tolerating(self, url_prefix: str):
+        """Inside the block, failed loads from ``url_prefix`` are what the journey does on purpose (a server it
+        stopped), not a problem; nothing else is excused."""
+        self._tolerated.append(url_prefix)
+        try:
+            yield
+        finally:
+            self._tolerated.remove(url_prefix)
 
     def page(self, page: Page) -> Checked:
         return Checked(page, self, page)

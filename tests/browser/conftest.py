@@ -8,6 +8,8 @@ free loopback ports inside this process:
 * the sandbox room (with its seller page), the sandbox providers (with their
   hosted pay pages) and the sandbox Telegram bot (its webhook set to the app, as
   ``flask telegram set-webhook`` does), each on a server of its own;
+* the push process the invoice pages listen to (tests/push_server.py), as
+  ``PUSH_URL`` tells the pages;
 * an RQ worker (``SimpleWorker`` in a thread) on the test Redis database, and a
   ticker standing in for the cron scheduler: it queues the room-feed poll every
   second (production: every 5 s).  The invoice sweeper is not ticked: journeys
@@ -210,6 +212,8 @@ class Live:
     background: _Background
     #: the sandbox Telegram bot (tests.sandboxes.TelegramControl); its webhook points at the app
     telegram: object = None
+    #: the push process (tests.push_server.PushServer) the invoice pages listen to
+    push: object = None
     http: requests.Session = field(default_factory=requests.Session)
 
     def provider_account(self, kind: str) -> dict:
@@ -246,6 +250,7 @@ def live(tmp_path_factory, redis_url):
     from sandbox.server import serve
     from sandbox.telegram import create_telegram_app
     from tests.conftest import _migrate
+    from tests.push_server import PushServer, free_port
     from tests.sandboxes import BOT_TOKEN, BOT_USERNAME, TelegramControl
 
     redis.Redis.from_url(redis_url).flushdb()
@@ -259,6 +264,7 @@ def live(tmp_path_factory, redis_url):
     bot = serve(create_telegram_app(BOT_TOKEN, BOT_USERNAME, seed=9))
     forward = _Forward()
     web = serve(forward)
+    push_port = free_port()
     base = providers.url
     app = create_app(
         TestingConfig,
@@ -274,14 +280,17 @@ def live(tmp_path_factory, redis_url):
         LOGIN_RATE_LIMIT="1000 per minute",
         TELEGRAM_BOT_TOKEN=BOT_TOKEN, TELEGRAM_API_URL=bot.url, TELEGRAM_UPDATES="webhook",
         TELEGRAM_WEBHOOK_SECRET="browser-webhook-secret",
+        PUSH_URL=f"http://127.0.0.1:{push_port}",
     )
     forward.app = app
+    push = PushServer(app, push_port).start()
     telegram = TelegramControl(bot.url)
     assert telegram.api("setWebhook", url=f"{web.url}/telegram/webhook", secret_token="browser-webhook-secret")["ok"]
     background = _Background(app, redis_url)
     running = Live(url=web.url, room_url=room.url, providers_url=providers.url, app=app, background=background,
-                   telegram=telegram)
+                   telegram=telegram, push=push)
     yield running
+    push.stop()
     background.stop()
     running.http.close()
     telegram.http.close()

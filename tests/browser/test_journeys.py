@@ -23,7 +23,7 @@ import pytest
 
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -r requirements.txt)")
 
-from tests.browser.checks import expect  # noqa: E402
+from tests.browser.checks import expect, unwrap  # noqa: E402
 from tests.browser.conftest import PLATFORM  # noqa: E402
 from tests.browser.pages import (  # noqa: E402
     InvoicePage,
@@ -320,6 +320,67 @@ def test_invoice_actions(browsing, system, make_user):
     again = invoice.start_again()
     expect(again.method("tbank")).to_be_checked()
     expect(again.amount()).to_have_value("800")
+
+
+@variants(EN_DESKTOP)
+def test_invoice_status_is_pushed_and_polled_when_the_push_drops(browsing, system, make_user):
+    """While the push connection is open the page sends no polls and a change arrives by push; with the
+    push process gone the page polls again and a change is on screen within the poll interval; when it is
+    back the page listens again."""
+    import re
+    import time
+
+    import sqlalchemy as sa
+
+    from app.extensions import db
+    from app.market import invoices
+    from app.models import User
+    from app.web.deposits.polling import POLL_SECONDS
+
+    b = browsing
+    seller_on_sale(system, "tbank")
+    email = make_user("watcher", b.lang)
+    nav = sign_in(b, system, email)
+    invoice = nav.buy().buy("tbank", "700")
+    invoice.expect_invoice("tbank", 700_00)
+    deposit_id = deposit_id_of(b.page)
+    status = b.page.locator("#deposit-status")
+    asks = []  # the page's requests for its own fragment: polls, or the fetch a push asked for
+    fragment = re.compile(rf"/buy/{deposit_id}\?v=")
+    unwrap(b.page).on("request", lambda r: asks.append(time.monotonic()) if fragment.search(r.url) else None)
+
+    def quiet_for(seconds: float) -> None:
+        """No request for the fragment in ``seconds`` (two poll intervals and more): the poll is off."""
+        expect(status).to_have_attribute("data-push-live", "")
+        before = len(asks)
+        unwrap(b.page).wait_for_timeout(seconds * 1000)
+        assert len(asks) == before, f"{len(asks) - before} polls while the push connection was open"
+
+    def change(service) -> float:
+        with system.context():
+            service(db.session.scalar(sa.select(User).where(User.email == email)))
+        return time.monotonic()
+
+    quiet_for(2.5 * POLL_SECONDS)
+
+    with b.watch.tolerating(system.push.url):  # its connections fail while it is down: on purpose
+        system.push.stop()  # every push connection drops at once, as when the process dies
+        try:
+            expect(status).not_to_have_attribute("data-push-live", "")
+            changed_at = change(lambda buyer: invoices.claim_paid(buyer, deposit_id))
+            expect(b.page.locator("#claim-paid")).to_have_count(0, timeout=(POLL_SECONDS + 1.5) * 1000)
+            seen_after = time.monotonic() - changed_at
+            assert seen_after <= POLL_SECONDS + 1.5, seen_after
+        finally:
+            system.push.start()
+        expect(status).to_have_attribute("data-push-live", "")  # the page's EventSource is back by itself
+
+    quiet_for(2.5 * POLL_SECONDS)  # listening again: the poll is off again
+    before = len(asks)
+    change(lambda buyer: invoices.expire(deposit_id))
+    expect(status).to_have_attribute("data-status", "expired")
+    assert len(asks) - before == 1  # the one fetch the push asked for
+    b.shot(b.page, "expired-by-push")
 
 
 # -- 4. an expired invoice, a dispute, the ops decision ----------------------------------------
