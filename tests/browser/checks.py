@@ -21,7 +21,6 @@ not Playwright's) runs it after every assertion too, which catches what a live
 from __future__ import annotations
 
 import contextlib
-
 import json
 import time
 from urllib.parse import urlsplit
