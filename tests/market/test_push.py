@@ -211,12 +211,25 @@ def test_the_registry_tells_each_watcher_only_what_concerns_it():
     vanished = Watcher(deposit_id=2, user_id=1, token="t", shown="a" * 16)
     for w in (same, stale, old_session, vanished):
         registry.add(w)
-    told = dict(registry.verdicts({1: _Row()}, lambda row: row.version))
+    now = time.monotonic()
+    told = dict(registry.verdicts({1: _Row()}, lambda row: row.version, now))
     assert told == {stale: CHANGED, old_session: GONE, vanished: GONE}
-    frozen = dict(registry.verdicts({1: _Row(frozen=True), 2: _Row()}, lambda row: row.version))
+    frozen = dict(registry.verdicts({1: _Row(frozen=True), 2: _Row()}, lambda row: row.version, now))
     assert set(frozen.values()) == {GONE} and len(frozen) == 3 and vanished not in frozen
-    someone_else = dict(registry.verdicts({1: _Row(buyer_id=7), 2: _Row()}, lambda row: row.version))
+    someone_else = dict(registry.verdicts({1: _Row(buyer_id=7), 2: _Row()}, lambda row: row.version, now))
     assert someone_else[same] == GONE
+
+
+def test_a_tick_that_read_before_a_watcher_connected_does_not_judge_it():
+    """The page fetched the new fragment and connected with its fingerprint while a tick was reading the old
+    row: that tick says nothing to it; the next one does, if anything changed since."""
+    registry = Registry(per_user=5, total=10)
+    read_at = time.monotonic()
+    fresh = Watcher(deposit_id=1, user_id=1, token="t", shown="b" * 16)  # connected after the read began
+    registry.add(fresh)
+    assert registry.verdicts({1: _Row(version="a" * 16)}, lambda row: row.version, read_at) == []
+    assert registry.verdicts({1: _Row(version="c" * 16)}, lambda row: row.version, time.monotonic()) == [
+        (fresh, CHANGED)]
 
 
 def test_the_registry_caps_per_user_and_in_all():

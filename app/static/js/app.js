@@ -58,6 +58,7 @@ document.addEventListener("submit", function (event) {
     source.onerror = function () { section.removeAttribute("data-push-live"); };  // it retries by itself
     function told() {
       source.close();
+      sources.delete(section);
       section.removeAttribute("data-push-live");
       if (window.htmx) htmx.trigger(section, "pushed");
     }
@@ -73,6 +74,11 @@ document.addEventListener("submit", function (event) {
   document.addEventListener("htmx:beforeCleanupElement", function (event) {
     var source = sources.get(event.target);
     if (source) source.close();
+  });
+  // a section that asked after a push and was told nothing changed (204) stays: it listens again
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var elt = event.detail.elt;
+    if (elt.hasAttribute && elt.hasAttribute("data-push") && document.body.contains(elt)) listen(elt);
   });
   // the poll (no triggering event) of a section whose push connection is open: not needed
   document.addEventListener("htmx:confirm", function (event) {

@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -103,12 +104,14 @@ async def watch(request: web.Request) -> web.StreamResponse:
     if identity is None:
         return _refuse(401, "sign in to watch an invoice", cors)
     deposit_id = int(request.match_info["deposit_id"])
+    checked_at = time.monotonic()  # before the read: a tick that began after it sees at least as much
     found, version = await asyncio.to_thread(feed.glance, deposit_id, *identity)
     if found == "signed out":
         return _refuse(401, "sign in to watch an invoice", cors)
     if found != "ok":
         return _refuse(404, "no such invoice", cors)
-    watcher = Watcher(deposit_id=deposit_id, user_id=identity[0], token=identity[1], shown=shown)
+    watcher = Watcher(deposit_id=deposit_id, user_id=identity[0], token=identity[1], shown=shown,
+                      checked_at=checked_at)
     registry = app[REGISTRY_KEY]
     try:
         registry.add(watcher)
@@ -156,12 +159,13 @@ async def _tick_forever(app: web.Application) -> None:
         ids = registry.deposit_ids()
         if not ids:
             continue
+        read_at = time.monotonic()
         try:
             rows = await asyncio.to_thread(feed.rows, ids)
         except Exception:  # noqa: BLE001 - the pages poll meanwhile; the next tick tries again
             log.warning("push tick: reading %d watched deposits failed", len(ids), exc_info=True)
             continue
-        for watcher, event in registry.verdicts(rows, version_of):
+        for watcher, event in registry.verdicts(rows, version_of, read_at):
             watcher.tell(event)
 
 

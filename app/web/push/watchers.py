@@ -21,6 +21,7 @@ connection (the page opens a new one from the fragment it receives).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -39,6 +40,9 @@ class Watcher:
     shown: str
     #: what the connection should send next (one event ends it)
     events: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(maxsize=1))
+    #: when its own check of the deposit was made (``time.monotonic()``): a tick that read the database
+    #: before that must not judge it
+    checked_at: float = field(default_factory=time.monotonic)
 
     def tell(self, event: str) -> None:
         if self.events.empty():
@@ -84,18 +88,23 @@ class Registry:
     def deposit_ids(self) -> list[int]:
         return sorted(self._by_deposit)
 
-    def verdicts(self, rows: dict[int, object], version_of) -> list[tuple[Watcher, str]]:
+    def verdicts(self, rows: dict[int, object], version_of, read_at: float) -> list[tuple[Watcher, str]]:
         """Each watcher that must be told something, and what.
 
         ``rows``: deposit id → the tick's row (``buyer_id``, ``session_token``, ``is_frozen`` and the columns
         ``version_of`` reads); a watched deposit missing from it no longer exists for anyone.
         ``version_of(row)``: the fingerprint the fragment would show now (computed once per deposit).
+        ``read_at``: when the tick's statement began (``time.monotonic()``).  A watcher that connected after
+        that was checked against a newer state than these rows: the next tick judges it (else a page that
+        had just fetched the new fragment would be told the old rows differ from it, and ask for nothing new).
         """
         told = []
         for deposit_id, watchers in self._by_deposit.items():
             row = rows.get(deposit_id)
             version = version_of(row) if row is not None else None
             for watcher in watchers:
+                if watcher.checked_at > read_at:
+                    continue
                 if (row is None or row.buyer_id != watcher.user_id or row.is_frozen
                         or row.session_token != watcher.token):
                     told.append((watcher, GONE))
