@@ -296,8 +296,10 @@ class Watcher:
                 buffered += chunk
                 found = _EVENT.search(buffered)
                 if found:
+                    name = found.group(1).decode()
                     stats["events"] = stats.get("events", 0) + 1
-                    return found.group(1).decode()
+                    stats[f"event:{name}"] = stats.get(f"event:{name}", 0) + 1
+                    return name
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             stats["errors"] += 1
             return None
@@ -568,6 +570,7 @@ def run_size(n: int, mode: str, args, env: dict, providers_url: str) -> dict:
         "connects": sum(r.get("connected", 0) for r in (*results, live_stats)),
         "events": sum(r.get("events", 0) for r in (*results, live_stats)),
         "dropped": sum(r.get("dropped", 0) + r.get("refused", 0) for r in (*results, live_stats)),
+        "gone": sum(r.get("event:gone", 0) for r in (*results, live_stats)),
         "polls": len(latencies), "polls_per_s": len(latencies) / args.seconds, "errors": errors,
         "answers": answers, "poll_p50_ms": _pct(latencies, 0.5) * 1000, "poll_p99_ms": _pct(latencies, 0.99) * 1000,
         "transitions": len(staleness) + unseen, "unseen": unseen, "settled": settled,

@@ -212,11 +212,11 @@ def test_the_registry_tells_each_watcher_only_what_concerns_it():
     for w in (same, stale, old_session, vanished):
         registry.add(w)
     now = time.monotonic()
-    told = dict(registry.verdicts({1: _Row()}, lambda row: row.version, now))
+    told = dict(registry.verdicts([1, 2], {1: _Row()}, lambda row: row.version, now))
     assert told == {stale: CHANGED, old_session: GONE, vanished: GONE}
-    frozen = dict(registry.verdicts({1: _Row(frozen=True), 2: _Row()}, lambda row: row.version, now))
+    frozen = dict(registry.verdicts([1, 2], {1: _Row(frozen=True), 2: _Row()}, lambda row: row.version, now))
     assert set(frozen.values()) == {GONE} and len(frozen) == 3 and vanished not in frozen
-    someone_else = dict(registry.verdicts({1: _Row(buyer_id=7), 2: _Row()}, lambda row: row.version, now))
+    someone_else = dict(registry.verdicts([1, 2], {1: _Row(buyer_id=7), 2: _Row()}, lambda row: row.version, now))
     assert someone_else[same] == GONE
 
 
@@ -227,9 +227,19 @@ def test_a_tick_that_read_before_a_watcher_connected_does_not_judge_it():
     read_at = time.monotonic()
     fresh = Watcher(deposit_id=1, user_id=1, token="t", shown="b" * 16)  # connected after the read began
     registry.add(fresh)
-    assert registry.verdicts({1: _Row(version="a" * 16)}, lambda row: row.version, read_at) == []
-    assert registry.verdicts({1: _Row(version="c" * 16)}, lambda row: row.version, time.monotonic()) == [
+    assert registry.verdicts([1], {1: _Row(version="a" * 16)}, lambda row: row.version, read_at) == []
+    assert registry.verdicts([1], {1: _Row(version="c" * 16)}, lambda row: row.version, time.monotonic()) == [
         (fresh, CHANGED)]
+
+
+def test_a_deposit_first_watched_while_a_tick_was_reading_is_the_next_ticks():
+    """The tick asked for deposit 1 only; deposit 2's page connected meanwhile: not "gone" for being absent."""
+    registry = Registry(per_user=5, total=10)
+    registry.add(Watcher(deposit_id=1, user_id=1, token="t", shown="a" * 16, checked_at=0.0))
+    newcomer = Watcher(deposit_id=2, user_id=1, token="t", shown="a" * 16, checked_at=0.0)
+    registry.add(newcomer)
+    assert registry.verdicts([1], {1: _Row()}, lambda row: row.version, time.monotonic()) == []
+    assert registry.verdicts([1, 2], {1: _Row()}, lambda row: row.version, time.monotonic()) == [(newcomer, GONE)]
 
 
 def test_the_registry_caps_per_user_and_in_all():

@@ -165,7 +165,7 @@ async def _tick_forever(app: web.Application) -> None:
         except Exception:  # noqa: BLE001 - the pages poll meanwhile; the next tick tries again
             log.warning("push tick: reading %d watched deposits failed", len(ids), exc_info=True)
             continue
-        for watcher, event in registry.verdicts(rows, version_of, read_at):
+        for watcher, event in registry.verdicts(ids, rows, version_of, read_at):
             watcher.tell(event)
 
 

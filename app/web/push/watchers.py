@@ -88,18 +88,22 @@ class Registry:
     def deposit_ids(self) -> list[int]:
         return sorted(self._by_deposit)
 
-    def verdicts(self, rows: dict[int, object], version_of, read_at: float) -> list[tuple[Watcher, str]]:
+    def verdicts(self, read: list[int], rows: dict[int, object], version_of, read_at: float
+                 ) -> list[tuple[Watcher, str]]:
         """Each watcher that must be told something, and what.
 
-        ``rows``: deposit id → the tick's row (``buyer_id``, ``session_token``, ``is_frozen`` and the columns
-        ``version_of`` reads); a watched deposit missing from it no longer exists for anyone.
+        ``read``: the deposit ids the tick asked for (:meth:`deposit_ids` when it began; a deposit first
+        watched while the tick was reading is the next tick's).  ``rows``: deposit id → the tick's row
+        (``buyer_id``, ``session_token``, ``is_frozen`` and the columns ``version_of`` reads); a deposit asked
+        for and missing from it no longer exists for anyone.
         ``version_of(row)``: the fingerprint the fragment would show now (computed once per deposit).
         ``read_at``: when the tick's statement began (``time.monotonic()``).  A watcher that connected after
         that was checked against a newer state than these rows: the next tick judges it (else a page that
         had just fetched the new fragment would be told the old rows differ from it, and ask for nothing new).
         """
         told = []
-        for deposit_id, watchers in self._by_deposit.items():
+        for deposit_id in read:
+            watchers = self._by_deposit.get(deposit_id, ())
             row = rows.get(deposit_id)
             version = version_of(row) if row is not None else None
             for watcher in watchers:
