@@ -1,7 +1,7 @@
-"""Watchers: thousands of buyers watching open invoices at the page's own poll interval (1.5 s), while real deposits are
+"""Watchers: thousands of buyers watching open invoices (listening to the push process, or polling every 1.5 s), while real deposits are
 matched and settled; how stale each buyer's view gets.
 
-    .venv/bin/python -m bench.watchers [--sizes 2000,5000] [--modes push,poll] [--seconds 40] [--live-every 0.5]
+    .venv/bin/python -m bench.watchers [--sizes 2000,5000,10000] [--modes push,poll] [--seconds 40] [--live-every 0.5]
                                        [--no-write]
 
 Everything as deployed (the pieces of ``bench.e2e``): the sandbox providers as
@@ -15,7 +15,13 @@ For each size N:
    bulk by SQL from one real invoice (same columns, its own buyer, order id
    and keys), and each buyer's session cookie signed with the app's key (what
    a login would have set; N argon2 logins would take minutes).
-2. N simulated buyers (asyncio, raw HTTP/1.1, two load-generator processes)
+2. *push* mode (the page with ``PUSH_URL`` set): the push process (``push.py``)
+   runs too, and each simulated buyer holds a server-sent-event stream to it
+   (``GET /push/deposits/<id>?v=<fingerprint>``, opened over the seconds before
+   the run), fetches the fragment from the app when told it changed and opens
+   a new stream with the new fingerprint; a dropped stream polls once per
+   interval until it is back, as app.js does.  *poll* mode, as below.
+   N simulated buyers (asyncio, raw HTTP/1.1, two load-generator processes)
    each ask ``GET /buy/<id>?v=<fingerprint>`` with ``HX-Request: true`` at the
    page's interval (``polling.POLL_SECONDS``, its ``hx-trigger``), each at its own phase, as
    htmx does: a 204 keeps the view, a 200 is the new fragment whose
@@ -36,7 +42,8 @@ For each size N:
    polls' latency and their answers (204 / 200 / errors).
 
 The largest N whose staleness p99 is within the target, with no failed
-poll, is the figure "held".  The load average is reported with it: other work
+request (and, polling, every buyer's polls at the interval's pace; with push,
+every buyer listening), is the figure "held".  The load average is reported with it: other work
 on the machine takes the CPU the server and the load generators need.
 """
 from __future__ import annotations
@@ -585,7 +592,7 @@ def run_size(n: int, mode: str, args, env: dict, providers_url: str) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="2000,5000")
+    parser.add_argument("--sizes", default="2000,5000,10000")
     parser.add_argument("--seconds", type=float, default=40)
     parser.add_argument("--live-every", type=float, default=0.5)
     parser.add_argument("--modes", default="push,poll",
