@@ -386,9 +386,9 @@ def _live_driver(env: dict, providers_url: str, buyers: list, every: float, stop
     """Every ``every`` s another buyer buys: deposit created, matched by the RQ worker, paid 1–3 s later."""
     from sqlalchemy import exc as sa_exc
 
+    from app.core.after_commit import after_commit
     from app.core.settings import current_settings
     from app.extensions import db
-    from app.core.after_commit import after_commit
     from app.market import matching, quotes
     from app.models import User
 
