@@ -80,10 +80,20 @@ def terminate_backend(database_url: str, pid: int) -> bool:
     """Kill one PostgreSQL backend from a connection of its own, as a restart or failover would."""
     import sqlalchemy as sa
 
+    import time
+
     killer = sa.create_engine(database_url)
     try:
         with killer.connect() as conn:
-            return bool(conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar())
+            killed = bool(conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar())
+            # pg_terminate_backend only signals it: wait until it is gone, so the victim's next statement
+            # meets a closed connection, not a backend still finishing (which made the outcome a race)
+            deadline = time.monotonic() + 5
+            while killed and time.monotonic() < deadline and conn.execute(
+                    sa.text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).first():
+                conn.rollback()
+                time.sleep(0.01)
+            return killed
     finally:
         killer.dispose()
 
