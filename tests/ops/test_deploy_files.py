@@ -22,7 +22,9 @@ import requests
 from tests.ops.yaml_lite import YamlError, load
 
 ROOT = Path(__file__).resolve().parents[2]
-APP_SERVICES = ("migrate", "web", "worker", "scheduler", "sandbox")
+APP_SERVICES = ("migrate", "web", "push", "worker", "scheduler", "sandbox")
+#: the push process as every recipe runs it (app/web/push; the port the TLS proxy routes /push/ to)
+PUSH_COMMAND = ["python", "push.py", "--host", "0.0.0.0", "--port", "5002"]
 WEB_COMMAND = ["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
 
 
@@ -47,7 +49,7 @@ def procfile() -> dict[str, str]:
 
 
 def test_compose_has_every_service(compose):
-    """Does the compose file define PostgreSQL, Redis, migrate, web, worker, scheduler and sandbox?"""
+    """Does the compose file define PostgreSQL, Redis, migrate, web, push, worker, scheduler and sandbox?"""
     assert set(compose["services"]) == {"postgres", "redis", *APP_SERVICES}
     assert compose["services"]["postgres"]["image"] == "postgres:15"
     assert compose["services"]["redis"]["image"] == "redis:7"
@@ -69,7 +71,7 @@ def test_compose_start_order(compose):
     assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     assert services["migrate"]["command"] == ["flask", "db", "upgrade"]
     assert services["migrate"]["restart"] == "no"
-    for name in ("web", "worker", "scheduler"):
+    for name in ("web", "push", "worker", "scheduler"):
         assert services[name]["depends_on"] == {
             "migrate": {"condition": "service_completed_successfully"},
             "redis": {"condition": "service_healthy"},
@@ -97,6 +99,8 @@ def test_compose_commands(compose):
     assert services["web"]["command"] == WEB_COMMAND
     assert services["worker"]["command"] == ["python", "worker.py"]
     assert services["scheduler"]["command"] == ["python", "worker.py", "cron"]
+    assert services["push"]["command"] == PUSH_COMMAND
+    assert "/push/health" in " ".join(services["push"]["healthcheck"]["test"])
     for key in ("container_name", "ports"):
         assert key not in services["worker"], f"worker with {key} cannot be scaled"
     assert services["web"]["ports"] == ["8000:8000"]
@@ -163,7 +167,7 @@ def test_yaml_reader_agrees_with_pyyaml_when_available():
 
 
 def test_procfile_processes_exist():
-    """Do the Procfile's release, web, worker and scheduler commands name things that exist?"""
+    """Do the Procfile's release, web, push, worker and scheduler commands name things that exist?"""
     import ast
 
     from flask_migrate.cli import db as db_group
@@ -171,7 +175,7 @@ def test_procfile_processes_exist():
     import worker
 
     entries = procfile()
-    assert set(entries) == {"release", "web", "worker", "scheduler"}
+    assert set(entries) == {"release", "web", "push", "worker", "scheduler"}
     assert shlex.split(entries["release"]) == ["flask", "--app", "wsgi", "db", "upgrade"]
     assert "upgrade" in db_group.commands
     assert shlex.split(entries["web"]) == WEB_COMMAND
@@ -181,6 +185,10 @@ def test_procfile_processes_exist():
     assert shlex.split(entries["worker"]) == ["python", "worker.py"]
     assert shlex.split(entries["scheduler"]) == ["python", "worker.py", "cron"]
     assert callable(worker.run_worker) and callable(worker.run_cron)
+    push_entry = shlex.split(entries["push"])
+    assert push_entry[:4] == ["python", "push.py", "--host", "0.0.0.0"] and push_entry[4] == "--port"
+    push = ast.parse((ROOT / "push.py").read_text())
+    assert any(isinstance(node, ast.FunctionDef) and node.name == "main" for node in push.body), "push.py main()"
 
 
 # -- gunicorn.conf.py -----------------------------------------------------------------------------
@@ -312,6 +320,7 @@ UNITS = {
     "pokerpay-web.service": WEB_COMMAND,
     "pokerpay-worker@.service": ["python", "worker.py"],
     "pokerpay-scheduler.service": ["python", "worker.py", "cron"],
+    "pokerpay-push.service": ["python", "push.py", "--host", "127.0.0.1", "--port", "5002"],
 }
 
 
