@@ -22,6 +22,8 @@ class PushServer:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._loop = self._thread = None
+        #: the aiohttp application being served (a test may reach into it)
+        self.app = None
 
     def start(self) -> PushServer:
         from aiohttp import web
@@ -33,8 +35,8 @@ class PushServer:
 
         def serve():
             asyncio.set_event_loop(loop)
-            runner = web.AppRunner(make_app(self.flask_app, **self.settings), handler_cancellation=True,
-                                   shutdown_timeout=0.5)
+            self.app = make_app(self.flask_app, **self.settings)
+            runner = web.AppRunner(self.app, handler_cancellation=True, shutdown_timeout=0.5)
             try:
                 loop.run_until_complete(runner.setup())
                 loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port, reuse_address=True).start())

@@ -23,7 +23,7 @@ from app.people import accounts
 from app.web.deposits import polling
 from app.web.push.watchers import CHANGED, GONE, Full, Registry, Watcher
 from tests.helpers import PASSWORD, csrf_from
-from tests.push_server import push_server
+from tests.push_server import PushServer, push_server
 
 HTMX = {"HX-Request": "true"}
 #: what the test client sends as its browser: the push server must see the same one (Flask-Login's identifier)
@@ -194,6 +194,27 @@ def test_the_page_policy_allows_the_push_origin_only_when_configured(app_factory
     assert "connect-src 'self' https://push.example.com" in csp
     plain = app_factory().test_client().get("/").headers["Content-Security-Policy"]
     assert "connect-src" not in plain
+
+
+def test_a_tick_that_cannot_read_drops_every_stream_so_the_pages_poll(market_web, market_app):
+    """The database read fails (the read made to fail here: a fault injected into the push server's own
+    feed): the stream ends without an event, which makes the browser poll and reconnect."""
+    from app.web.push.server import FEED_KEY
+
+    client, deposit_id, fragment = _watching(market_app, market_web)
+    server = PushServer(market_app, PUSH_TICK_SECONDS=TICK).start()
+    try:
+        stream = _listen(server.url, deposit_id, _shown(fragment), client.get_cookie("session").value)
+        _until(lambda: _watchers(server.url) == 1)
+
+        def unreachable(ids):
+            raise OSError("the database is unreachable")
+
+        server.app[FEED_KEY].rows = unreachable
+        assert _next_event(stream) is None  # closed, no event
+        _until(lambda: _watchers(server.url) == 0)
+    finally:
+        server.stop()
 
 
 # --- the registry's rules, without a network ---------------------------------------------------

@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from app.web.push.feed import Feed
-from app.web.push.watchers import Full, Registry, Watcher
+from app.web.push.watchers import DROP, Full, Registry, Watcher
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,11 @@ async def watch(request: web.Request) -> web.StreamResponse:
         return _refuse(401, "sign in to watch an invoice", cors)
     deposit_id = int(request.match_info["deposit_id"])
     checked_at = time.monotonic()  # before the read: a tick that began after it sees at least as much
-    found, version = await asyncio.to_thread(feed.glance, deposit_id, *identity)
+    try:
+        found, version = await asyncio.to_thread(feed.glance, deposit_id, *identity)
+    except Exception:  # noqa: BLE001 - the database is unreachable: the page polls (and gets the app's answer)
+        log.warning("push: checking a page's deposit failed", exc_info=True)
+        return _refuse(503, "push is unavailable just now; the page polls instead", cors)
     if found == "signed out":
         return _refuse(401, "sign in to watch an invoice", cors)
     if found != "ok":
@@ -132,8 +136,9 @@ async def watch(request: web.Request) -> web.StreamResponse:
             except TimeoutError:
                 await response.write(b": still watching\n\n")
                 continue
-            await response.write(f"event: {event}\ndata: {event}\n\n".encode())
-            return response
+            if event != DROP:
+                await response.write(f"event: {event}\ndata: {event}\n\n".encode())
+            return response  # DROP: closed without an event, the browser polls and reconnects
     finally:
         registry.remove(watcher)
 
@@ -162,8 +167,13 @@ async def _tick_forever(app: web.Application) -> None:
         read_at = time.monotonic()
         try:
             rows = await asyncio.to_thread(feed.rows, ids)
-        except Exception:  # noqa: BLE001 - the pages poll meanwhile; the next tick tries again
-            log.warning("push tick: reading %d watched deposits failed", len(ids), exc_info=True)
+        except Exception:  # noqa: BLE001 - see below
+            # Unread, a page would wait for an event that cannot come while its poll is off: every stream is
+            # closed, so each page polls at once and reconnects after the retry interval.
+            log.warning("push tick: reading %d watched deposits failed; every stream dropped", len(ids),
+                        exc_info=True)
+            for watcher in registry.watchers():
+                watcher.tell(DROP)
             continue
         for watcher, event in registry.verdicts(ids, rows, version_of, read_at):
             watcher.tell(event)

@@ -26,6 +26,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 CHANGED, GONE = "changed", "gone"
+#: not an event: the stream is closed without one (the tick could not read), and the page polls
+DROP = "drop"
 
 
 @dataclass(eq=False)
@@ -84,6 +86,9 @@ class Registry:
         if not self._per_user[watcher.user_id]:
             del self._per_user[watcher.user_id]
         self._count -= 1
+
+    def watchers(self) -> list[Watcher]:
+        return [w for watchers in self._by_deposit.values() for w in watchers]
 
     def deposit_ids(self) -> list[int]:
         return sorted(self._by_deposit)
