@@ -78,9 +78,9 @@ class AuthActions:
 
 def terminate_backend(database_url: str, pid: int) -> bool:
     """Kill one PostgreSQL backend from a connection of its own, as a restart or failover would."""
-    import sqlalchemy as sa
-
     import time
+
+    import sqlalchemy as sa
 
     killer = sa.create_engine(database_url)
     try:
