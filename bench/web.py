@@ -19,7 +19,8 @@
    keep-alive connections, closed loop) for ``--seconds`` on each: the
    buyer's authenticated poll of the invoice status (it reads the session's
    user and the deposit from PostgreSQL), the same fragment rendered in full,
-   the wallet page, and ``/`` of the hello-world.  Throughput ratio (target
+   the wallet page, the help page (signed in: the cheapest page the stack
+   serves, its floor), and ``/`` of the hello-world.  Throughput ratio (target
    ≥ 0.4) and p99 (target ≤ 50 ms).
 4. Two app servers on two ports behind the load generator's loopback
    round-robin (the connections are spread over the servers in turn):
@@ -38,6 +39,7 @@ from bench import _services
 from bench._common import machine, record, recreate, row, sqlalchemy_url, write_section
 
 BENCH_DB = "pokerpay_bench_web"
+HELP = "help page (a page without data)"
 RATIO_TARGET = 0.4
 P99_TARGET_MS = 50.0
 #: the wallet page's targets (a page, not a poll: a lower bar)
@@ -197,7 +199,9 @@ def main(argv=None) -> int:
     results = {}
     for name, path, hdrs in (("invoice status poll", poll, headers),
                              ("invoice status fragment, rendered", status_path, headers),
-                             ("wallet page", "/wallet/", {"Cookie": cookie, "User-Agent": USER_AGENT})):
+                             ("wallet page", "/wallet/", {"Cookie": cookie, "User-Agent": USER_AGENT}),
+                             # the stack's floor for a signed-in page: the base template and no data of its own
+                             (HELP, "/help", {"Cookie": cookie, "User-Agent": USER_AGENT})):
         print(f"{name}: {args.connections} connections for {args.seconds:.0f} s …", flush=True)
         results[name] = _services.load([port], path, hdrs, seconds=args.seconds, connections=args.connections)
         print(f"  {results[name]}", flush=True)
@@ -288,6 +292,9 @@ def main(argv=None) -> int:
                 f"≥ {WALLET_RATIO_TARGET}, ≤ {WALLET_P99_TARGET_MS:.0f} ms",
                 results["wallet page"]["rps"] / base["rps"] >= WALLET_RATIO_TARGET
                 and results["wallet page"]["p99_ms"] <= WALLET_P99_TARGET_MS, goal="wallet page req/s vs hello-world, p99"),
+            row("help page req/s, p99 (a signed-in page without data: the stack's floor for the wallet)",
+                f"{results[HELP]['rps']:,.0f}, {results[HELP]['p99_ms']:.0f} ms", f"{base['rps']:,.0f} hello-world",
+                f"{results[HELP]['rps'] / base['rps']:.2f}"),
             row("invoice status poll, two servers round-robin req/s", f"{both['rps']:,.0f}", f"{status['rps']:,.0f} one server",
                 f"{both['rps'] / status['rps']:.2f}" if status["rps"] else "—"),
             row("peak RSS of a gunicorn worker", f"{max(rss):.0f} MiB" if rss else "—"),
