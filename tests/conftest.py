@@ -75,6 +75,10 @@ class Database:
                     quoted = ", ".join(f'"{t}"' for t in tables)
                     with db.engine.begin() as conn:
                         conn.execute(sa.text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+                # The TRUNCATE's connection went back to the pool of an app the test is done with: closed now,
+                # or it stayed open until the app was garbage-collected, and a long run (two workers, one
+                # idle connection left per test) ran PostgreSQL out of its 100 connections.
+                db.engine.dispose()
         else:
             url = app.config["SQLALCHEMY_DATABASE_URI"]
             with app.app_context():
