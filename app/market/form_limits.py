@@ -104,8 +104,7 @@ class Limits:
 
     @property
     def any(self) -> bool:
-        return (self.day_kopecks is not None or self.day_invoices is not None or bool(self.gap_minutes)
-                or self.hours is not None)
+        return self.counts_use or self.hours is not None
 
 
 def limits_of(row) -> Limits | None:

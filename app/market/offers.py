@@ -96,8 +96,9 @@ def servable(kind: str, buyer_id: int, settings: PlatformSettings, *, request_id
     # the forms' own limits: under lock the forms are locked as the single path locks them (form_limits.Gate)
     gate = form_limits.Gate(utcnow(), lock=lock)
     query = (
-        sa.select(_w.c.id, _w.c.min_invoice_kopecks, _w.c.max_invoice_kopecks, free, _w.c.escrow_account_id,
-                  _w.c.payment_form_id, *(_f.c[name] for name in form_limits.COLUMNS)).select_from(tables)
+        sa.select(_w.c.id, _w.c.min_invoice_kopecks, _w.c.max_invoice_kopecks, free.label("free_cents"),
+                  _w.c.escrow_account_id, _w.c.payment_form_id, *(_f.c[name] for name in form_limits.COLUMNS))
+        .select_from(tables)
         .where(*head, _w.c.seller_id != buyer_id, free > 0)
         .order_by(_w.c.queued_at, _w.c.id)
     )
@@ -107,10 +108,9 @@ def servable(kind: str, buyer_id: int, settings: PlatformSettings, *, request_id
         query = query.with_for_update(of=_w)
     takers = []
     for row in db.session.execute(query).all():
-        request_id, min_k, max_k, free_cents, escrow_id, form_id = row[:6]
         # an invoice of A kopecks holds A * 100 // rate cents: at most free_cents when A <= free_cents * rate // 100
-        low = max(min_k, settings.invoice_min_kopecks)
-        high = min(max_k, free_cents * rate // 100, settings.invoice_max_kopecks)
+        low = max(row.min_invoice_kopecks, settings.invoice_min_kopecks)
+        high = min(row.max_invoice_kopecks, row.free_cents * rate // 100, settings.invoice_max_kopecks)
         if low <= high:
             takers.append((row, low, high))
     gate.prepare(row for row, _low, _high in takers)  # every limited form's use in one statement

@@ -22,7 +22,7 @@ from app.models import User
 from app.people import accounts
 from app.web.deposits import polling
 from app.web.push.watchers import CHANGED, GONE, Full, Registry, Watcher
-from tests.helpers import PASSWORD, csrf_from
+from tests.helpers import PASSWORD, AuthActions, csrf_from
 from tests.push_server import PushServer, push_server
 
 HTMX = {"HX-Request": "true"}
@@ -30,11 +30,6 @@ HTMX = {"HX-Request": "true"}
 USER_AGENT = f"Werkzeug/{version('werkzeug')}"
 APP_ORIGIN = "http://127.0.0.1:9"  # market_app's PUBLIC_BASE_URL
 TICK = 0.1
-
-
-def _login(client, email="buyer@example.com"):
-    page = client.get("/login").get_data(as_text=True)
-    client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": csrf_from(page)})
 
 
 def _watching(market_app, market_web):
@@ -48,7 +43,7 @@ def _watching(market_app, market_web):
 
     deposit_id = market_web(setup)
     client = market_app.test_client()
-    _login(client)
+    AuthActions(client, market_app).login("buyer@example.com")
     fragment = client.get(f"/buy/{deposit_id}", headers=HTMX).get_data(as_text=True)
     return client, deposit_id, fragment
 
@@ -152,7 +147,7 @@ def test_refusals(market_web, market_app):
     client, deposit_id, fragment = _watching(market_app, market_web)
     cookie, v = client.get_cookie("session").value, _shown(fragment)
     other = market_app.test_client()
-    _login(other, "other@example.com")
+    AuthActions(other, market_app).login("other@example.com")
     with push_server(market_app, PUSH_TICK_SECONDS=TICK, PUSH_WATCHERS_PER_USER=2) as base:
         assert _listen(base, deposit_id, v).status_code == 401
         assert _listen(base, deposit_id, v, "forged." + cookie[7:]).status_code == 401

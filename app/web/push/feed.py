@@ -8,8 +8,6 @@ the tick is one statement for all watched deposits, whatever their number.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.dialects import postgresql
@@ -22,20 +20,6 @@ from app.web.deposits.fast_poll import FastPoll, version_of
 _d, _u = Deposit.__table__, User.__table__
 _COLUMNS = (_d.c.id, _d.c.buyer_id, _d.c.status, _d.c.updated_at, _d.c.buyer_claimed_paid_at, _d.c.expires_at,
             _u.c.locale, _u.c.session_token, _u.c.is_frozen)
-
-
-class TickRow(NamedTuple):
-    """A watched deposit as the tick reads it: what the fingerprint needs and whose live session it is."""
-
-    id: int
-    buyer_id: int
-    status: str
-    updated_at: object
-    buyer_claimed_paid_at: object
-    expires_at: object
-    locale: str
-    session_token: str
-    is_frozen: bool
 
 
 class Feed:
@@ -69,12 +53,13 @@ class Feed:
             conn.rollback()
         return ("not found" if live else "signed out"), None
 
-    def rows(self, deposit_ids: list[int]) -> dict[int, TickRow]:
-        """Every watched deposit that exists, with its owner's session, in one statement."""
+    def rows(self, deposit_ids: list[int]) -> dict[int, sa.Row]:
+        """Every watched deposit that exists, with its owner's session (``buyer_id``, ``session_token``,
+        ``is_frozen``) and what its fingerprint needs, in one statement."""
         with self.engine.connect() as conn:
             found = conn.execute(self._tick, {"ids": deposit_ids}).all()
             conn.rollback()
-        return {row.id: TickRow(*row) for row in found}
+        return {row.id: row for row in found}
 
     def close(self) -> None:
         self.poll.close()
