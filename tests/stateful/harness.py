@@ -22,6 +22,7 @@ import app.database as app_database
 from app.extensions import db
 from app.ledger.models import LedgerTransfer
 from app.ledger.verify import verify_ledger
+from tests.pg_empty import empty_tables
 
 _REAL_UTCNOW = app_database.utcnow
 
@@ -107,13 +108,11 @@ def crashing(injector: CrashInjector, at: int):
 
 
 def reset_database(app, database) -> None:
-    """A clean database for the next example (the migrated template on SQLite, TRUNCATE on PostgreSQL)."""
+    """A clean database for the next example (the migrated template on SQLite, emptied tables on PostgreSQL)."""
     with app.app_context():
         db.session.remove()
         if database.kind == "postgresql":
-            tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
-            with db.engine.begin() as conn:
-                conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            empty_tables(db.engine)
         else:
             db.engine.dispose()
             target = Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"))
