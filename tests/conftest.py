@@ -258,6 +258,24 @@ def auth(client, app):
     return AuthActions(client, app)
 
 
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(monkeypatch):
+    """argon2 with its smallest cost in every test: the suite makes and signs in thousands of users.
+
+    At the production cost a hash or a check is 0.17 s of CPU here, several minutes of a full run.  Still
+    argon2id through the same code path; only the work factor is lower (the hash is what the secret scans
+    look at, and it is never the password either way).  Servers the tests start in processes of their
+    own (the chaos run, gunicorn checks) hash at the production cost.
+    """
+    from argon2 import PasswordHasher
+
+    from app.people import accounts
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(accounts, "_hasher", cheap)
+    monkeypatch.setattr(accounts, "_DUMMY_HASH", cheap.hash("not-a-real-password-Zx9!"))
+
+
 def pytest_report_header(config):
     url, why = _postgres_url()
     if url is None:

@@ -1,6 +1,5 @@
 """The fuzz suite shares the security suite's world (an owner of one of everything, staff)."""
 from tests.security.conftest import (  # noqa: F401  (fixtures)
-    _cheap_password_hashing,
     provider_sandbox,
     providers,
     sandbox_config,

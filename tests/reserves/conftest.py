@@ -9,7 +9,6 @@ from app import ledger
 from app.models import Role
 from tests.helpers import gen_user
 from tests.sandboxes import PLATFORM, TOKEN
-from tests.security.conftest import _cheap_password_hashing  # noqa: F401  (autouse: argon2 at its lowest cost)
 
 
 @pytest.fixture

@@ -158,19 +158,3 @@ def sign_in(app, client, actor: str, world: World) -> None:
 def sec_app(app_factory, sandbox_config):  # noqa: F811
     # no room server runs here: the room desk's balance read fails at once instead of backing off
     return app_factory(**sandbox_config, ROOM_READ_RETRIES=0)
-
-
-@pytest.fixture(autouse=True)
-def _cheap_password_hashing(monkeypatch):
-    """argon2 with its smallest cost: the suite signs in through the real forms many times.
-
-    Still argon2id through the same code path; only the work factor is lower (the hash is
-    what the secret scans look at, and it is never the password either way).
-    """
-    from argon2 import PasswordHasher
-
-    from app.people import accounts
-
-    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr(accounts, "_hasher", cheap)
-    monkeypatch.setattr(accounts, "_DUMMY_HASH", cheap.hash("not-a-real-password-Zx9!"))
