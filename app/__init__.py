@@ -95,7 +95,7 @@ def _init_extensions(app: Flask) -> None:
 
     from app import models  # noqa: F401  (register every table with the metadata)
     from app.extensions import babel, csrf, db, limiter, login_manager, migrate
-    from app.i18n import select_locale
+    from app.i18n import select_locale, template_gettext
     from app.redis_client import init_redis, limiter_storage_uri
     from app.web.file_downloads import page_csp
 
@@ -109,6 +109,7 @@ def _init_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
+    app.context_processor(template_gettext)  # after Flask-Babel's: a render looks its catalogue up once
     init_redis(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", limiter_storage_uri(app.config["REDIS_URL"]))
     limiter.init_app(app)

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from flask import redirect, render_template, url_for
-from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.core.settings import current_settings
 from app.database import utcnow
+from app.i18n import day_and_month
 from app.market import dispute_threads, form_health, form_limits, payment_forms, queue_view, sales, withdrawals
 from app.money import format_rub, format_usd
 from app.operations import disputes
@@ -70,7 +70,7 @@ def _live_context() -> dict:
 
 
 def _earnings_chart():
-    points = [(format_date(day, "d MMM"), kopecks) for day, kopecks in sales.earnings_by_day(current_user, days=14)]
+    points = [(day_and_month(day), kopecks) for day, kopecks in sales.earnings_by_day(current_user, days=14)]
     total = sum(v for _, v in points)
     desc = _("Rubles received per day over the last 14 days; %(total)s in all.", total=format_rub(total))
     return bar_chart(points, title=_("Earnings per day"), desc=desc, fmt=format_rub), total

@@ -14,7 +14,6 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -22,6 +21,7 @@ from app.core.after_commit import after_commit
 from app.core.settings import current_settings
 from app.errors import DomainError
 from app.extensions import db, limiter
+from app.i18n import day_and_month
 from app.money import format_usd
 from app.room import room_accounts, room_ingest
 from app.room.cashouts import request_cash_out
@@ -113,7 +113,7 @@ def _balance_chart(available: int, wallet_id: int | None = None):
     """
     points = history.balance_by_day(current_user, days=30, wallet_id=wallet_id)
     points[-1] = (points[-1][0], available)
-    labelled = [(format_date(day, "d MMM"), cents) for day, cents in points]
+    labelled = [(day_and_month(day), cents) for day, cents in points]
     values = [cents for _, cents in points]
     desc = _("Balance on %(first)s: %(start)s; on %(last)s: %(end)s; highest %(high)s, lowest %(low)s.",
              first=labelled[0][0], start=format_usd(values[0]), last=labelled[-1][0], end=format_usd(values[-1]),
