@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 
 from flask import Flask
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
 #: the default upper bound for a typed amount, in minor units (one billion whole units)
@@ -70,14 +71,16 @@ def parse_amount(text: str, *, max_minor: int = DEFAULT_MAX_MINOR) -> int:
 
 
 def _is_russian(locale) -> bool:
-    return str(locale or "ru").lower().replace("-", "_").split("_")[0] == "ru"
+    language = getattr(locale, "language", None)  # a babel Locale (the request's), else a name: "ru", "en_US"
+    if language is None:
+        language = str(locale or "ru").lower().replace("-", "_").split("_")[0]
+    return language == "ru"
 
 
-def _current_locale() -> str:
+def _current_locale():
+    """The request's babel Locale ("ru" outside a request): a chart formats a hundred amounts per page."""
     try:
-        from flask_babel import get_locale
-
-        return str(get_locale() or "ru")
+        return get_locale() or "ru"
     except RuntimeError:  # outside an app context
         return "ru"
 

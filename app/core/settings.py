@@ -26,9 +26,13 @@ MIN_DISPUTE_ANSWER_SECONDS = 3_600
 MAX_DISPUTE_ANSWER_SECONDS = 7 * 86_400
 
 
+#: built once: most pages read the settings
+_NEWEST = sa.select(PlatformSettings).order_by(PlatformSettings.id.desc()).limit(1)
+
+
 def current_settings() -> PlatformSettings:
     """The newest settings version; the defaults are written on first use."""
-    settings = db.session.scalar(sa.select(PlatformSettings).order_by(PlatformSettings.id.desc()).limit(1))
+    settings = db.session.scalar(_NEWEST)
     if settings is None:
         settings = PlatformSettings()
         db.session.add(settings)

@@ -27,6 +27,7 @@ from urllib.parse import unquote_to_bytes
 
 from flask import request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 log = logging.getLogger(__name__)
 
@@ -62,26 +63,27 @@ def _clean(text: str, where: str, pattern: re.Pattern = _BAD_IN_TEXT) -> None:
         raise InvalidText(where)
 
 
-def _field_label(name: str) -> str:
+def _field_label(name: str):
     if _BAD_IN_LINE.search(name):
-        return _("a field name")
+        return _l("a field name")
     shown = name if len(name) <= _NAME_SHOWN else name[:_NAME_SHOWN] + "…"
-    return _("the field “%(name)s”", name=shown)
+    return _l("the field “%(name)s”", name=shown)
 
 
 def _check_path() -> None:
     # PATH_INFO is the raw bytes (percent-decoded by the server) as latin-1, per PEP 3333
     raw = request.environ.get("PATH_INFO", "").encode("latin-1", "replace")
-    _utf8(raw, _("the address"))
-    _clean(request.path, _("the address"), _BAD_IN_LINE)
+    # lazy: translated only when a refusal shows it (every request passes through here)
+    _utf8(raw, _l("the address"))
+    _clean(request.path, _l("the address"), _BAD_IN_LINE)
 
 
 def _check_query() -> None:
     raw = request.query_string
     for pair in raw.split(b"&"):
-        _utf8(unquote_to_bytes(pair.replace(b"+", b" ")), _("the address"))
+        _utf8(unquote_to_bytes(pair.replace(b"+", b" ")), _l("the address"))
     for name, value in request.args.items(multi=True):
-        _clean(name, _("a field name"), _BAD_IN_LINE)
+        _clean(name, _l("a field name"), _BAD_IN_LINE)
         _clean(value, _field_label(name), _BAD_IN_LINE)
 
 

@@ -19,6 +19,10 @@ from app.web.navigation import nav_items
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
+#: built once: every signed-in request runs it
+_USER_BY_SESSION = sa.select(User).where(User.id == sa.bindparam("pk"), User.session_token == sa.bindparam("token"))
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
     # The id is "<pk>:<session token>": a token changed by logout or a password change
@@ -26,7 +30,7 @@ def load_user(user_id: str) -> User | None:
     pk, _sep, token = user_id.partition(":")
     if not pk.isdigit() or not token:
         return None
-    return db.session.scalar(sa.select(User).where(User.id == int(pk), User.session_token == token))
+    return db.session.scalar(_USER_BY_SESSION, {"pk": int(pk), "token": token})
 
 
 @login_manager.unauthorized_handler
