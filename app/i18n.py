@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from babel import Locale
 from flask import current_app, has_request_context, request, session
 from flask_babel import get_locale, get_translations
 from flask_login import current_user
@@ -71,7 +72,5 @@ def day_and_month(day: date) -> str:
     (60 µs each, thirty per chart); the same names, from the locale's own abbreviations."""
     locale = get_locale()
     if locale is None:  # outside a request: the default language's names
-        from babel import Locale
-
         locale = Locale.parse(current_app.config["BABEL_DEFAULT_LOCALE"])
     return f"{day.day} {locale.months['format']['abbreviated'][day.month]}"
