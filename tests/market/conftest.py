@@ -13,6 +13,7 @@ from app.market import payment_forms, withdrawals
 from sandbox.providers import create_providers_app
 from sandbox.server import serve
 from tests.helpers import gen_user
+from tests.provider_sandbox import READ_TIMEOUT  # the same read timeout as the other provider tests
 
 
 class Providers:
@@ -72,7 +73,7 @@ def market_app(app_factory, providers):
     return app_factory(
         YOOMONEY_BASE_URL=f"{base}/yoomoney", YOOMONEY_QUICKPAY_URL=f"{base}/yoomoney/quickpay/confirm",
         YOOKASSA_BASE_URL=f"{base}/yookassa/v3", TBANK_BASE_URL=f"{base}/tbank/v2",
-        YOOKASSA_NOTIFY_IPS=["127.0.0.1/32"], PROVIDER_READ_TIMEOUT=1.0, PROVIDER_RETRIES=0,
+        YOOKASSA_NOTIFY_IPS=["127.0.0.1/32"], PROVIDER_READ_TIMEOUT=READ_TIMEOUT, PROVIDER_RETRIES=0,
         PUBLIC_BASE_URL="http://127.0.0.1:9",
     )
 

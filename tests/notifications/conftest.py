@@ -21,6 +21,7 @@ from app.notifications import telegram_link
 from sandbox.providers import create_providers_app
 from sandbox.server import serve
 from tests.market.conftest import Providers
+from tests.provider_sandbox import READ_TIMEOUT  # the same read timeout as the other provider tests
 from tests.sandboxes import BOT_TOKEN, PLATFORM, TOKEN
 
 
@@ -96,7 +97,7 @@ def notify_app(app_factory, _smtp_server, telegram, _providers_server, room):
         NOTIFY_RETRY_BASE_SECONDS=0, NOTIFY_MAX_ATTEMPTS=3,
         YOOMONEY_BASE_URL=f"{base}/yoomoney", YOOMONEY_QUICKPAY_URL=f"{base}/yoomoney/quickpay/confirm",
         YOOKASSA_BASE_URL=f"{base}/yookassa/v3", TBANK_BASE_URL=f"{base}/tbank/v2",
-        YOOKASSA_NOTIFY_IPS=["127.0.0.1/32"], PROVIDER_READ_TIMEOUT=1.0, PROVIDER_RETRIES=0,
+        YOOKASSA_NOTIFY_IPS=["127.0.0.1/32"], PROVIDER_READ_TIMEOUT=READ_TIMEOUT, PROVIDER_RETRIES=0,
         PUBLIC_BASE_URL="http://127.0.0.1:9",  # the sandboxes' webhooks go nowhere; polling settles
         ROOM_API_URL=room.url, ROOM_API_TOKEN=TOKEN, ROOM_PLATFORM_ACCOUNT=PLATFORM,
         ROOM_CONNECT_TIMEOUT=0.5, ROOM_READ_TIMEOUT=0.5,
