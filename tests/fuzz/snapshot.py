@@ -19,23 +19,39 @@ def _queries(exclude: frozenset[str]) -> tuple[tuple[str, str], ...]:
     return tuple(queries)
 
 
+@cache
+def _postgres_query(exclude: frozenset[str]) -> str:
+    """One statement for every table on PostgreSQL: its row count and an md5 of its rows' text in key order."""
+    parts = []
+    for name, sql in _queries(exclude):
+        order = sql.split(" ORDER BY ", 1)[1]
+        parts.append(f"SELECT '{name}', count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY {order}), ''))"
+                     f' FROM "{name}" t')
+    return " UNION ALL ".join(parts)
+
+
 def snapshot(exclude: frozenset[str] = frozenset()) -> dict[str, tuple[int, str]]:
-    """Per table: (row count, sha256 of every row in primary-key order).  Call inside an app context.
+    """Per table: (row count, a digest of every row in primary-key order).  Call inside an app context.
 
     Straight through the driver's cursor: the fuzz tests take two snapshots per request, and 34 statements
-    through the ORM's execution path were two thirds of their time.
+    through the ORM's execution path were two thirds of their time.  On PostgreSQL the tables are digested
+    by the server in one round trip; on SQLite (in-process) one statement per table.
     """
-    result = {}
-    cursor = db.session.connection().connection.dbapi_connection.cursor()
+    connection = db.session.connection()
+    cursor = connection.connection.dbapi_connection.cursor()
     try:
+        if connection.dialect.name == "postgresql":
+            cursor.execute(_postgres_query(exclude))
+            return {name: (count, digest) for name, count, digest in cursor.fetchall()}
+        result = {}
         for name, sql in _queries(exclude):
             cursor.execute(sql)
             rows = cursor.fetchall()
             result[name] = (len(rows), hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest())
+        return result
     finally:
         cursor.close()
         db.session.rollback()
-    return result
 
 
 def changed(before: dict, after: dict) -> list[str]:
