@@ -27,16 +27,11 @@ class Staff:
     user: Person
 
 
-_HASH: list[str] = []
-
-
 def quick_user(email: str, *, role: Role = Role.USER, totp: bool = False) -> User:
-    """Like ``gen_user`` but reuses one argon2 hash of PASSWORD (hashing is the slow part of a test)."""
+    """Like ``gen_user`` without registration's audit row and checks: a user of ``role``, optionally with 2FA."""
     from app.people import accounts
 
-    if not _HASH:
-        _HASH.append(accounts.hash_password(PASSWORD))
-    user = User(email=email, password_hash=_HASH[0], role=role.value, locale="ru")
+    user = User(email=email, password_hash=accounts.hash_password(PASSWORD), role=role.value, locale="ru")
     db.session.add(user)
     db.session.flush()
     if totp:

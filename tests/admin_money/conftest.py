@@ -21,40 +21,14 @@ class Person:
     session_token: str
 
 
-_HASH: list[str] = []
-
-
-def _password_hash() -> str:
-    from app.people import accounts
-
-    if not _HASH:
-        _HASH.append(accounts.hash_password(PASSWORD))
-    return _HASH[0]
-
-
-@pytest.fixture(autouse=True)
-def _one_argon2_hash_per_run(monkeypatch):
-    """Every user these tests make gets the same real argon2id hash of PASSWORD, computed once.
-
-    argon2 is slow on purpose (a fraction of a second per hash on a busy machine)
-    and these tests make many users; logging in still verifies the hash for real.
-    """
-    from app.people import accounts
-
-    cached = _password_hash()
-    monkeypatch.setattr(accounts, "hash_password", lambda password: cached if password == PASSWORD
-                        else accounts._hasher.hash(password))
-
-
 def make_person(email: str, role: Role, *, totp: bool) -> Person:
     """Create a user inside an app context; returns what stays valid after the context ends.
 
-    The password hash is computed once per run (argon2 is slow on purpose); the
-    user is otherwise made as registration makes it.
+    The user is made as registration makes it (argon2 at the suite's low cost: tests/conftest.py).
     """
     from app.people import accounts
 
-    user = User(email=email, password_hash=_password_hash(), role=role.value, locale="ru")
+    user = User(email=email, password_hash=accounts.hash_password(PASSWORD), role=role.value, locale="ru")
     db.session.add(user)
     db.session.flush()
     if totp:

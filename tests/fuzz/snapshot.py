@@ -8,26 +8,18 @@ from app.extensions import db
 
 
 @cache
-def _queries(exclude: frozenset[str]) -> tuple[tuple[str, str], ...]:
-    """(table, ``SELECT *`` in primary-key order) for every table; the SQL is the same on both engines."""
-    queries = []
-    for table in db.metadata.sorted_tables:
-        if table.name in exclude:
-            continue
-        order = ", ".join(f'"{c.name}"' for c in (list(table.primary_key.columns) or list(table.columns)))
-        queries.append((table.name, f'SELECT * FROM "{table.name}" ORDER BY {order}'))
-    return tuple(queries)
+def _tables(exclude: frozenset[str]) -> tuple[tuple[str, str], ...]:
+    """(table, its key columns as an ORDER BY list) for every table but ``exclude``."""
+    return tuple((t.name, ", ".join(f'"{c.name}"' for c in (list(t.primary_key.columns) or list(t.columns))))
+                 for t in db.metadata.sorted_tables if t.name not in exclude)
 
 
 @cache
 def _postgres_query(exclude: frozenset[str]) -> str:
     """One statement for every table on PostgreSQL: its row count and an md5 of its rows' text in key order."""
-    parts = []
-    for name, sql in _queries(exclude):
-        order = sql.split(" ORDER BY ", 1)[1]
-        parts.append(f"SELECT '{name}', count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY {order}), ''))"
-                     f' FROM "{name}" t')
-    return " UNION ALL ".join(parts)
+    return " UNION ALL ".join(
+        f"SELECT '{name}', count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY {order}), '')) FROM \"{name}\" t"
+        for name, order in _tables(exclude))
 
 
 def snapshot(exclude: frozenset[str] = frozenset()) -> dict[str, tuple[int, str]]:
@@ -44,8 +36,8 @@ def snapshot(exclude: frozenset[str] = frozenset()) -> dict[str, tuple[int, str]
             cursor.execute(_postgres_query(exclude))
             return {name: (count, digest) for name, count, digest in cursor.fetchall()}
         result = {}
-        for name, sql in _queries(exclude):
-            cursor.execute(sql)
+        for name, order in _tables(exclude):
+            cursor.execute(f'SELECT * FROM "{name}" ORDER BY {order}')
             rows = cursor.fetchall()
             result[name] = (len(rows), hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest())
         return result
